@@ -1,0 +1,33 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { CommonModule } from './common/common.module';
+import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { RequestValidationPipe } from './common/request-validation.pipe';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { RegistryModule } from './registry/registry.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
+
+@Module({})
+export class AppModule {
+  /** The whole registry, for the given configuration. Tests build it the same way main.ts does. */
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        CommonModule,
+        DatabaseModule,
+        RegistryModule,
+        SchedulerModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_PIPE, useClass: RequestValidationPipe },
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+      ],
+    };
+  }
+}

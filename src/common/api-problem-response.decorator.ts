@@ -1,0 +1,28 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { FieldError, problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
+
+/**
+ * Documents an error answer as `application/problem+json`, with an example body. Giving `errors` documents it as
+ * a validation problem.
+ */
+export function ApiProblemResponse(
+  status: number,
+  description: string,
+  example: { detail: string; errors?: FieldError[] },
+) {
+  const type = example.errors ? ValidationProblemDetails : ProblemDetails;
+  return applyDecorators(
+    ApiExtraModels(type),
+    ApiResponse({
+      status,
+      description,
+      content: {
+        [PROBLEM_JSON]: {
+          schema: { $ref: getSchemaPath(type) },
+          example: { ...problem(status, example.detail), ...(example.errors && { errors: example.errors }) },
+        },
+      },
+    }),
+  );
+}

@@ -1,0 +1,66 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { STATUS_CODES } from 'node:http';
+
+export const PROBLEM_JSON = 'application/problem+json';
+
+/** An RFC 9457 problem details body: every 4xx and 5xx answer (but the health documents) is one of these. */
+export class ProblemDetails {
+  /**
+   * A URI reference naming the problem type; `about:blank` means the HTTP status says it all.
+   * @example about:blank
+   */
+  type!: string;
+
+  /**
+   * A short summary of the problem type: the HTTP reason phrase.
+   * @example "Not Found"
+   */
+  title!: string;
+
+  /**
+   * The HTTP status code.
+   * @example 404
+   */
+  @ApiProperty({ type: 'integer' })
+  status!: number;
+
+  /**
+   * What went wrong with this request, for a human.
+   * @example "Agent not found: planner-7"
+   */
+  detail!: string;
+}
+
+/** One invalid input field. */
+export class FieldError {
+  /**
+   * The name of the field, query parameter or path parameter.
+   * @example port
+   */
+  field!: string;
+
+  /**
+   * Where the field was sent.
+   * @example body
+   */
+  in!: 'body' | 'query' | 'path';
+
+  /**
+   * Why the value was refused.
+   * @example "port must not be greater than 65535"
+   */
+  detail!: string;
+}
+
+/** Problem details for a request whose fields failed validation, naming each bad field. */
+export class ValidationProblemDetails extends ProblemDetails {
+  /**
+   * Every invalid field; absent when the body could not be parsed at all.
+   */
+  errors?: FieldError[];
+}
+
+/** A problem details body for an HTTP status; `about:blank` types take the reason phrase as their title. */
+export function problem(status: number, detail: string): ProblemDetails {
+  return { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail };
+}

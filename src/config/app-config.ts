@@ -1,0 +1,117 @@
+import { LogLevel } from '@nestjs/common';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { validateCronExpression } from 'cron';
+import { toBoolean } from '../common/to-boolean';
+
+/** The settings the registry runs with, validated once at boot from the environment. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  cleanupCron: string;
+  bodyLimitBytes: number;
+  logLevels: LogLevel[];
+  migrateOnBoot: boolean;
+}
+
+export interface DatabaseConfig {
+  url: string;
+  /** Path of the SQLite file, or `:memory:`. */
+  sqlitePath: string;
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+const LOG_LEVEL_NAMES = [...LOG_LEVELS, 'info'];
+const BODY_LIMIT = /^(\d+)\s*(b|kb|mb)?$/i;
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+
+/** Strings of digits become numbers; anything else is left for the validators to reject by name. */
+const toInteger = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+
+function parseBodyLimit(value: string): number | undefined {
+  const match = BODY_LIMIT.exec(value.trim());
+  return match ? Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()] : undefined;
+}
+
+/** The environment variables the registry reads, with their defaults. README's config table mirrors this class. */
+class EnvironmentVariables {
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 0 and 65535' })
+  @Min(0, { message: 'must be an integer between 0 and 65535' })
+  @Max(65535, { message: 'must be an integer between 0 and 65535' })
+  PORT: number = 3000;
+
+  @IsString()
+  @IsNotEmpty({ message: 'must not be empty' })
+  HOST: string = '0.0.0.0';
+
+  @IsString()
+  @Matches(/^sqlite:.+$/, {
+    message: 'must be a SQLite URL such as sqlite:./data/registry.sqlite or sqlite::memory:',
+  })
+  DATABASE_URL: string = 'sqlite:./data/registry.sqlite';
+
+  @IsString()
+  CLEANUP_CRON: string = '0 * * * * *';
+
+  @IsString()
+  @Matches(BODY_LIMIT, { message: 'must be a size in bytes, optionally with a unit: 65536, 64kb, 1mb' })
+  BODY_LIMIT: string = '64kb';
+
+  @IsIn(LOG_LEVEL_NAMES, { message: `must be one of ${LOG_LEVEL_NAMES.join(', ')}` })
+  LOG_LEVEL: string = 'log';
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  MIGRATE_ON_BOOT: boolean = true;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads and validates the environment. Unset or empty variables take their defaults; a bad value throws a
+ * ConfigError that names the variable, so the process stops before it serves anything.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const given = Object.fromEntries(
+    Object.keys(new EnvironmentVariables())
+      .filter((key) => env[key] !== undefined && env[key]?.trim() !== '')
+      .map((key) => [key, env[key]]),
+  );
+  const vars = plainToInstance(EnvironmentVariables, given);
+  const problems = validateSync(vars).map(
+    (error) =>
+      `${error.property}=${JSON.stringify(given[error.property])} ${Object.values(error.constraints ?? {})[0]}`,
+  );
+
+  const cron = validateCronExpression(vars.CLEANUP_CRON);
+  if (!cron.valid) {
+    problems.push(
+      `CLEANUP_CRON=${JSON.stringify(vars.CLEANUP_CRON)} is not a valid cron expression: ${cron.error?.message}`,
+    );
+  }
+  const bodyLimitBytes = parseBodyLimit(vars.BODY_LIMIT);
+  if (bodyLimitBytes !== undefined && (bodyLimitBytes < 1024 || bodyLimitBytes > 64 * 1024 * 1024)) {
+    problems.push(`BODY_LIMIT=${JSON.stringify(vars.BODY_LIMIT)} must be between 1kb and 64mb`);
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+
+  const level = vars.LOG_LEVEL === 'info' ? 'log' : (vars.LOG_LEVEL as LogLevel);
+  return {
+    port: vars.PORT,
+    host: vars.HOST,
+    database: { url: vars.DATABASE_URL, sqlitePath: vars.DATABASE_URL.slice('sqlite:'.length) },
+    cleanupCron: vars.CLEANUP_CRON,
+    bodyLimitBytes: bodyLimitBytes!,
+    logLevels: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1),
+    migrateOnBoot: vars.MIGRATE_ON_BOOT,
+  };
+}

@@ -1,0 +1,82 @@
+import { Controller, Get, Logger, ServiceUnavailableException, UseFilters } from '@nestjs/common';
+import { HealthCheck, HealthCheckResult, HealthCheckService, MikroOrmHealthIndicator } from '@nestjs/terminus';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { Clock } from '../common/clock';
+import { RegistryService } from '../registry/registry.service';
+import { HealthResponse, UnhealthyResponse } from './dto/health-response.dto';
+import { HealthDocumentFilter } from './health-document.filter';
+
+/** How long a health check waits for the database before calling it down. */
+export const DATABASE_CHECK_TIMEOUT_MS = 2000;
+
+@ApiTags('health')
+@Controller('health')
+@UseFilters(HealthDocumentFilter)
+export class HealthController {
+  private readonly logger = new Logger(HealthController.name);
+
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly database: MikroOrmHealthIndicator,
+    private readonly registry: RegistryService,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * 200 while the database answers; 503 with `status: unhealthy` when it does not.
+   */
+  @ApiOperation({ summary: 'Registry health with agent counts' })
+  @Get()
+  @ApiOkResponse({ type: HealthResponse, description: 'The database answers.' })
+  @ApiServiceUnavailableResponse({ type: UnhealthyResponse, description: 'The database does not answer.' })
+  async check(): Promise<HealthResponse> {
+    const checkedAt = this.clock.now().toISOString();
+    try {
+      const { registered, active } = await withTimeout(this.registry.count(), DATABASE_CHECK_TIMEOUT_MS);
+      return {
+        status: 'healthy',
+        database: 'up',
+        registered_agents: registered,
+        active_agents: active,
+        checked_at: checkedAt,
+      };
+    } catch (error) {
+      this.logger.warn(`Health check failed: ${error instanceof Error ? error.message : String(error)}`);
+      const unhealthy: UnhealthyResponse = {
+        status: 'unhealthy',
+        database: 'down',
+        detail: 'The database did not answer.',
+        checked_at: checkedAt,
+      };
+      throw new ServiceUnavailableException(unhealthy);
+    }
+  }
+
+  /**
+   * 200 while the process serves HTTP; it does not touch the database, so an outage does not restart the registry.
+   */
+  @ApiOperation({ summary: 'Liveness probe' })
+  @Get('live')
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  /**
+   * 200 while the database answers a ping; 503 otherwise, so a load balancer stops sending traffic.
+   */
+  @ApiOperation({ summary: 'Readiness probe' })
+  @Get('ready')
+  @HealthCheck()
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([() => this.database.pingCheck('database', { timeout: DATABASE_CHECK_TIMEOUT_MS })]);
+  }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,20 @@
+import { Logger } from '@nestjs/common';
+import { MikroORM } from '@mikro-orm/sqlite';
+import { mikroOrmOptions } from '../mikro-orm.config';
+import { ConfigError, loadConfig } from './config/app-config';
+import { applyMigrations } from './database/migration-runner';
+
+/** `npm run migrate`: applies pending migrations and exits, for deployments that boot with MIGRATE_ON_BOOT=false. */
+async function migrate(): Promise<void> {
+  const orm = await MikroORM.init(mikroOrmOptions(loadConfig().database));
+  try {
+    await applyMigrations(orm, new Logger('Migrate'));
+  } finally {
+    await orm.close();
+  }
+}
+
+migrate().catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+});

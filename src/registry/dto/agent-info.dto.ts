@@ -1,0 +1,68 @@
+import { ApiProperty } from '@nestjs/swagger';
+/** A registered agent and the state of its lease. */
+export class AgentInfo {
+  /**
+   * The agent's unique id.
+   * @example planner-7
+   */
+  agent_id!: string;
+
+  /**
+   * Human-readable name.
+   * @example Planner
+   */
+  agent_name!: string;
+
+  /**
+   * Host name or IP address where the agent is reached.
+   * @example 10.0.4.17
+   */
+  host!: string;
+
+  /**
+   * TCP port where the agent is reached.
+   * @example 8080
+   */
+  @ApiProperty({ type: 'integer' })
+  port!: number;
+
+  /**
+   * Lease length in seconds.
+   * @example 60
+   */
+  @ApiProperty({ type: 'integer' })
+  ttl_seconds!: number;
+
+  /**
+   * Opaque data the agent registered with, or null.
+   */
+  @ApiProperty({ example: '{"model":"gpt-5","queue":"planning"}' })
+  metadata!: string | null;
+
+  /**
+   * When the agent was first registered (ISO 8601, UTC); kept across re-registrations.
+   * @example 2026-11-27T09:00:00.000Z
+   */
+  @ApiProperty({ format: 'date-time' })
+  registered_at!: string;
+
+  /**
+   * When the registry last heard from the agent: its last heartbeat or registration (ISO 8601, UTC).
+   * @example 2026-11-27T09:14:30.000Z
+   */
+  @ApiProperty({ format: 'date-time' })
+  last_heartbeat!: string;
+
+  /**
+   * When the lease runs out: `last_heartbeat + ttl_seconds` (ISO 8601, UTC).
+   * @example 2026-11-27T09:15:30.000Z
+   */
+  @ApiProperty({ format: 'date-time' })
+  expires_at!: string;
+
+  /**
+   * Whether the lease is still running (`now < expires_at`).
+   * @example true
+   */
+  is_alive!: boolean;
+}

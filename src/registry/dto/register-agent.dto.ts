@@ -1,0 +1,66 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+
+/** What an agent sends to register itself, or to update its registration. */
+export class RegisterAgentRequest {
+  /**
+   * The agent's stable, unique id: letters, digits and `._:@-`, starting with a letter or digit.
+   * @example planner-7
+   */
+  @IsString()
+  @Length(1, 255)
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/, {
+    message: 'agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
+  })
+  agent_id!: string;
+
+  /**
+   * A human-readable name; need not be unique.
+   * @example Planner
+   */
+  @IsString()
+  @Length(1, 256)
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  @Matches(/^[^\x00-\x1f\x7f-\x9f]*$/, { message: 'agent_name must not contain control characters' })
+  agent_name!: string;
+
+  /**
+   * Host name or IP address where the agent is reached.
+   * @example 10.0.4.17
+   */
+  @IsString()
+  @Length(1, 256)
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  @Matches(/^[^\s\x00-\x1f\x7f-\x9f]*$/, { message: 'host must not contain whitespace or control characters' })
+  host!: string;
+
+  /**
+   * TCP port where the agent is reached.
+   * @example 8080
+   */
+  @ApiProperty({ type: 'integer' })
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port!: number;
+
+  /**
+   * Lease length in seconds: the agent is considered dead this long after its last heartbeat.
+   * @example 60
+   */
+  @ApiProperty({ type: 'integer' })
+  @ValidateIf((request: RegisterAgentRequest) => request.ttl_seconds !== undefined)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  ttl_seconds?: number = 60;
+
+  /**
+   * Opaque data about the agent (often JSON), stored and returned as given.
+   */
+  @ApiProperty({ example: '{"model":"gpt-5","queue":"planning"}' })
+  @IsOptional()
+  @IsString()
+  @Length(0, 4000)
+  metadata?: string | null;
+}

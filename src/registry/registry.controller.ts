@@ -1,0 +1,101 @@
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblemResponse } from '../common/api-problem-response.decorator';
+import { AgentIdParams } from './dto/agent-id-params.dto';
+import { AgentInfo } from './dto/agent-info.dto';
+import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
+import { HeartbeatResponse } from './dto/heartbeat-response.dto';
+import { ListAgentsQuery } from './dto/list-agents-query.dto';
+import { RegisterAgentRequest } from './dto/register-agent.dto';
+import { RegistryService } from './registry.service';
+
+const INVALID_ID = {
+  detail: 'Invalid request: agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
+  errors: [
+    {
+      field: 'agent_id',
+      in: 'path' as const,
+      detail: 'agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
+    },
+  ],
+};
+const NOT_FOUND = { detail: 'Agent not found: planner-7' };
+
+@ApiTags('agents')
+@Controller('agents')
+export class RegistryController {
+  constructor(private readonly registry: RegistryService) {}
+
+  /**
+   * Creates the agent, or overwrites its name, host, port, ttl and metadata if the id is already registered.
+   * Either way the lease starts afresh from now; `registered_at` keeps its first value. Answered once the write is
+   * committed.
+   */
+  @ApiOperation({ summary: 'Register an agent, or update its registration' })
+  @Post('register')
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: AgentInfo, description: 'The agent as now registered.' })
+  @ApiProblemResponse(400, 'Malformed JSON, a body that is not a JSON object, or invalid fields (named in `errors`).', {
+    detail: 'Invalid request: port must not be greater than 65535',
+    errors: [{ field: 'port', in: 'body', detail: 'port must not be greater than 65535' }],
+  })
+  @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT.', {
+    detail: 'The request body exceeds the limit of 65536 bytes.',
+  })
+  register(@Body() request: RegisterAgentRequest): Promise<AgentInfo> {
+    return this.registry.register(request);
+  }
+
+  /**
+   * Moves `expires_at` to now + `ttl_seconds`. Also revives an agent whose lease ran out but which cleanup has not
+   * removed yet. Answered once the write is committed. Any request body is ignored.
+   */
+  @ApiOperation({ summary: "Renew an agent's lease" })
+  @Post(':agent_id/heartbeat')
+  @HttpCode(HttpStatus.OK)
+  @ApiOkResponse({ type: HeartbeatResponse, description: 'The renewed lease.' })
+  @ApiProblemResponse(400, 'The agent id breaks the agent_id rule, or the body is malformed JSON.', INVALID_ID)
+  @ApiProblemResponse(404, 'No agent with this id is registered: register it again.', NOT_FOUND)
+  heartbeat(@Param() { agent_id }: AgentIdParams): Promise<HeartbeatResponse> {
+    return this.registry.heartbeat(agent_id);
+  }
+
+  /**
+   * Every live agent, ordered by `agent_id`. An agent disappears from this list the moment its lease runs out, even
+   * before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
+   */
+  @ApiOperation({ summary: 'List agents' })
+  @Get()
+  @ApiOkResponse({ type: [AgentInfo], description: 'The matching agents.' })
+  @ApiProblemResponse(400, 'An invalid query parameter.', {
+    detail: 'Invalid request: include_dead must be true or false',
+    errors: [{ field: 'include_dead', in: 'query', detail: 'include_dead must be true or false' }],
+  })
+  list(@Query() query: ListAgentsQuery): Promise<AgentInfo[]> {
+    return this.registry.list(query.include_dead ?? false);
+  }
+
+  /**
+   * Also answers for an agent whose lease ran out but which cleanup has not removed yet (`is_alive: false`).
+   */
+  @ApiOperation({ summary: 'Get one agent' })
+  @Get(':agent_id')
+  @ApiOkResponse({ type: AgentInfo, description: 'The agent.' })
+  @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
+  @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
+  get(@Param() { agent_id }: AgentIdParams): Promise<AgentInfo> {
+    return this.registry.get(agent_id);
+  }
+
+  /**
+   * Removes the agent at once, alive or not.
+   */
+  @ApiOperation({ summary: 'Deregister an agent' })
+  @Delete(':agent_id')
+  @ApiOkResponse({ type: DeleteAgentResponse, description: 'The agent was removed.' })
+  @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
+  @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
+  deregister(@Param() { agent_id }: AgentIdParams): Promise<DeleteAgentResponse> {
+    return this.registry.deregister(agent_id);
+  }
+}

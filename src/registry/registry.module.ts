@@ -1,0 +1,13 @@
+import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { Module } from '@nestjs/common';
+import { AgentRecord } from './agent-record.entity';
+import { RegistryController } from './registry.controller';
+import { RegistryService } from './registry.service';
+
+@Module({
+  imports: [MikroOrmModule.forFeature([AgentRecord])],
+  controllers: [RegistryController],
+  providers: [RegistryService],
+  exports: [RegistryService],
+})
+export class RegistryModule {}

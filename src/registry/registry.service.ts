@@ -1,0 +1,134 @@
+import { raw } from '@mikro-orm/core';
+import { EntityManager } from '@mikro-orm/knex';
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { AgentRecord } from './agent-record.entity';
+import { AgentInfo } from './dto/agent-info.dto';
+import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
+import { HeartbeatResponse } from './dto/heartbeat-response.dto';
+import { RegisterAgentRequest } from './dto/register-agent.dto';
+import { DEFAULT_TTL_SECONDS, isAlive, LEASE_EXPIRY_SQL, leaseExpiry } from './lease';
+
+/** Fields a re-registration overwrites; `registered_at` keeps its first value. */
+const REREGISTER_FIELDS = [
+  'agentName',
+  'host',
+  'port',
+  'ttlSeconds',
+  'metadata',
+  'lastHeartbeat',
+  'expiresAt',
+] as const;
+
+/**
+ * The registry's rules. Every write is one statement (an upsert, an UPDATE … RETURNING, a DELETE), so concurrent
+ * callers never read a row and write back a stale copy.
+ */
+@Injectable()
+export class RegistryService {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly clock: Clock,
+  ) {}
+
+  async register(request: RegisterAgentRequest): Promise<AgentInfo> {
+    const now = this.clock.now().getTime();
+    const record = newRecord(request, now);
+    const rows = await this.em
+      .createQueryBuilder(AgentRecord)
+      .insert(record)
+      .onConflict('agentId')
+      .merge([...REREGISTER_FIELDS])
+      .returning(['registeredAt'])
+      .execute<Pick<AgentRecord, 'registeredAt'>[]>('all');
+    const { registeredAt } = rows[0];
+    return toAgentInfo({ ...record, registeredAt }, now);
+  }
+
+  async heartbeat(agentId: string): Promise<HeartbeatResponse> {
+    const now = this.clock.now().getTime();
+    const rows = await this.em
+      .createQueryBuilder(AgentRecord)
+      .update({ lastHeartbeat: now, expiresAt: raw(LEASE_EXPIRY_SQL, [now]) })
+      .where({ agentId })
+      .returning(['expiresAt'])
+      .execute<Pick<AgentRecord, 'expiresAt'>[]>('all');
+    if (rows.length === 0) throw agentNotFound(agentId);
+    const { expiresAt } = rows[0];
+    return { status: 'ok', last_heartbeat: iso(now), expires_at: iso(expiresAt) };
+  }
+
+  async list(includeDead: boolean): Promise<AgentInfo[]> {
+    const now = this.clock.now().getTime();
+    const records = await this.em.find(AgentRecord, includeDead ? {} : { expiresAt: { $gt: now } }, {
+      orderBy: { agentId: 'asc' },
+      disableIdentityMap: true,
+    });
+    return records.map((record) => toAgentInfo(record, now));
+  }
+
+  async get(agentId: string): Promise<AgentInfo> {
+    const record = await this.em.findOne(AgentRecord, { agentId }, { disableIdentityMap: true });
+    if (!record) throw agentNotFound(agentId);
+    return toAgentInfo(record, this.clock.now().getTime());
+  }
+
+  async deregister(agentId: string): Promise<DeleteAgentResponse> {
+    const deleted = await this.em.nativeDelete(AgentRecord, { agentId });
+    if (deleted === 0) throw agentNotFound(agentId);
+    return { status: 'deleted', agent_id: agentId };
+  }
+
+  /** How many agents are registered, and how many of those hold a running lease. */
+  async count(): Promise<{ registered: number; active: number }> {
+    const now = this.clock.now().getTime();
+    const [registered, active] = await Promise.all([
+      this.em.count(AgentRecord),
+      this.em.count(AgentRecord, { expiresAt: { $gt: now } }),
+    ]);
+    return { registered, active };
+  }
+
+  /** Deletes every expired agent in one set-based statement; returns how many it removed. */
+  async removeExpired(): Promise<number> {
+    return this.em.nativeDelete(AgentRecord, { expiresAt: { $lte: this.clock.now().getTime() } });
+  }
+}
+
+function newRecord(request: RegisterAgentRequest, now: number): AgentRecord {
+  const ttlSeconds = request.ttl_seconds ?? DEFAULT_TTL_SECONDS;
+  return {
+    agentId: request.agent_id,
+    agentName: request.agent_name,
+    host: request.host,
+    port: request.port,
+    ttlSeconds,
+    metadata: request.metadata ?? null,
+    registeredAt: now,
+    lastHeartbeat: now,
+    expiresAt: leaseExpiry(now, ttlSeconds),
+  };
+}
+
+function toAgentInfo(record: AgentRecord, now: number): AgentInfo {
+  return {
+    agent_id: record.agentId,
+    agent_name: record.agentName,
+    host: record.host,
+    port: record.port,
+    ttl_seconds: record.ttlSeconds,
+    metadata: record.metadata ?? null,
+    registered_at: iso(record.registeredAt),
+    last_heartbeat: iso(record.lastHeartbeat),
+    expires_at: iso(record.expiresAt),
+    is_alive: isAlive(record.expiresAt, now),
+  };
+}
+
+function iso(epochMillis: number): string {
+  return new Date(epochMillis).toISOString();
+}
+
+function agentNotFound(agentId: string): NotFoundException {
+  return new NotFoundException(`Agent not found: ${agentId}`);
+}

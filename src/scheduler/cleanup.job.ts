@@ -1,0 +1,66 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Cron, CronExpression, SchedulerRegistry } from '@nestjs/schedule';
+import { CronTime } from 'cron';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { RegistryService } from '../registry/registry.service';
+
+export const CLEANUP_JOB = 'agent-cleanup';
+
+/**
+ * Removes expired agents. Listing already hides them from the moment they expire; this keeps the table small.
+ * Runs never overlap within a process, and the delete is one idempotent statement, so replicas running it at the
+ * same moment are harmless.
+ */
+@Injectable()
+export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(CleanupJob.name);
+  private inFlight?: Promise<number | undefined>;
+
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly scheduler: SchedulerRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** `@Cron` takes its expression when the class is defined; the validated CLEANUP_CRON is applied here. */
+  onApplicationBootstrap(): void {
+    const job = this.scheduler.getCronJob(CLEANUP_JOB);
+    job.setTime(new CronTime(this.config.cleanupCron));
+    job.start();
+  }
+
+  /** Stops the schedule and waits for a run in progress, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.scheduler.doesExist('cron', CLEANUP_JOB)) {
+      await this.scheduler.getCronJob(CLEANUP_JOB).stop();
+    }
+    await this.inFlight;
+  }
+
+  /** One cleanup run: the number of agents removed, or undefined if it was skipped or failed (and logged). */
+  @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true })
+  async run(): Promise<number | undefined> {
+    if (this.inFlight) {
+      this.logger.warn('Cleanup skipped: the previous run is still going');
+      return undefined;
+    }
+    this.inFlight = this.removeExpired();
+    try {
+      return await this.inFlight;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  private async removeExpired(): Promise<number | undefined> {
+    try {
+      const removed = await this.registry.removeExpired();
+      if (removed > 0) this.logger.log(`Cleanup removed ${removed} expired agent(s)`);
+      else this.logger.debug('Cleanup removed no agents');
+      return removed;
+    } catch (error) {
+      this.logger.error('Cleanup failed; the next run retries', error instanceof Error ? error.stack : String(error));
+      return undefined;
+    }
+  }
+}
