@@ -1,0 +1,212 @@
+import request from 'supertest';
+import { agent, createTestApp, TestApp } from './support/test-app';
+
+/**
+ * Every class of bad input gets a 4xx problem-details answer (never a 500), and leaves what is stored unchanged.
+ */
+describe('Bad input (HTTP + SQLite file)', () => {
+  let t: TestApp;
+  let keeper: Record<string, unknown>;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    keeper = (
+      await request(t.server)
+        .post('/agents/register')
+        .send(agent('keeper', { metadata: 'original' }))
+        .expect(200)
+    ).body as Record<string, unknown>;
+  });
+
+  afterEach(async () => {
+    // Nothing a rejected request sent may have changed or added anything.
+    const all = await request(t.server).get('/agents?include_dead=true').expect(200);
+    expect(all.body).toEqual([keeper]);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  function expectProblem(res: request.Response, status: number) {
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ type: 'about:blank', status });
+    expect(typeof res.body.title).toBe('string');
+    expect(typeof res.body.detail).toBe('string');
+    expect(res.body.detail.length).toBeGreaterThan(0);
+  }
+
+  const register = (body: unknown) =>
+    request(t.server)
+      .post('/agents/register')
+      .send(body as object);
+
+  describe('registration field rules: 400 naming the field', () => {
+    const cases: [string, string, Record<string, unknown>][] = [
+      ['agent_id', 'missing', { agent_id: undefined }],
+      ['agent_id', 'empty', { agent_id: '' }],
+      ['agent_id', '256 characters', { agent_id: 'a'.repeat(256) }],
+      ['agent_id', '2000 characters', { agent_id: 'a'.repeat(2000) }],
+      ['agent_id', 'a number', { agent_id: 42 }],
+      ['agent_id', 'starting with a dash', { agent_id: '-abc' }],
+      ['agent_id', 'with a space', { agent_id: 'a b' }],
+      ['agent_id', 'an SQL injection', { agent_id: "' OR 1=1" }],
+      ['agent_id', 'with a NUL byte', { agent_id: 'a\u0000b' }],
+      ['agent_id', 'with a slash', { agent_id: 'a/b' }],
+      ['agent_id', 'non-ASCII', { agent_id: 'agént' }],
+      ['agent_name', 'missing', { agent_name: undefined }],
+      ['agent_name', 'empty', { agent_name: '' }],
+      ['agent_name', '257 characters', { agent_name: 'n'.repeat(257) }],
+      ['agent_name', 'not a string', { agent_name: ['x'] }],
+      ['agent_name', 'with a control character', { agent_name: 'a\nb' }],
+      ['host', 'missing', { host: undefined }],
+      ['host', 'empty', { host: '' }],
+      ['host', '257 characters', { host: 'h'.repeat(257) }],
+      ['host', 'null', { host: null }],
+      ['host', 'with whitespace', { host: 'evil host' }],
+      ['port', 'missing', { port: undefined }],
+      ['port', '0', { port: 0 }],
+      ['port', '65536', { port: 65536 }],
+      ['port', 'negative', { port: -1 }],
+      ['port', 'fractional', { port: 80.5 }],
+      ['port', 'a numeric string', { port: '8080' }],
+      ['port', 'null', { port: null }],
+      ['port', 'an object', { port: { $gt: 0 } }],
+      ['ttl_seconds', '0', { ttl_seconds: 0 }],
+      ['ttl_seconds', '3601', { ttl_seconds: 3601 }],
+      ['ttl_seconds', 'fractional', { ttl_seconds: 1.5 }],
+      ['ttl_seconds', 'a numeric string', { ttl_seconds: '60' }],
+      ['ttl_seconds', 'null', { ttl_seconds: null }],
+      ['metadata', '4001 characters', { metadata: 'm'.repeat(4001) }],
+      ['metadata', 'a number', { metadata: 7 }],
+      ['metadata', 'an object', { metadata: { a: 1 } }],
+    ];
+
+    it.each(cases)('%s %s', async (field, _what, change) => {
+      const res = await register(agent('newcomer', change));
+      expectProblem(res, 400);
+      expect(res.body.errors).toEqual(
+        expect.arrayContaining([expect.objectContaining({ field, in: 'body', detail: expect.any(String) })]),
+      );
+      expect(res.body.errors.every((e: { field: string }) => e.field === field)).toBe(true);
+      expect(res.body.detail).toContain(field);
+    });
+
+    it.each(cases)('does not change an existing agent: %s %s', async (field, _what, change) => {
+      expectProblem(await register(agent('keeper', { ...change, agent_id: 'keeper', port: 0 })), 400);
+    });
+
+    it('names every bad field at once', async () => {
+      const res = await register({ agent_id: '', port: 'x', ttl_seconds: 0 });
+      expectProblem(res, 400);
+      const fields = new Set(res.body.errors.map((e: { field: string }) => e.field));
+      expect(fields).toEqual(new Set(['agent_id', 'agent_name', 'host', 'port', 'ttl_seconds']));
+    });
+
+    it('ignores unknown fields rather than storing them', async () => {
+      const res = await register(agent('keeper', { metadata: 'original', extra: 'x', __proto__: { polluted: 1 } }));
+      expect(res.status).toBe(200);
+      expect(res.body).not.toHaveProperty('extra');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      keeper = { ...keeper, last_heartbeat: res.body.last_heartbeat, expires_at: res.body.expires_at };
+    });
+  });
+
+  describe('bodies that are not a JSON object', () => {
+    const post = () => request(t.server).post('/agents/register');
+
+    it('malformed JSON: 400', async () => {
+      const res = await post().set('Content-Type', 'application/json').send('{"agent_id": "x",');
+      expectProblem(res, 400);
+    });
+
+    it.each([
+      ['an array', '[{"agent_id":"x"}]'],
+      ['a string', '"agent"'],
+      ['a number', '42'],
+      ['null', 'null'],
+      ['true', 'true'],
+    ])('%s: 400', async (_what, body) => {
+      const res = await post().set('Content-Type', 'application/json').send(body);
+      expectProblem(res, 400);
+    });
+
+    it('an empty body: 400', async () => {
+      expectProblem(await post().set('Content-Type', 'application/json').send(''), 400);
+      expectProblem(await post(), 400);
+    });
+
+    it('a body that is not JSON: 400', async () => {
+      const res = await post().set('Content-Type', 'text/plain').send('agent_id=x');
+      expectProblem(res, 400);
+      expect(res.body.detail).toMatch(/JSON object/);
+    });
+
+    it('a body over the limit (64 KiB by default): 413', async () => {
+      const res = await register(agent('big', { metadata: 'm'.repeat(70 * 1024) }));
+      expectProblem(res, 413);
+      expect(res.body.detail).toContain('65536 bytes');
+    });
+
+    it('malformed JSON on a heartbeat: 400', async () => {
+      const res = await request(t.server)
+        .post('/agents/keeper/heartbeat')
+        .set('Content-Type', 'application/json')
+        .send('{oops');
+      expectProblem(res, 400);
+    });
+  });
+
+  describe('hostile agent ids in the path: 400, nothing touched', () => {
+    const ids = [
+      ["an SQL injection ' OR 1=1", "'%20OR%201=1"],
+      ['a NUL byte', '%00'],
+      ['an id of 2000 characters', 'a'.repeat(2000)],
+      ['an encoded slash', 'keeper%2F..'],
+      ['a leading dot', '..'],
+      ['a wildcard', '%25'],
+    ];
+
+    it.each(ids)('%s', async (_what, id) => {
+      for (const res of [
+        await request(t.server).get(`/agents/${id}`),
+        await request(t.server).post(`/agents/${id}/heartbeat`),
+        await request(t.server).delete(`/agents/${id}`),
+      ]) {
+        expectProblem(res, 400);
+        expect(res.body.errors).toEqual([expect.objectContaining({ field: 'agent_id', in: 'path' })]);
+      }
+    });
+
+    it('broken percent-encoding: 400', async () => {
+      expectProblem(await request(t.server).get('/agents/%E0%A4%A'), 400);
+      expectProblem(await request(t.server).delete('/agents/%'), 400);
+    });
+  });
+
+  describe('query parameters', () => {
+    it.each(['maybe', '', '2'])('include_dead=%s: 400 naming it', async (value) => {
+      const res = await request(t.server).get(`/agents?include_dead=${value}`);
+      expectProblem(res, 400);
+      expect(res.body.errors).toEqual([expect.objectContaining({ field: 'include_dead', in: 'query' })]);
+    });
+
+    it('include_dead given twice: 400', async () => {
+      expectProblem(await request(t.server).get('/agents?include_dead=true&include_dead=false'), 400);
+    });
+  });
+
+  describe('unknown routes and methods', () => {
+    it.each([
+      ['GET', '/nowhere'],
+      ['PUT', '/agents'],
+      ['PATCH', '/agents/keeper'],
+      ['POST', '/agents/keeper'],
+      ['GET', '/agents/keeper/heartbeat'],
+    ])('%s %s: JSON 404', async (method, path) => {
+      const res = await request(t.server)[method.toLowerCase() as 'get'](path);
+      expectProblem(res, 404);
+    });
+  });
+});

@@ -1,0 +1,120 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ServerProcess } from './support/server-process';
+import { tempDir } from './support/test-app';
+
+interface Operation {
+  summary?: string;
+  description?: string;
+  parameters?: { name: string; description?: string; schema?: { example?: unknown } }[];
+  responses: Record<string, { content?: Record<string, unknown> }>;
+}
+interface Schema {
+  properties: Record<string, { description?: string; example?: unknown; items?: unknown }>;
+}
+interface OpenApi {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
+}
+
+/** The OpenAPI document of the built server: it is what the Swagger CLI plugin produces from the code. */
+describe('API docs (built server)', () => {
+  let server: ServerProcess;
+  let doc: OpenApi;
+  let dir: string;
+  let remove: () => void;
+
+  beforeAll(async () => {
+    ({ dir, remove } = tempDir());
+    server = await ServerProcess.start({ DATABASE_URL: 'sqlite::memory:' });
+    doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    remove();
+  });
+
+  it('serves Swagger UI at /docs from local assets', async () => {
+    const page = await server.fetch('/docs');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('swagger-ui');
+    expect((await server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
+  });
+
+  it('documents every operation with its success and error responses', () => {
+    const responses = (path: string, method: string) => Object.keys(doc.paths[path]?.[method]?.responses ?? {});
+    expect(responses('/agents/register', 'post')).toEqual(['200', '400', '413']);
+    expect(responses('/agents/{agent_id}/heartbeat', 'post')).toEqual(['200', '400', '404']);
+    expect(responses('/agents', 'get')).toEqual(['200', '400']);
+    expect(responses('/agents/{agent_id}', 'get')).toEqual(['200', '400', '404']);
+    expect(responses('/agents/{agent_id}', 'delete')).toEqual(['200', '400', '404']);
+    expect(responses('/health', 'get')).toEqual(['200', '503']);
+    expect(responses('/health/live', 'get')).toEqual(['200', '503']);
+    expect(responses('/health/ready', 'get')).toEqual(['200', '503']);
+  });
+
+  it('gives every operation a summary and a description, and every parameter a description and an example', () => {
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(operations)) {
+        expect({ path, method, summary: op.summary }).toEqual({ path, method, summary: expect.any(String) });
+        expect({ path, method, description: op.description }).toEqual({
+          path,
+          method,
+          description: expect.any(String),
+        });
+        for (const param of op.parameters ?? []) {
+          expect({ path, param: param.name, description: param.description }).toEqual({
+            path,
+            param: param.name,
+            description: expect.any(String),
+          });
+          expect(param.schema?.example).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('documents registry errors as application/problem+json with an example', () => {
+    for (const [path, operations] of Object.entries(doc.paths).filter(([p]) => p.startsWith('/agents'))) {
+      for (const op of Object.values(operations)) {
+        for (const [status, response] of Object.entries(op.responses).filter(([s]) => Number(s) >= 400)) {
+          const content = response.content?.['application/problem+json'] as { example?: { status: number } };
+          expect({ path, status, example: content?.example?.status }).toEqual({
+            path,
+            status,
+            example: Number(status),
+          });
+        }
+      }
+    }
+  });
+
+  it('describes every field of every schema, with an example', () => {
+    for (const [name, schema] of Object.entries(doc.components.schemas)) {
+      for (const [field, property] of Object.entries(schema.properties)) {
+        expect({ name, field, description: property.description }).toEqual({
+          name,
+          field,
+          description: expect.any(String),
+        });
+        // Arrays are exemplified by their items' schema.
+        const hasExample = property.items !== undefined || property.example !== undefined;
+        expect({ name, field, hasExample }).toEqual({ name, field, hasExample: true });
+      }
+    }
+  });
+
+  it('passes `redocly lint` without errors', async () => {
+    const file = join(dir, 'openapi.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const redocly = join(__dirname, '..', 'node_modules', '.bin', 'redocly');
+    const result = await promisify(execFile)(redocly, ['lint', file, '--format=stylish'], {
+      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+    }).catch((error: { stdout: string; stderr: string }) => ({ ...error, failed: true }));
+    expect({ ...result, failed: 'failed' in result }).toMatchObject({ failed: false });
+    expect(`${result.stdout}${result.stderr}`).toContain('Your API description is valid');
+  });
+});

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { ServerProcess, runToExit } from './support/server-process';
+import { agent, tempDir } from './support/test-app';
+
+/** What only a real process shows: crashes, signals, restarts, boot failures. Runs the built server from dist/. */
+describe('The built server as a process', () => {
+  let dir: string;
+  let remove: () => void;
+  let env: NodeJS.ProcessEnv;
+  let server: ServerProcess | undefined;
+
+  beforeEach(() => {
+    ({ dir, remove } = tempDir());
+    env = { DATABASE_URL: `sqlite:${join(dir, 'registry.sqlite')}` };
+  });
+
+  afterEach(async () => {
+    if (server?.child.exitCode === null && server.child.signalCode === null) await server.stop('SIGKILL');
+    server = undefined;
+    remove();
+  });
+
+  it('keeps every acknowledged registration and heartbeat through kill -9', async () => {
+    server = await ServerProcess.start(env);
+    const ids = Array.from({ length: 40 }, (_, i) => `durable-${i}`);
+    const registered = await Promise.all(ids.map((id) => server!.post('/agents/register', agent(id))));
+    expect(registered.map((r) => r.status)).toEqual(ids.map(() => 200));
+    const beats = await Promise.all(ids.slice(0, 20).map((id) => server!.post(`/agents/${id}/heartbeat`)));
+    expect(beats.map((r) => r.status)).toEqual(ids.slice(0, 20).map(() => 200));
+    const acknowledged = (await Promise.all(beats.map((r) => r.json()))) as { last_heartbeat: string }[];
+
+    // No graceful anything: the process dies right after the last answer.
+    expect(await server.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+
+    server = await ServerProcess.start(env);
+    for (const [i, id] of ids.entries()) {
+      const res = await server.fetch(`/agents/${id}`);
+      expect(res.status).toBe(200);
+      const info = (await res.json()) as { last_heartbeat: string };
+      if (i < 20) expect(info.last_heartbeat).toBe(acknowledged[i].last_heartbeat);
+    }
+  });
+
+  it('on SIGTERM stops taking connections, finishes the request in flight, then closes the database', async () => {
+    server = await ServerProcess.start(env);
+    const port = Number(new URL(server.url).port);
+    const body = JSON.stringify(agent('in-flight'));
+
+    // A registration whose body is still arriving when the signal comes.
+    const socket = connect(port, '127.0.0.1');
+    let response = '';
+    socket.on('data', (chunk) => (response += chunk.toString()));
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.write(
+      `POST /agents/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    server.child.kill('SIGTERM');
+    // New connections are refused while the in-flight request is still open.
+    let refused = false;
+    for (let tries = 0; tries < 50 && !refused; tries++) {
+      refused = await server.fetch('/health/live').then(
+        () => false,
+        () => true,
+      );
+      if (!refused) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(refused).toBe(true);
+    expect(server.child.exitCode).toBeNull();
+
+    socket.write(body.slice(10));
+    await closed;
+    expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(response).toContain('"agent_id":"in-flight"');
+
+    const exit = await server.exited;
+    expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+    // SQLite removes the WAL file only when the last connection closes cleanly.
+    expect(existsSync(join(dir, 'registry.sqlite-wal'))).toBe(false);
+
+    server = await ServerProcess.start(env);
+    expect((await server.fetch('/agents/in-flight')).status).toBe(200);
+  });
+
+  it('refuses to boot on bad configuration, naming the variable', async () => {
+    const bad = await runToExit(join(__dirname, '..', 'dist', 'src', 'main.js'), { ...env, PORT: 'eighty' });
+    expect(bad.code).toBe(1);
+    expect(bad.output).toContain('Invalid configuration');
+    expect(bad.output).toContain('PORT="eighty"');
+  });
+
+  it('with MIGRATE_ON_BOOT=false leaves migrations to `npm run migrate`', async () => {
+    server = await ServerProcess.start({ ...env, MIGRATE_ON_BOOT: 'false' });
+    expect((await server.post('/agents/register', agent('a'))).status).toBe(500);
+    await server.stop();
+
+    const migrate = await runToExit(join(__dirname, '..', 'dist', 'src', 'migrate.js'), env);
+    expect(migrate).toMatchObject({ code: 0 });
+    expect(migrate.output).toContain('Applied 1 migration(s)');
+
+    server = await ServerProcess.start({ ...env, MIGRATE_ON_BOOT: 'false' });
+    expect((await server.post('/agents/register', agent('a'))).status).toBe(200);
+  });
+});

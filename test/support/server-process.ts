@@ -1,0 +1,89 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { NEVER } from './test-app';
+
+export const MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The built server (`dist/src/main.js`) in its own process, as a user runs it. */
+export class ServerProcess {
+  output = '';
+  readonly exited: Promise<Exit>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    output: string,
+  ) {
+    this.output = output;
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = exitOf(child);
+  }
+
+  /** Starts the server on an ephemeral loopback port and resolves once it listens. */
+  static start(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...baseEnv(), PORT: '0', HOST: '127.0.0.1', CLEANUP_CRON: NEVER, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new Promise((resolve, reject) => {
+      let output = '';
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const listening = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+        if (listening) {
+          child.stdout?.off('data', onData);
+          child.stderr?.off('data', onData);
+          child.off('exit', onExit);
+          resolve(new ServerProcess(child, listening[1], output));
+        }
+      };
+      const onExit = (code: number | null) => reject(new Error(`server exited (${code}) before listening:\n${output}`));
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', onExit);
+    });
+  }
+
+  /** Sends a signal and waits for the process to end. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+
+  fetch(path: string, init?: RequestInit): Promise<Response> {
+    return fetch(`${this.url}${path}`, init);
+  }
+
+  post(path: string, body?: unknown): Promise<Response> {
+    return this.fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+}
+
+/** Runs a built script to its end (for config errors and `npm run migrate`). */
+export function runToExit(script: string, env: NodeJS.ProcessEnv): Promise<Exit & { output: string }> {
+  const child = spawn(process.execPath, [script], { env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return exitOf(child).then((exit) => ({ ...exit, output }));
+}
+
+function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** The test runner's environment without the registry's variables, and without colours in logs. */
+function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
+  return env;
+}
