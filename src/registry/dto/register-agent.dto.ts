@@ -1,4 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { IsStorableText } from '../../common/is-storable-text.decorator';
+import { DEFAULT_TTL_SECONDS } from '../lease';
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
 
 /** What an agent sends to register itself, or to update its registration. */
@@ -22,6 +24,7 @@ export class RegisterAgentRequest {
   @Length(1, 256)
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   @Matches(/^[^\x00-\x1f\x7f-\x9f]*$/, { message: 'agent_name must not contain control characters' })
+  @IsStorableText()
   agent_name!: string;
 
   /**
@@ -32,6 +35,7 @@ export class RegisterAgentRequest {
   @Length(1, 256)
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   @Matches(/^[^\s\x00-\x1f\x7f-\x9f]*$/, { message: 'host must not contain whitespace or control characters' })
+  @IsStorableText()
   host!: string;
 
   /**
@@ -53,7 +57,7 @@ export class RegisterAgentRequest {
   @IsInt()
   @Min(1)
   @Max(3600)
-  ttl_seconds?: number = 60;
+  ttl_seconds?: number = DEFAULT_TTL_SECONDS;
 
   /**
    * Opaque data about the agent (often JSON), stored and returned as given.
@@ -62,5 +66,6 @@ export class RegisterAgentRequest {
   @IsOptional()
   @IsString()
   @Length(0, 4000)
+  @IsStorableText()
   metadata?: string | null;
 }
