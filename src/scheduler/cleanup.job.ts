@@ -8,13 +8,12 @@ export const CLEANUP_JOB = 'agent-cleanup';
 
 /**
  * Removes expired agents. Listing already hides them from the moment they expire; this keeps the table small.
- * Runs never overlap within a process, and the delete is one idempotent statement, so replicas running it at the
- * same moment are harmless.
+ * Runs never overlap within a process (a tick during a run is skipped), and the delete is one idempotent
+ * statement, so replicas running it at the same moment are harmless.
  */
 @Injectable()
 export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(CleanupJob.name);
-  private inFlight?: Promise<number | undefined>;
 
   constructor(
     private readonly registry: RegistryService,
@@ -34,25 +33,11 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     if (this.scheduler.doesExist('cron', CLEANUP_JOB)) {
       await this.scheduler.getCronJob(CLEANUP_JOB).stop();
     }
-    await this.inFlight;
   }
 
-  /** One cleanup run: the number of agents removed, or undefined if it was skipped or failed (and logged). */
-  @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true })
+  /** One cleanup run: the number of agents removed, or undefined if it failed (and was logged). */
+  @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true, waitForCompletion: true })
   async run(): Promise<number | undefined> {
-    if (this.inFlight) {
-      this.logger.warn('Cleanup skipped: the previous run is still going');
-      return undefined;
-    }
-    this.inFlight = this.removeExpired();
-    try {
-      return await this.inFlight;
-    } finally {
-      this.inFlight = undefined;
-    }
-  }
-
-  private async removeExpired(): Promise<number | undefined> {
     try {
       const removed = await this.registry.removeExpired();
       if (removed > 0) this.logger.log(`Cleanup removed ${removed} expired agent(s)`);
