@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { CommonModule } from './common/common.module';
+import { HttpDrain } from './common/http-drain';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { RequestValidationPipe } from './common/request-validation.pipe';
 import { AppConfig } from './config/app-config';
@@ -25,6 +26,7 @@ export class AppModule {
         HealthModule,
       ],
       providers: [
+        HttpDrain,
         { provide: APP_PIPE, useClass: RequestValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],

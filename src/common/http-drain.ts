@@ -1,25 +1,25 @@
-import { BeforeApplicationShutdown, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Server } from 'node:http';
 
 /**
- * Lets shutdown finish promptly. Closing the HTTP server waits for every connection to end, and a keep-alive
- * connection that was busy when the signal came would otherwise stay open until its idle timeout (5 s). While the
- * app shuts down, connections are closed as soon as they fall idle; requests in flight still finish.
+ * The first step of shutdown: stop accepting connections and wait for the requests in flight, before anything
+ * else (the cleanup job, the database) is stopped. Provided by the root module, whose shutdown hooks Nest runs
+ * first. A keep-alive connection that was busy when the signal came is closed as soon as it falls idle, instead of
+ * holding the server open until its idle timeout.
  */
 @Injectable()
-export class HttpDrain implements BeforeApplicationShutdown, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-
+export class HttpDrain implements BeforeApplicationShutdown {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  beforeApplicationShutdown(): void {
+  async beforeApplicationShutdown(): Promise<void> {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
-    if (!server) return;
-    this.timer = setInterval(() => server.closeIdleConnections(), 50);
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    if (!server?.listening) return;
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+    try {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    } finally {
+      clearInterval(closeIdle);
+    }
   }
 }
