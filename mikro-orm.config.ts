@@ -13,12 +13,9 @@ interface SqliteConnection {
  * acknowledged, so a 200 survives a crash (and a power cut). busy_timeout waits out a lock held by another
  * process instead of failing at once.
  */
-const SQLITE_PRAGMAS = [
-  'PRAGMA journal_mode = WAL',
-  'PRAGMA synchronous = FULL',
-  'PRAGMA busy_timeout = 5000',
-  'PRAGMA foreign_keys = ON',
-].join(';');
+const SQLITE_PRAGMAS = ['PRAGMA journal_mode = WAL', 'PRAGMA synchronous = FULL', 'PRAGMA busy_timeout = 5000'].join(
+  ';',
+);
 
 /** The one MikroORM configuration, used by the app (from validated config) and by the MikroORM CLI. */
 export function mikroOrmOptions(database: DatabaseConfig): Options {

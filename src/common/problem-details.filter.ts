@@ -2,9 +2,9 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Injec
 import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
+import { RequestValidationException } from './request-validation.pipe';
 
 const UNEXPECTED = 'An unexpected error occurred.';
-import { RequestValidationException } from './request-validation.pipe';
 
 /** Errors raised below Nest (body parser, router) that carry their own client-error status. */
 interface StatusError extends Error {

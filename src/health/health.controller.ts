@@ -1,4 +1,4 @@
-import { Controller, Get, Logger, ServiceUnavailableException, UseFilters } from '@nestjs/common';
+import { Controller, Get, Header, Logger, ServiceUnavailableException, UseFilters } from '@nestjs/common';
 import { HealthCheck, HealthCheckResult, HealthCheckService, MikroOrmHealthIndicator } from '@nestjs/terminus';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Clock } from '../common/clock';
@@ -27,6 +27,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Registry health with agent counts' })
   @Get()
+  @Header('Cache-Control', 'no-cache, no-store, must-revalidate')
   @ApiOkResponse({ type: HealthResponse, description: 'The database answers.' })
   @ApiServiceUnavailableResponse({ type: UnhealthyResponse, description: 'The database does not answer.' })
   async check(): Promise<HealthResponse> {
@@ -57,7 +58,11 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Liveness probe' })
   @Get('live')
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOkResponse({
+    description: 'The process serves HTTP (terminus format).',
+    schema: { type: 'object', example: { status: 'ok', info: {}, error: {}, details: {} } },
+  })
   live(): Promise<HealthCheckResult> {
     return this.health.check([]);
   }

@@ -22,6 +22,9 @@ const INVALID_ID = {
 const NOT_FOUND = { detail: 'Agent not found: planner-7' };
 
 @ApiTags('agents')
+@ApiProblemResponse(500, 'An unexpected error; the log has the cause, the body says nothing about it.', {
+  detail: 'An unexpected error occurred.',
+})
 @Controller('agents')
 export class RegistryController {
   constructor(private readonly registry: RegistryService) {}
@@ -41,6 +44,9 @@ export class RegistryController {
   })
   @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT.', {
     detail: 'The request body exceeds the limit of 65536 bytes.',
+  })
+  @ApiProblemResponse(415, 'The body is declared in a charset other than UTF-8.', {
+    detail: 'unsupported charset "LATIN1"',
   })
   register(@Body() request: RegisterAgentRequest): Promise<AgentInfo> {
     return this.registry.register(request);

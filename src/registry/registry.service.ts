@@ -79,14 +79,18 @@ export class RegistryService {
     return { status: 'deleted', agent_id: agentId };
   }
 
-  /** How many agents are registered, and how many of those hold a running lease. */
+  /** How many agents are registered, and how many of those hold a running lease: one consistent read. */
   async count(): Promise<{ registered: number; active: number }> {
     const now = this.clock.now().getTime();
-    const [registered, active] = await Promise.all([
-      this.em.count(AgentRecord),
-      this.em.count(AgentRecord, { expiresAt: { $gt: now } }),
-    ]);
-    return { registered, active };
+    const [counts] = await this.em
+      .createQueryBuilder(AgentRecord)
+      .select([
+        raw('count(*) as registered'),
+        raw('coalesce(sum(case when expires_at > ? then 1 else 0 end), 0) as active', [now]),
+      ])
+      .execute<{ registered: number | string; active: number | string }[]>('all', false);
+    // PostgreSQL answers bigint aggregates as strings.
+    return { registered: Number(counts.registered), active: Number(counts.active) };
   }
 
   /** Deletes every expired agent in one set-based statement; returns how many it removed. */
