@@ -25,6 +25,11 @@ describe('Database setup', () => {
     expect(existsSync(join(t.dir, 'registry.sqlite-wal'))).toBe(true);
   });
 
+  it('has committed migrations that produce exactly the schema the entities describe', async () => {
+    t = await createTestApp();
+    expect(await t.orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false })).toBe('');
+  });
+
   it('creates the folder of the SQLite file', async () => {
     const { dir, remove } = tempDir();
     cleanup = remove;

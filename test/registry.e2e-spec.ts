@@ -96,16 +96,19 @@ describe('Registry contract (HTTP + SQLite file)', () => {
       expect(res.body.metadata).toBeNull();
     });
 
-    it('concurrent registrations of one id all succeed and leave one row', async () => {
+    it('concurrent registrations of one id all succeed, leave one row and keep the first registered_at', async () => {
+      const first = await register(agent('contended')).expect(200);
+      t.clock.advance(5_000);
       const results = await Promise.all(
         Array.from({ length: 25 }, (_, i) => register(agent('contended', { port: 1000 + i }))),
       );
       expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
-      expect(new Set(results.map((r) => r.body.registered_at)).size).toBe(1);
+      expect(results.map((r) => r.body.registered_at)).toEqual(Array(25).fill(first.body.registered_at));
 
       const rows = await t.orm.em.getConnection().execute(`select count(*) as n from agent_record`);
       expect(rows).toEqual([{ n: 1 }]);
       const stored = await get('contended').expect(200);
+      expect(stored.body.registered_at).toBe(first.body.registered_at);
       expect(results.map((r) => r.body.port)).toContain(stored.body.port);
     });
   });
