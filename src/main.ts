@@ -13,11 +13,13 @@ async function bootstrap(): Promise<void> {
   });
   configureApp(app, config);
   // SIGTERM/SIGINT: stop accepting, finish requests in flight, stop the cleanup job, close the database.
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  new Logger('Bootstrap').log(`Agent registry listening on http://${config.host}:${port} (docs at /docs)`);
+  new Logger('Bootstrap').log(
+    `Agent registry listening on http://${config.host}:${port} (docs at /docs), database ${config.database.url}`,
+  );
 }
 
 bootstrap().catch((error: unknown) => {

@@ -79,6 +79,7 @@ describe('The built server as a process', () => {
 
     const exit = await server.exited;
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+    expect(server.output).toContain('SIGTERM: no longer accepting connections');
     // SQLite removes the WAL file only when the last connection closes cleanly.
     expect(existsSync(join(dir, 'registry.sqlite-wal'))).toBe(false);
 

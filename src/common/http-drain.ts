@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Server } from 'node:http';
 
@@ -10,11 +10,14 @@ import type { Server } from 'node:http';
  */
 @Injectable()
 export class HttpDrain implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Shutdown');
+
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
-  async beforeApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
     if (!server?.listening) return;
+    this.logger.log(`${signal ?? 'Shutdown'}: no longer accepting connections; finishing requests in flight`);
     const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
     try {
       await new Promise<void>((resolve) => server.close(() => resolve()));
