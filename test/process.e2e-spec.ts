@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ServerProcess, runToExit } from './support/server-process';
+import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
 import { agent, tempDir } from './support/test-app';
 
 /** What only a real process shows: crashes, signals, restarts, boot failures. Runs the built server from dist/. */
@@ -88,7 +88,7 @@ describe('The built server as a process', () => {
   });
 
   it('refuses to boot on bad configuration, naming the variable', async () => {
-    const bad = await runToExit(join(__dirname, '..', 'dist', 'src', 'main.js'), { ...env, PORT: 'eighty' });
+    const bad = await runToExit(MAIN, { ...env, PORT: 'eighty' });
     expect(bad.code).toBe(1);
     expect(bad.output).toContain('Invalid configuration');
     expect(bad.output).toContain('PORT="eighty"');
@@ -99,7 +99,7 @@ describe('The built server as a process', () => {
     expect((await server.post('/agents/register', agent('a'))).status).toBe(500);
     await server.stop();
 
-    const migrate = await runToExit(join(__dirname, '..', 'dist', 'src', 'migrate.js'), env);
+    const migrate = await runToExit(MIGRATE, env);
     expect(migrate).toMatchObject({ code: 0 });
     expect(migrate.output).toContain('Applied 1 migration(s)');
 

@@ -2,7 +2,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { NEVER } from './test-app';
 
-export const MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
+const DIST = join(__dirname, '..', '..', 'dist', 'src');
+export const MAIN = join(DIST, 'main.js');
+export const MIGRATE = join(DIST, 'migrate.js');
 
 export interface Exit {
   code: number | null;
@@ -84,6 +86,5 @@ function exitOf(child: ChildProcess): Promise<Exit> {
 
 /** The test runner's environment without the registry's variables, and without colours in logs. */
 function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
-  return env;
+  return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
 }
