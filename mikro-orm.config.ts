@@ -1,7 +1,13 @@
+import { defineConfig, Options } from '@mikro-orm/core';
+import { Logger } from '@nestjs/common';
 import { Migrator } from '@mikro-orm/migrations';
-import { defineConfig, Options } from '@mikro-orm/sqlite';
-import { DatabaseConfig, loadConfig } from './src/config/app-config';
-import { migrationsList } from './src/database/migrations';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { SqliteDriver } from '@mikro-orm/sqlite';
+import { readFileSync } from 'node:fs';
+import { ConnectionOptions } from 'node:tls';
+import { loadConfig } from './src/config/app-config';
+import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/database-config';
+import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
 import { AgentRecord } from './src/registry/agent-record.entity';
 
 interface SqliteConnection {
@@ -17,29 +23,86 @@ const SQLITE_PRAGMAS = ['PRAGMA journal_mode = WAL', 'PRAGMA synchronous = FULL'
   ';',
 );
 
-/** The one MikroORM configuration, used by the app (from validated config) and by the MikroORM CLI. */
+/** A query the server does not answer fails this long after its statement_timeout would have fired. */
+const CLIENT_TIMEOUT_MARGIN_MS = 1000;
+
+/**
+ * The one MikroORM configuration, used by the app (from validated config), by `npm run migrate` and by the
+ * MikroORM CLI. The URL picks the driver; everything else about the dialect stays in MikroORM and the migrations.
+ */
 export function mikroOrmOptions(database: DatabaseConfig): Options {
   return defineConfig({
-    dbName: database.sqlitePath,
     entities: [AgentRecord],
     extensions: [Migrator],
     forceUtcTimezone: true,
-    pool: {
-      afterCreate: (connection: SqliteConnection, done: (error: Error | null, connection: SqliteConnection) => void) =>
-        connection.exec(SQLITE_PRAGMAS, (error) => done(error, connection)),
-    },
+    ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),
     migrations: {
-      // Listed explicitly so the same code runs from src (tests, CLI) and from dist; `path` is where the CLI
-      // writes a new migration, which then gets added to that list.
-      migrationsList,
-      path: './src/database/migrations',
-      pathTs: './src/database/migrations',
+      // Listed explicitly (one set per dialect) so the same code runs from src (tests, CLI) and from dist; `path`
+      // is where the CLI writes a new migration, which then gets added to its dialect's list.
+      migrationsList: database.dialect === 'sqlite' ? sqliteMigrations : postgresMigrations,
+      path: `./src/database/migrations/${database.dialect}`,
+      pathTs: `./src/database/migrations/${database.dialect}`,
       snapshot: false,
       silent: true,
       transactional: true,
       allOrNothing: true,
     },
   });
+}
+
+function sqliteOptions(database: SqliteConfig): Options {
+  return {
+    driver: SqliteDriver,
+    dbName: database.path,
+    pool: {
+      afterCreate: (connection: SqliteConnection, done: (error: Error | null, connection: SqliteConnection) => void) =>
+        connection.exec(SQLITE_PRAGMAS, (error) => done(error, connection)),
+    },
+  };
+}
+
+function postgresOptions(database: PostgresConfig): Options {
+  const statementTimeout = database.statementTimeoutMs;
+  return {
+    driver: PostgreSqlDriver,
+    host: database.host,
+    port: database.port,
+    user: database.user,
+    password: database.password,
+    dbName: database.database,
+    // min 0: an outage leaves no broken connections behind to hand out when the server is back.
+    pool: { min: 0, max: database.poolMax, acquireTimeoutMillis: database.connectTimeoutMs },
+    driverOptions: {
+      acquireConnectionTimeout: database.connectTimeoutMs,
+      log: KNEX_LOG,
+      connection: {
+        ssl: tlsOptions(database),
+        connectionTimeoutMillis: database.connectTimeoutMs,
+        statement_timeout: statementTimeout || undefined,
+        // The server enforces statement_timeout; this also ends a wait on a server that stopped answering.
+        query_timeout: statementTimeout ? statementTimeout + CLIENT_TIMEOUT_MARGIN_MS : undefined,
+        keepAlive: true,
+        application_name: 'agent-registry',
+      },
+    },
+  };
+}
+
+/** knex's own warnings (a connection that broke, say) go to the app's log instead of the console. */
+const knexLogger = new Logger('Database');
+const KNEX_LOG = {
+  warn: (message: unknown) => knexLogger.warn(String(message)),
+  error: (message: unknown) => knexLogger.error(String(message)),
+  deprecate: (message: unknown) => knexLogger.debug(String(message)),
+  debug: (message: unknown) => knexLogger.debug(String(message)),
+};
+
+/** sslmode as libpq means it: require encrypts without checking the certificate, verify-* check it. */
+function tlsOptions({ tls, tlsRootCert }: PostgresConfig): ConnectionOptions | false {
+  if (tls === 'disable') return false;
+  if (tls === 'require') return { rejectUnauthorized: false };
+  const ca = tlsRootCert ? readFileSync(tlsRootCert) : undefined;
+  return tls === 'verify-ca' ? { ca, checkServerIdentity: () => undefined } : { ca };
 }
 
 export default () => mikroOrmOptions(loadConfig().database);

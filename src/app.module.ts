@@ -20,7 +20,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         CommonModule,
-        DatabaseModule,
+        DatabaseModule.forRoot(config.database),
         RegistryModule,
         SchedulerModule,
         HealthModule,

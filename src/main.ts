@@ -18,7 +18,7 @@ async function bootstrap(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   new Logger('Bootstrap').log(
-    `Agent registry listening on http://${config.host}:${port} (docs at /docs), database ${config.database.url}`,
+    `Agent registry listening on http://${config.host}:${port} (docs at /docs), database ${config.database.display}`,
   );
 }
 

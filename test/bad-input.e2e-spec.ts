@@ -1,15 +1,16 @@
 import request from 'supertest';
+import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
 /**
  * Every class of bad input gets a 4xx problem-details answer (never a 500), and leaves what is stored unchanged.
  */
-describe('Bad input (HTTP + SQLite file)', () => {
+describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
   let t: TestApp;
   let keeper: Record<string, unknown>;
 
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({}, dialect);
     keeper = (
       await request(t.server)
         .post('/agents/register')

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import request from 'supertest';
-import { agent, createTestApp, TestApp, tempDir } from './support/test-app';
+import { agent, createTestApp, storedAgentCount, TestApp, tempDir } from './support/test-app';
 
 /**
  * Two app instances on one SQLite file: each has its own connection, so their writes really race at the database
@@ -41,8 +41,7 @@ describe('Two registries on one SQLite file', () => {
     expect(results.map((r) => r.status)).toEqual(Array(30).fill(200));
     expect(new Set(results.map((r) => r.body.registered_at))).toEqual(new Set([first.body.registered_at]));
 
-    const rows = await a.orm.em.getConnection().execute(`select count(*) as n from agent_record`);
-    expect(rows).toEqual([{ n: 1 }]);
+    expect(await storedAgentCount(a.orm)).toBe(1);
     const seenByB = await request(b.server).get('/agents/shared').expect(200);
     expect(results.map((r) => r.body.port)).toContain(seenByB.body.port);
   });

@@ -1,9 +1,45 @@
+import { EntityManager } from '@mikro-orm/knex';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
+import { createTestDatabase, dialects, onEachDatabase, TestDatabase } from './support/databases';
 import { agent, createTestApp, TestApp, tempDir } from './support/test-app';
 
-describe('Database setup', () => {
+describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
+  let t: TestApp | undefined;
+  let database: TestDatabase | undefined;
+
+  afterEach(async () => {
+    await t?.close();
+    await database?.drop();
+    t = database = undefined;
+  });
+
+  it('applies the committed migrations at boot', async () => {
+    t = await createTestApp({}, dialect);
+    const applied: { name: string }[] = await t.orm.em
+      .getConnection()
+      .execute('select name from mikro_orm_migrations order by id');
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261127014505']);
+  });
+
+  it('has committed migrations that produce exactly the schema the entities describe', async () => {
+    t = await createTestApp({}, dialect);
+    expect(await t.orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false })).toBe('');
+  });
+
+  it("lists agent ids in code point order, whatever the database's collation", async () => {
+    // PostgreSQL: a database whose default collation (ICU's root locale) sorts 'a_1' before 'a-1' and 'B' after 'b'.
+    database = await createTestDatabase(dialect, "template template0 locale_provider icu icu_locale 'und'");
+    t = await createTestApp({ DATABASE_URL: database.url });
+    const ids = ['b', 'B', 'a_1', 'a-1', 'a.1', 'A', '0', 'a:1'];
+    for (const id of ids) await request(t.server).post('/agents/register').send(agent(id)).expect(200);
+    const listed = await request(t.server).get('/agents').expect(200);
+    expect(listed.body.map((a: { agent_id: string }) => a.agent_id)).toEqual([...ids].sort());
+  });
+});
+
+describe('SQLite setup', () => {
   let t: TestApp | undefined;
   let cleanup: (() => void) | undefined;
 
@@ -13,21 +49,13 @@ describe('Database setup', () => {
     t = cleanup = undefined;
   });
 
-  it('applies the committed migrations at boot and runs SQLite in WAL mode', async () => {
+  it('runs SQLite in WAL mode with synchronous=FULL', async () => {
     t = await createTestApp();
     const connection = t.orm.em.getConnection();
     expect(await connection.execute('pragma journal_mode')).toEqual([{ journal_mode: 'wal' }]);
     expect(await connection.execute('pragma synchronous')).toEqual([{ synchronous: 2 }]); // FULL
-    const applied: { name: string }[] = await connection.execute('select name from mikro_orm_migrations');
-    expect(applied.map((m) => m.name)).toEqual(['Migration20261127014505']);
-
     await request(t.server).post('/agents/register').send(agent('a')).expect(200);
     expect(existsSync(join(t.dir, 'registry.sqlite-wal'))).toBe(true);
-  });
-
-  it('has committed migrations that produce exactly the schema the entities describe', async () => {
-    t = await createTestApp();
-    expect(await t.orm.getSchemaGenerator().getUpdateSchemaSQL({ wrap: false })).toBe('');
   });
 
   it('creates the folder of the SQLite file', async () => {
@@ -56,5 +84,50 @@ describe('Database setup', () => {
       .send(agent('b', { metadata: 'm'.repeat(3000) }))
       .expect(413);
     expect(res.body.detail).toContain('2048 bytes');
+  });
+});
+
+const pg = dialects().includes('postgresql') ? describe : describe.skip;
+
+pg('PostgreSQL connection settings', () => {
+  let database: TestDatabase;
+  let t: TestApp | undefined;
+
+  beforeEach(async () => {
+    database = await createTestDatabase('postgresql');
+  });
+
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+    await database.drop();
+  });
+
+  const one = async <T>(sql: string): Promise<T> => {
+    const rows: T[] = await t!.orm.em.getConnection().execute(sql);
+    return rows[0];
+  };
+
+  it('applies DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT_MS and plaintext by default', async () => {
+    t = await createTestApp({
+      DATABASE_URL: database.url,
+      DATABASE_POOL_MAX: '3',
+      DATABASE_STATEMENT_TIMEOUT_MS: '1500',
+    });
+    expect((t.orm.em as EntityManager).getKnex().client.pool.max).toBe(3);
+    expect(await one('show statement_timeout')).toEqual({ statement_timeout: '1500ms' });
+    expect(await one('show application_name')).toEqual({ application_name: 'agent-registry' });
+    expect(await one('select ssl from pg_stat_ssl where pid = pg_backend_pid()')).toEqual({ ssl: false });
+  });
+
+  it('cancels a statement that runs past DATABASE_STATEMENT_TIMEOUT_MS', async () => {
+    t = await createTestApp({ DATABASE_URL: database.url, DATABASE_STATEMENT_TIMEOUT_MS: '200' });
+    await expect(t.orm.em.getConnection().execute('select pg_sleep(2)')).rejects.toMatchObject({ code: '57014' });
+  });
+
+  it('sslmode=require insists on TLS: against a server without it, the boot fails saying so', async () => {
+    await expect(createTestApp({ DATABASE_URL: `${database.url}?sslmode=require` })).rejects.toThrow(
+      /does not support SSL/,
+    );
   });
 });

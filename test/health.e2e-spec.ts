@@ -1,11 +1,12 @@
 import request from 'supertest';
+import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
-describe('Health (HTTP + SQLite file)', () => {
+describe.each(onEachDatabase())('Health (HTTP + %s)', (dialect) => {
   let t: TestApp;
 
   beforeEach(async () => {
-    t = await createTestApp();
+    t = await createTestApp({}, dialect);
   });
 
   afterEach(async () => {
@@ -68,10 +69,16 @@ describe('Health (HTTP + SQLite file)', () => {
       await request(t.server).get('/health/live').expect(200);
     });
 
-    it('registry calls fail as problem details that leak nothing', async () => {
-      const res = await request(t.server).post('/agents/register').send(agent('a')).expect(500);
+    it('registry calls answer 503 problem details with Retry-After', async () => {
+      const res = await request(t.server).post('/agents/register').send(agent('a')).expect(503);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.body.detail).toBe('An unexpected error occurred.');
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.body).toEqual({
+        type: 'about:blank',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'The database is unavailable; retry shortly.',
+      });
     });
   });
 });

@@ -1,25 +1,25 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
-import { agent, tempDir } from './support/test-app';
+import { agent } from './support/test-app';
 
 /** What only a real process shows: crashes, signals, restarts, boot failures. Runs the built server from dist/. */
-describe('The built server as a process', () => {
-  let dir: string;
-  let remove: () => void;
+describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) => {
+  let database: TestDatabase;
   let env: NodeJS.ProcessEnv;
   let server: ServerProcess | undefined;
 
-  beforeEach(() => {
-    ({ dir, remove } = tempDir());
-    env = { DATABASE_URL: `sqlite:${join(dir, 'registry.sqlite')}` };
+  beforeEach(async () => {
+    database = await createTestDatabase(dialect);
+    env = { DATABASE_URL: database.url };
   });
 
   afterEach(async () => {
     if (server?.child.exitCode === null && server.child.signalCode === null) await server.stop('SIGKILL');
     server = undefined;
-    remove();
+    await database.drop();
   });
 
   it('keeps every acknowledged registration and heartbeat through kill -9', async () => {
@@ -81,7 +81,7 @@ describe('The built server as a process', () => {
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
     expect(server.output).toContain('SIGTERM: no longer accepting connections');
     // SQLite removes the WAL file only when the last connection closes cleanly.
-    expect(existsSync(join(dir, 'registry.sqlite-wal'))).toBe(false);
+    if (dialect === 'sqlite') expect(existsSync(join(database.dir, 'registry.sqlite-wal'))).toBe(false);
 
     server = await ServerProcess.start(env);
     expect((await server.fetch('/agents/in-flight')).status).toBe(200);
@@ -96,6 +96,7 @@ describe('The built server as a process', () => {
 
   it('with MIGRATE_ON_BOOT=false leaves migrations to `npm run migrate`', async () => {
     server = await ServerProcess.start({ ...env, MIGRATE_ON_BOOT: 'false' });
+    // No table yet: a server-side fault, not an outage.
     expect((await server.post('/agents/register', agent('a'))).status).toBe(500);
     await server.stop();
 

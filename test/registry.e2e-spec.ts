@@ -1,13 +1,14 @@
 import request from 'supertest';
-import { agent, createTestApp, TestApp } from './support/test-app';
+import { onEachDatabase } from './support/databases';
+import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-describe('Registry contract (HTTP + SQLite file)', () => {
+describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
   let t: TestApp;
 
   beforeEach(async () => {
-    t = await createTestApp();
+    t = await createTestApp({}, dialect);
   });
 
   afterEach(async () => {
@@ -105,8 +106,7 @@ describe('Registry contract (HTTP + SQLite file)', () => {
       expect(results.map((r) => r.status)).toEqual(Array(25).fill(200));
       expect(results.map((r) => r.body.registered_at)).toEqual(Array(25).fill(first.body.registered_at));
 
-      const rows = await t.orm.em.getConnection().execute(`select count(*) as n from agent_record`);
-      expect(rows).toEqual([{ n: 1 }]);
+      expect(await storedAgentCount(t.orm)).toBe(1);
       const stored = await get('contended').expect(200);
       expect(stored.body.registered_at).toBe(first.body.registered_at);
       expect(results.map((r) => r.body.port)).toContain(stored.body.port);

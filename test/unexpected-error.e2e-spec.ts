@@ -1,12 +1,13 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
+import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
-describe('Unexpected errors (HTTP + SQLite file)', () => {
+describe.each(onEachDatabase())('Unexpected errors (HTTP + %s)', (dialect) => {
   let t: TestApp;
 
   beforeEach(async () => {
-    t = await createTestApp();
+    t = await createTestApp({}, dialect);
     await request(t.server).post('/agents/register').send(agent('a')).expect(200);
     // Break the database under the running app: every query now fails in a way no client caused.
     await t.orm.em.getConnection().execute('drop table agent_record');
@@ -33,6 +34,8 @@ describe('Unexpected errors (HTTP + SQLite file)', () => {
       status: 500,
       detail: 'An unexpected error occurred.',
     });
-    expect(JSON.stringify(logged.mock.calls)).toMatch(/no such table: agent_record/);
+    expect(JSON.stringify(logged.mock.calls)).toMatch(
+      /no such table: agent_record|relation \W*agent_record\W* does not exist/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiExtraModels, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiResponse, ApiResponseOptions, getSchemaPath } from '@nestjs/swagger';
 import { FieldError, problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 
 /**
@@ -10,6 +10,7 @@ export function ApiProblemResponse(
   status: number,
   description: string,
   example: { detail: string; errors?: FieldError[] },
+  headers?: ApiResponseOptions['headers'],
 ) {
   const type = example.errors ? ValidationProblemDetails : ProblemDetails;
   return applyDecorators(
@@ -17,6 +18,7 @@ export function ApiProblemResponse(
     ApiResponse({
       status,
       description,
+      headers,
       content: {
         [PROBLEM_JSON]: {
           schema: { $ref: getSchemaPath(type) },

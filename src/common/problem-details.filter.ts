@@ -1,6 +1,11 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  DATABASE_UNAVAILABLE,
+  isDatabaseUnavailable,
+} from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { RequestValidationException } from './request-validation.pipe';
 
@@ -20,8 +25,9 @@ function clientErrorStatus(error: unknown): number | undefined {
 }
 
 /**
- * Turns every error into `application/problem+json` (RFC 9457). Client errors say what was wrong; anything
- * unexpected is logged with its stack and answered with a generic 500 that leaks nothing.
+ * Turns every error into `application/problem+json` (RFC 9457). Client errors say what was wrong; a database that
+ * cannot be reached is a 503 with Retry-After; anything unexpected is logged with its stack and answered with a
+ * generic 500 that leaks nothing.
  */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
@@ -33,12 +39,20 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const problem = this.toProblem(exception);
     const { httpAdapter } = this.adapterHost;
     const response: unknown = host.switchToHttp().getResponse();
+    const outage = !(exception instanceof HttpException) && isDatabaseUnavailable(exception);
+    const problem = outage ? this.outageProblem(exception as Error) : this.toProblem(exception);
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
+    if (outage) httpAdapter.setHeader(response, 'Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
+  }
+
+  /** An outage is not a bug: 503 with Retry-After, and one log line without a stack. */
+  private outageProblem(error: Error): ProblemDetails {
+    this.logger.warn(`Database unavailable: ${error.message.split('\n')[0]}`);
+    return problem(HttpStatus.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE);
   }
 
   private toProblem(exception: unknown): ProblemDetails | ValidationProblemDetails {

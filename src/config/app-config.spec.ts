@@ -5,7 +5,7 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       port: 3000,
       host: '0.0.0.0',
-      database: { url: 'sqlite:./data/registry.sqlite', sqlitePath: './data/registry.sqlite' },
+      database: { dialect: 'sqlite', display: 'sqlite:./data/registry.sqlite', path: './data/registry.sqlite' },
       cleanupCron: '0 * * * * *',
       bodyLimitBytes: 65536,
       logLevels: ['fatal', 'error', 'warn', 'log'],
@@ -30,7 +30,7 @@ describe('loadConfig', () => {
     expect(config).toEqual({
       port: 8080,
       host: '127.0.0.1',
-      database: { url: 'sqlite::memory:', sqlitePath: ':memory:' },
+      database: { dialect: 'sqlite', display: 'sqlite::memory:', path: ':memory:' },
       cleanupCron: '*/10 * * * * *',
       bodyLimitBytes: 1024 * 1024,
       logLevels: ['fatal', 'error', 'warn', 'log', 'debug'],
@@ -62,9 +62,25 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['PORT', '-1'],
     ['PORT', '80.5'],
-    ['DATABASE_URL', 'postgres://localhost/db'],
     ['DATABASE_URL', './registry.sqlite'],
     ['DATABASE_URL', 'sqlite:'],
+    ['DATABASE_URL', 'mysql://localhost/db'],
+    ['DATABASE_URL', 'postgresql://localhost'],
+    ['DATABASE_URL', 'postgresql://localhost/a/b'],
+    ['DATABASE_URL', 'postgresql://localhost/db?sslmode=prefer'],
+    ['DATABASE_URL', 'postgresql://localhost/db?sslmode=maybe'],
+    ['DATABASE_URL', 'postgresql://localhost/db?schema=x'],
+    ['DATABASE_URL', 'postgresql://localhost/db?sslmode=verify-full&sslrootcert=/no/such/ca.pem'],
+    ['DATABASE_URL', 'postgresql://[::1/db'],
+    ['DATABASE_POOL_MAX', '0'],
+    ['DATABASE_POOL_MAX', '1001'],
+    ['DATABASE_POOL_MAX', 'ten'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '-1'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '5s'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '3600001'],
+    ['DATABASE_CONNECT_TIMEOUT_MS', '0'],
+    ['DATABASE_CONNECT_TIMEOUT_MS', '99'],
+    ['DATABASE_CONNECT_TIMEOUT_MS', '600001'],
     ['CLEANUP_CRON', 'every minute'],
     ['CLEANUP_CRON', '61 * * * * *'],
     ['BODY_LIMIT', 'lots'],
@@ -76,6 +92,59 @@ describe('loadConfig', () => {
   ])('%s=%s stops the boot with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration:\\n  ${name}=`));
+  });
+
+  describe('DATABASE_URL=postgresql://…', () => {
+    it('selects PostgreSQL with the pool and timeout settings', () => {
+      const config = loadConfig({
+        DATABASE_URL: 'postgresql://registry:s3cr%40t@db.internal:6432/agents',
+        DATABASE_POOL_MAX: '25',
+        DATABASE_STATEMENT_TIMEOUT_MS: '0',
+        DATABASE_CONNECT_TIMEOUT_MS: '2500',
+      });
+      expect(config.database).toEqual({
+        dialect: 'postgresql',
+        display: 'postgresql://registry:*****@db.internal:6432/agents',
+        host: 'db.internal',
+        port: 6432,
+        user: 'registry',
+        password: 's3cr@t',
+        database: 'agents',
+        tls: 'disable',
+        tlsRootCert: undefined,
+        poolMax: 25,
+        statementTimeoutMs: 0,
+        connectTimeoutMs: 2500,
+      });
+    });
+
+    it('defaults the port, the user, the pool and the timeouts; accepts postgres://', () => {
+      expect(loadConfig({ DATABASE_URL: 'postgres://localhost/agents' }).database).toMatchObject({
+        host: 'localhost',
+        port: 5432,
+        user: 'postgres',
+        password: '',
+        poolMax: 10,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 5000,
+      });
+    });
+
+    it.each(['disable', 'require', 'verify-ca', 'verify-full'])('reads sslmode=%s', (mode) => {
+      expect(loadConfig({ DATABASE_URL: `postgresql://h/db?sslmode=${mode}` }).database).toMatchObject({ tls: mode });
+    });
+
+    it('reads sslrootcert when the file exists', () => {
+      const url = `postgresql://h/db?sslmode=verify-full&sslrootcert=${encodeURIComponent(__filename)}`;
+      expect(loadConfig({ DATABASE_URL: url }).database).toMatchObject({ tls: 'verify-full', tlsRootCert: __filename });
+    });
+
+    it('never shows the password in an error', () => {
+      expect(() => loadConfig({ DATABASE_URL: 'postgresql://u:hunter2@h/db?sslmode=prefer' })).toThrow(
+        /^Invalid configuration:\n {2}DATABASE_URL="postgresql:\/\/u:\*\*\*\*\*@h\/db\?sslmode=prefer" has sslmode=prefer: use one of/,
+      );
+      expect(() => loadConfig({ DATABASE_URL: 'postgresql://u:hunter2@h/db?sslmode=prefer' })).not.toThrow(/hunter2/);
+    });
   });
 
   it('names every bad variable at once', () => {

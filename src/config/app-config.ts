@@ -3,6 +3,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { validateCronExpression } from 'cron';
 import { toBoolean } from '../common/to-boolean';
+import { DatabaseConfig, parseDatabaseUrl } from './database-config';
 
 /** The settings the registry runs with, validated once at boot from the environment. */
 export interface AppConfig {
@@ -13,12 +14,6 @@ export interface AppConfig {
   bodyLimitBytes: number;
   logLevels: LogLevel[];
   migrateOnBoot: boolean;
-}
-
-export interface DatabaseConfig {
-  url: string;
-  /** Path of the SQLite file, or `:memory:`. */
-  sqlitePath: string;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -50,10 +45,26 @@ class EnvironmentVariables {
   HOST: string = '0.0.0.0';
 
   @IsString()
-  @Matches(/^sqlite:.+$/, {
-    message: 'must be a SQLite URL such as sqlite:./data/registry.sqlite or sqlite::memory:',
-  })
   DATABASE_URL: string = 'sqlite:./data/registry.sqlite';
+
+  /** PostgreSQL only: SQLite always uses one connection. */
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 1000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000' })
+  @Max(1000, { message: 'must be an integer between 1 and 1000' })
+  DATABASE_POOL_MAX: number = 10;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 0 (off) and 3600000' })
+  @Min(0, { message: 'must be a number of milliseconds between 0 (off) and 3600000' })
+  @Max(3_600_000, { message: 'must be a number of milliseconds between 0 (off) and 3600000' })
+  DATABASE_STATEMENT_TIMEOUT_MS: number = 5000;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 100 and 600000' })
+  @Min(100, { message: 'must be a number of milliseconds between 100 and 600000' })
+  @Max(600_000, { message: 'must be a number of milliseconds between 100 and 600000' })
+  DATABASE_CONNECT_TIMEOUT_MS: number = 5000;
 
   @IsString()
   CLEANUP_CRON: string = '0 * * * * *';
@@ -68,6 +79,11 @@ class EnvironmentVariables {
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   MIGRATE_ON_BOOT: boolean = true;
+}
+
+/** A URL's password never reaches a log line. */
+function maskPassword(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1*****@');
 }
 
 export class ConfigError extends Error {
@@ -100,6 +116,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (bodyLimitBytes !== undefined && (bodyLimitBytes < 1024 || bodyLimitBytes > 64 * 1024 * 1024)) {
     problems.push(`BODY_LIMIT=${JSON.stringify(vars.BODY_LIMIT)} must be between 1kb and 64mb`);
   }
+  const database = parseDatabaseUrl(vars.DATABASE_URL, {
+    poolMax: vars.DATABASE_POOL_MAX,
+    statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
+    connectTimeoutMs: vars.DATABASE_CONNECT_TIMEOUT_MS,
+  });
+  if (typeof database === 'string' && typeof vars.DATABASE_URL === 'string') {
+    problems.push(`DATABASE_URL=${JSON.stringify(maskPassword(vars.DATABASE_URL))} ${database}`);
+  }
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -108,7 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port: vars.PORT,
     host: vars.HOST,
-    database: { url: vars.DATABASE_URL, sqlitePath: vars.DATABASE_URL.slice('sqlite:'.length) },
+    database: database as DatabaseConfig,
     cleanupCron: vars.CLEANUP_CRON,
     bodyLimitBytes: bodyLimitBytes!,
     logLevels: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1),

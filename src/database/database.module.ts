@@ -1,18 +1,17 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
-import { SqliteDriver } from '@mikro-orm/sqlite';
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { DatabaseConfig } from '../config/database-config';
 import { MigrationRunner } from './migration-runner';
 
-@Module({
-  imports: [
-    MikroOrmModule.forRootAsync({
-      driver: SqliteDriver,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => mikroOrmOptions(config.database),
-    }),
-  ],
-  providers: [MigrationRunner],
-})
-export class DatabaseModule {}
+/** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot. */
+@Module({})
+export class DatabaseModule {
+  static forRoot(database: DatabaseConfig): DynamicModule {
+    return {
+      module: DatabaseModule,
+      imports: [MikroOrmModule.forRoot(mikroOrmOptions(database))],
+      providers: [MigrationRunner],
+    };
+  }
+}

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
+import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { AgentIdParams } from './dto/agent-id-params.dto';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
@@ -25,6 +26,18 @@ const NOT_FOUND = { detail: 'Agent not found: planner-7' };
 @ApiProblemResponse(500, 'An unexpected error; the log has the cause, the body says nothing about it.', {
   detail: 'An unexpected error occurred.',
 })
+@ApiProblemResponse(
+  503,
+  'The database cannot be reached, is restarting, or did not answer within its timeouts. Nothing was changed ' +
+    'unless the write had already committed; retry after `Retry-After` seconds (writes are idempotent).',
+  { detail: DATABASE_UNAVAILABLE },
+  {
+    'Retry-After': {
+      description: 'Seconds to wait before retrying.',
+      schema: { type: 'integer', example: DATABASE_RETRY_AFTER_SECONDS },
+    },
+  },
+)
 @Controller('agents')
 export class RegistryController {
   constructor(private readonly registry: RegistryService) {}

@@ -40,9 +40,9 @@ export class RegistryService {
       .onConflict('agentId')
       .merge([...REREGISTER_FIELDS])
       .returning(['registeredAt'])
-      .execute<Pick<AgentRecord, 'registeredAt'>[]>('all');
-    const { registeredAt } = rows[0];
-    return toAgentInfo({ ...record, registeredAt }, now);
+      .execute<{ registeredAt: number | string }[]>('all');
+    // RETURNING rows are not hydrated, and PostgreSQL answers bigint columns as strings.
+    return toAgentInfo({ ...record, registeredAt: Number(rows[0].registeredAt) }, now);
   }
 
   async heartbeat(agentId: string): Promise<HeartbeatResponse> {
@@ -52,10 +52,9 @@ export class RegistryService {
       .update({ lastHeartbeat: now, expiresAt: raw(LEASE_EXPIRY_SQL, [now]) })
       .where({ agentId })
       .returning(['expiresAt'])
-      .execute<Pick<AgentRecord, 'expiresAt'>[]>('all');
+      .execute<{ expiresAt: number | string }[]>('all');
     if (rows.length === 0) throw agentNotFound(agentId);
-    const { expiresAt } = rows[0];
-    return { status: 'ok', last_heartbeat: iso(now), expires_at: iso(expiresAt) };
+    return { status: 'ok', last_heartbeat: iso(now), expires_at: iso(Number(rows[0].expiresAt)) };
   }
 
   async list(includeDead: boolean): Promise<AgentInfo[]> {
@@ -93,9 +92,21 @@ export class RegistryService {
     return { registered: Number(counts.registered), active: Number(counts.active) };
   }
 
-  /** Deletes every expired agent in one set-based statement; returns how many it removed. */
-  async removeExpired(): Promise<number> {
-    return this.em.nativeDelete(AgentRecord, { expiresAt: { $lte: this.clock.now().getTime() } });
+  /**
+   * Deletes every expired agent in one set-based statement and returns their ids. Replicas may run it at the same
+   * moment: each row is deleted, and so returned, by exactly one of them.
+   */
+  async removeExpired(): Promise<string[]> {
+    // Plain SQL that both dialects speak: MikroORM 6's query builder drops RETURNING from a DELETE, and its SQLite
+    // dialect runs raw SQL that starts with `delete` without reading rows back; the leading comment avoids both.
+    const rows = await this.em
+      .getConnection()
+      .execute<{ agent_id: string }[]>(
+        '/* cleanup */ delete from agent_record where expires_at <= ? returning agent_id',
+        [this.clock.now().getTime()],
+        'all',
+      );
+    return rows.map((row) => row.agent_id);
   }
 }
 

@@ -10,14 +10,15 @@ import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
  * schedule, no overlap, no crash, and a shutdown that waits for a run in progress.
  */
 describe('CleanupJob', () => {
-  let removeExpired: jest.Mock<Promise<number>, []>;
+  let removeExpired: jest.Mock<Promise<string[]>, []>;
   let app: INestApplicationContext;
   let job: CleanupJob;
   let log: jest.SpyInstance;
   let error: jest.SpyInstance;
+  let debug: jest.SpyInstance;
 
   beforeEach(async () => {
-    removeExpired = jest.fn<Promise<number>, []>();
+    removeExpired = jest.fn<Promise<string[]>, []>();
     const moduleRef = await Test.createTestingModule({
       imports: [ScheduleModule.forRoot()],
       providers: [
@@ -30,7 +31,7 @@ describe('CleanupJob', () => {
     job = app.get(CleanupJob);
     log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    debug = jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
   });
 
   afterEach(async () => {
@@ -46,15 +47,23 @@ describe('CleanupJob', () => {
   });
 
   it('removes expired agents and logs how many', async () => {
-    removeExpired.mockResolvedValue(3);
-    await expect(job.run()).resolves.toBe(3);
+    removeExpired.mockResolvedValue(['a', 'b', 'c']);
+    await expect(job.run()).resolves.toEqual(['a', 'b', 'c']);
     expect(removeExpired).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith('Cleanup removed 3 expired agent(s)');
+    expect(debug).toHaveBeenCalledWith('Removed: a, b, c');
+  });
+
+  it('lists at most 20 removed ids in its debug line', async () => {
+    removeExpired.mockResolvedValue(Array.from({ length: 25 }, (_, i) => `agent-${i}`));
+    await job.run();
+    expect(log).toHaveBeenCalledWith('Cleanup removed 25 expired agent(s)');
+    expect(debug).toHaveBeenCalledWith(expect.stringMatching(/^Removed: agent-0, .*, agent-19 and 5 more$/));
   });
 
   it('does not log at the default level when nothing expired', async () => {
-    removeExpired.mockResolvedValue(0);
-    await expect(job.run()).resolves.toBe(0);
+    removeExpired.mockResolvedValue([]);
+    await expect(job.run()).resolves.toEqual([]);
     expect(log).not.toHaveBeenCalled();
   });
 
@@ -63,28 +72,28 @@ describe('CleanupJob', () => {
     await expect(job.run()).resolves.toBeUndefined();
     expect(error).toHaveBeenCalledWith(expect.stringContaining('Cleanup failed'), expect.stringContaining('locked'));
 
-    removeExpired.mockResolvedValue(1);
-    await expect(job.run()).resolves.toBe(1);
+    removeExpired.mockResolvedValue(['a']);
+    await expect(job.run()).resolves.toEqual(['a']);
   });
 
   it('never overlaps: a tick during a run is skipped', async () => {
-    let finish!: (n: number) => void;
-    removeExpired.mockReturnValueOnce(new Promise<number>((resolve) => (finish = resolve)));
+    let finish!: (ids: string[]) => void;
+    removeExpired.mockReturnValueOnce(new Promise<string[]>((resolve) => (finish = resolve)));
 
     const first = cron().fireOnTick();
     await cron().fireOnTick();
     expect(removeExpired).toHaveBeenCalledTimes(1);
-    finish(2);
+    finish(['a', 'b']);
     await first;
 
-    removeExpired.mockResolvedValue(0);
+    removeExpired.mockResolvedValue([]);
     await cron().fireOnTick();
     expect(removeExpired).toHaveBeenCalledTimes(2);
   });
 
   it('shutdown stops the schedule and waits for the run in progress', async () => {
-    let finish!: (n: number) => void;
-    removeExpired.mockReturnValueOnce(new Promise<number>((resolve) => (finish = resolve)));
+    let finish!: (ids: string[]) => void;
+    removeExpired.mockReturnValueOnce(new Promise<string[]>((resolve) => (finish = resolve)));
     const tick = cron().fireOnTick();
 
     let closed = false;
@@ -93,7 +102,7 @@ describe('CleanupJob', () => {
     expect(closed).toBe(false);
     expect(cron().isActive).toBe(false);
 
-    finish(0);
+    finish([]);
     await closing;
     await tick;
     expect(closed).toBe(true);

@@ -8,8 +8,8 @@ export const CLEANUP_JOB = 'agent-cleanup';
 
 /**
  * Removes expired agents. Listing already hides them from the moment they expire; this keeps the table small.
- * Runs never overlap within a process (a tick during a run is skipped), and the delete is one idempotent
- * statement, so replicas running it at the same moment are harmless.
+ * Runs never overlap within a process (a tick during a run is skipped). Across replicas every one runs it: the
+ * delete is one idempotent statement, and each removed agent is counted by the one replica whose delete removed it.
  */
 @Injectable()
 export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -35,17 +35,28 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** One cleanup run: the number of agents removed, or undefined if it failed (and was logged). */
+  /** One cleanup run: the ids of the agents it removed, or undefined if it failed (and was logged). */
   @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true, waitForCompletion: true })
-  async run(): Promise<number | undefined> {
+  async run(): Promise<string[] | undefined> {
     try {
       const removed = await this.registry.removeExpired();
-      if (removed > 0) this.logger.log(`Cleanup removed ${removed} expired agent(s)`);
-      else this.logger.debug('Cleanup removed no agents');
+      if (removed.length > 0) {
+        this.logger.log(`Cleanup removed ${removed.length} expired agent(s)`);
+        this.logger.debug(`Removed: ${abbreviate(removed)}`);
+      } else {
+        this.logger.debug('Cleanup removed no agents');
+      }
       return removed;
     } catch (error) {
       this.logger.error('Cleanup failed; the next run retries', error instanceof Error ? error.stack : String(error));
       return undefined;
     }
   }
+}
+
+const LISTED_IDS = 20;
+
+function abbreviate(ids: string[]): string {
+  const more = ids.length - LISTED_IDS;
+  return ids.slice(0, LISTED_IDS).join(', ') + (more > 0 ? ` and ${more} more` : '');
 }

@@ -1,14 +1,15 @@
 import { MikroORM } from '@mikro-orm/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
+import { tempDir } from './temp-dir';
+
+export { tempDir };
 
 /** A cron expression that does not fire during a test run (midnight, January 1st). */
 export const NEVER = '0 0 0 1 1 *';
@@ -19,24 +20,21 @@ export interface TestApp {
   clock: FakeClock;
   config: AppConfig;
   orm: MikroORM;
+  /** The SQLite file's folder (for PostgreSQL, a scratch folder). */
   dir: string;
+  dialect: Dialect;
   close(): Promise<void>;
 }
 
-/** A temporary directory, removed by the returned function. */
-export function tempDir(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'agent-registry-test-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 /**
- * The real app, built the way main.ts builds it, on a fresh SQLite file in a temp directory, with a fake clock.
- * `env` overrides the environment the config is read from.
+ * The real app, built the way main.ts builds it, with a fake clock, on a new database of the given dialect (a
+ * SQLite file in a temp folder, or a PostgreSQL database of its own), dropped by `close()`. `env` overrides the
+ * environment the config is read from; with a DATABASE_URL in it, that database is used and left alone.
  */
-export async function createTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
-  const { dir, remove } = tempDir();
+export async function createTestApp(env: NodeJS.ProcessEnv = {}, dialect: Dialect = 'sqlite'): Promise<TestApp> {
+  const database = env.DATABASE_URL ? givenDatabase() : await createTestDatabase(dialect);
   const config = loadConfig({
-    DATABASE_URL: `sqlite:${join(dir, 'registry.sqlite')}`,
+    DATABASE_URL: database.url,
     CLEANUP_CRON: NEVER,
     LOG_LEVEL: 'fatal',
     ...env,
@@ -55,15 +53,30 @@ export async function createTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestAp
     clock,
     config,
     orm: app.get(MikroORM),
-    dir,
+    dir: database.dir,
+    dialect: config.database.dialect,
     close: async () => {
       await app.close();
-      remove();
+      await database.drop();
     },
   };
+}
+
+/** A scratch folder standing in for a database the caller created and will remove. */
+function givenDatabase(): { url?: string; dir: string; drop(): Promise<void> } {
+  const { dir, remove } = tempDir();
+  return { dir, drop: () => Promise.resolve(remove()) };
 }
 
 /** A valid registration body; override any field. */
 export function agent(agentId: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { agent_id: agentId, agent_name: `Agent ${agentId}`, host: '10.0.0.1', port: 8080, ...fields };
+}
+
+/** Rows in agent_record, read past the API (PostgreSQL answers count(*) as a string). */
+export async function storedAgentCount(orm: MikroORM): Promise<number> {
+  const [row] = await orm.em
+    .getConnection()
+    .execute<{ n: number | string }[]>('select count(*) as n from agent_record');
+  return Number(row.n);
 }

@@ -1,5 +1,11 @@
 import { MigrationObject } from '@mikro-orm/core';
-import { Migration20261127014505 } from './Migration20261127014505';
+import { Migration20261127014505 as PostgresInitial } from './postgresql/Migration20261127014505';
+import { Migration20261127014505 as SqliteInitial } from './sqlite/Migration20261127014505';
 
-/** Every committed migration, oldest first. Add each new one here. */
-export const migrationsList: MigrationObject[] = [{ name: 'Migration20261127014505', class: Migration20261127014505 }];
+/**
+ * Every committed migration, oldest first: one set per dialect, under the same names, so both databases are at the
+ * same schema version after the same migration. Add each new one to both lists.
+ */
+export const sqliteMigrations: MigrationObject[] = [{ name: 'Migration20261127014505', class: SqliteInitial }];
+
+export const postgresMigrations: MigrationObject[] = [{ name: 'Migration20261127014505', class: PostgresInitial }];

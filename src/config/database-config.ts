@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+
+/** Where the registry keeps its agents: an embedded SQLite file, or a PostgreSQL server shared by replicas. */
+export type DatabaseConfig = SqliteConfig | PostgresConfig;
+
+export interface SqliteConfig {
+  dialect: 'sqlite';
+  /** The URL as given; it holds no secret. */
+  display: string;
+  /** Path of the SQLite file, or `:memory:`. */
+  path: string;
+}
+
+export interface PostgresConfig {
+  dialect: 'postgresql';
+  /** The URL with its password masked, for logs. */
+  display: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  tls: TlsMode;
+  /** CA bundle that verify-ca and verify-full trust instead of the system's CAs. */
+  tlsRootCert?: string;
+  poolMax: number;
+  /** Server-side statement_timeout in ms; 0 turns it off. */
+  statementTimeoutMs: number;
+  /** How long to wait for a new connection, or for a free one from the pool, in ms. */
+  connectTimeoutMs: number;
+}
+
+/** libpq's sslmode values that node-postgres can honour. `prefer` and `allow` fall back to plaintext silently. */
+export const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+export interface PoolSettings {
+  poolMax: number;
+  statementTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/**
+ * Parses DATABASE_URL: `sqlite:<path>` or `postgresql://user:pass@host:port/db[?sslmode=…&sslrootcert=…]`.
+ * Returns the config, or the reason the URL is unusable (the caller names the variable).
+ */
+export function parseDatabaseUrl(url: string, pool: PoolSettings): DatabaseConfig | string {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    return path ? { dialect: 'sqlite', display: url, path } : 'must name a file: sqlite:./data/registry.sqlite';
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) return parsePostgresUrl(url, pool);
+  return 'must be sqlite:<file> (e.g. sqlite:./data/registry.sqlite) or postgresql://user:password@host:5432/database';
+}
+
+function parsePostgresUrl(url: string, pool: PoolSettings): PostgresConfig | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a valid URL';
+  }
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!parsed.hostname) return 'must name a host: postgresql://user@host:5432/database';
+  if (!database || database.includes('/')) return 'must name one database: postgresql://user@host:5432/database';
+
+  // MikroORM reads only host, port, user, password and database from a URL: any other parameter would be
+  // dropped silently (a `sslmode=require` ignored means plaintext), so each one we accept is handled here.
+  const unknown = [...parsed.searchParams.keys()].filter((key) => key !== 'sslmode' && key !== 'sslrootcert');
+  if (unknown.length > 0) return `has unsupported parameter(s) ${unknown.join(', ')}: only sslmode and sslrootcert`;
+  const tls = parsed.searchParams.get('sslmode') ?? 'disable';
+  if (!isTlsMode(tls)) return `has sslmode=${tls}: use one of ${TLS_MODES.join(', ')}`;
+  const tlsRootCert = parsed.searchParams.get('sslrootcert') ?? undefined;
+  if (tlsRootCert !== undefined && !existsSync(tlsRootCert)) return `has sslrootcert=${tlsRootCert}: no such file`;
+
+  const masked = new URL(url);
+  if (masked.password) masked.password = '*****';
+  return {
+    dialect: 'postgresql',
+    display: masked.toString(),
+    host: decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1'),
+    port: parsed.port ? Number(parsed.port) : 5432,
+    user: decodeURIComponent(parsed.username) || 'postgres',
+    password: decodeURIComponent(parsed.password),
+    database,
+    tls,
+    tlsRootCert,
+    ...pool,
+  };
+}
+
+function isTlsMode(value: string): value is TlsMode {
+  return (TLS_MODES as readonly string[]).includes(value);
+}

@@ -1,0 +1,72 @@
+/** The 503 answer's detail while the database is unavailable. */
+export const DATABASE_UNAVAILABLE = 'The database is unavailable; retry shortly.';
+
+/** Seconds a client should wait before retrying while the database is unavailable (the Retry-After header). */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * PostgreSQL SQLSTATEs that mean "the database cannot serve right now", not "this request is wrong": connection
+ * exceptions (class 08), insufficient resources (class 53: too many connections, disk full), shutdown and
+ * restart (57P01–57P03), a statement cancelled by statement_timeout (57014), and a server that turned read-only
+ * (25006: connected to a standby after a failover).
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123]|57014|25006)$/;
+
+/** SQLite: the file is locked by another process beyond busy_timeout. */
+const UNAVAILABLE_SQLITE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+
+/** Node's socket errors while reaching the database server. */
+const UNAVAILABLE_SOCKET = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+
+/**
+ * Errors that node-postgres and knex raise without a code. Matching their messages is the only way to tell them
+ * apart; each is the client's own fixed text, and the outage tests and the unit spec cover them.
+ */
+const UNAVAILABLE_MESSAGE = new RegExp(
+  // Whole messages; knex prefixes a failed query's message with its SQL and ' - '.
+  `(^| - )(${[
+    'Connection terminated',
+    'Connection terminated unexpectedly',
+    'Connection terminated due to connection timeout',
+    'Connection ended unexpectedly',
+    'Query read timeout',
+    'Client has encountered a connection error and is not queryable',
+    'Knex: Timeout acquiring a connection\\. .*',
+    'Unable to acquire a connection',
+  ].join('|')})$`,
+);
+
+interface CodedError {
+  code?: unknown;
+  name?: unknown;
+  message?: unknown;
+  cause?: unknown;
+}
+
+/**
+ * True when `error` says the database is unreachable, overloaded or restarting: the request may succeed if
+ * retried shortly, so it is answered 503, not 500. Follows `cause` chains.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  // Not `instanceof Error`: socket errors can come from another realm (a vm context, a test sandbox).
+  for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
+    const { code, name, message, cause } = current as CodedError;
+    if (typeof code === 'string') {
+      if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SQLITE.has(code) || UNAVAILABLE_SOCKET.has(code)) return true;
+    }
+    if (name === 'KnexTimeoutError') return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}

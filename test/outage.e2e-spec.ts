@@ -1,0 +1,107 @@
+import request from 'supertest';
+import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
+import { TcpProxy } from './support/tcp-proxy';
+import { agent, createTestApp, TestApp } from './support/test-app';
+
+const pg = dialects().includes('postgresql') ? describe : describe.skip;
+
+/** A request that hangs fails the test instead of waiting for the test timeout. */
+const NO_HANG_MS = 10_000;
+
+/**
+ * A replica whose PostgreSQL goes away: it must answer 503 problem details (never hang, never 500), report the
+ * database down on /health and /health/ready, keep /health/live up, and recover by itself when the server is back.
+ * The replica reaches PostgreSQL through a TCP relay that the test cuts, freezes and restores.
+ */
+pg('PostgreSQL outage (HTTP + postgresql)', () => {
+  let database: TestDatabase;
+  let proxy: TcpProxy;
+  let t: TestApp;
+
+  beforeEach(async () => {
+    database = await createTestDatabase('postgresql');
+    const url = new URL(database.url);
+    proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
+    t = await createTestApp({
+      DATABASE_URL: proxy.rewrite(database.url),
+      DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '1000',
+    });
+    await request(t.server)
+      .post('/agents/register')
+      .send(agent('survivor', { ttl_seconds: 3600 }))
+      .expect(200);
+  });
+
+  afterEach(async () => {
+    await proxy.restore();
+    await t.close();
+    await proxy.close();
+    await database.drop();
+  });
+
+  const call = (method: 'get' | 'post' | 'delete', path: string) => request(t.server)[method](path).timeout(NO_HANG_MS);
+
+  async function expectOutageAnswers(): Promise<void> {
+    for (const [method, path] of [
+      ['post', '/agents/survivor/heartbeat'],
+      ['get', '/agents'],
+      ['get', '/agents/survivor'],
+      ['delete', '/agents/survivor'],
+    ] as const) {
+      const res = await call(method, path);
+      expect({ method, path, status: res.status }).toEqual({ method, path, status: 503 });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.body.detail).toBe('The database is unavailable; retry shortly.');
+    }
+    const registration = await call('post', '/agents/register').send(agent('newcomer'));
+    expect(registration.status).toBe(503);
+
+    const health = await call('get', '/health');
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unhealthy', database: 'down' });
+    const ready = await call('get', '/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+    await call('get', '/health/live').expect(200);
+  }
+
+  /** Polls /health until it is 200 again: recovery needs no restart and no request of ours to succeed first. */
+  async function expectRecovery(): Promise<void> {
+    let status = 0;
+    for (let tries = 0; tries < 50 && status !== 200; tries++) {
+      status = (await call('get', '/health')).status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(status).toBe(200);
+    await call('get', '/health/ready').expect(200);
+    await call('post', '/agents/survivor/heartbeat').expect(200);
+    const listed = await call('get', '/agents').expect(200);
+    expect(listed.body.map((a: { agent_id: string }) => a.agent_id)).toEqual(['survivor']);
+  }
+
+  it('server gone (connections dropped, new ones refused): 503s, then recovery', async () => {
+    await proxy.cut();
+    await expectOutageAnswers();
+    await proxy.restore();
+    await expectRecovery();
+  });
+
+  it('server hung (connections open, nothing answers): 503s within the timeouts, then recovery', async () => {
+    proxy.freeze();
+    await expectOutageAnswers();
+    await proxy.restore();
+    await expectRecovery();
+  });
+
+  it('backends terminated by the server: the pool replaces them and requests succeed', async () => {
+    const name = new URL(database.url).pathname.slice(1);
+    await withAdmin((db) =>
+      db.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [
+        name,
+      ]),
+    );
+    await expectRecovery();
+  });
+});

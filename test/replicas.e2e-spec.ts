@@ -1,0 +1,119 @@
+import { Logger } from '@nestjs/common';
+import request from 'supertest';
+import { CleanupJob } from '../src/scheduler/cleanup.job';
+import { createTestDatabase, dialects, TestDatabase } from './support/databases';
+import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
+
+const pg = dialects().includes('postgresql') ? describe : describe.skip;
+
+const REPLICAS = 3;
+
+/**
+ * Several stateless replicas on one PostgreSQL database, as behind a load balancer. Each replica is a whole app
+ * with its own connection pool, so their statements really race at the database.
+ */
+pg('Replicas on one PostgreSQL database', () => {
+  let database: TestDatabase;
+  let replicas: TestApp[];
+  let migrationLogs: jest.SpyInstance;
+
+  beforeEach(async () => {
+    database = await createTestDatabase('postgresql');
+    migrationLogs = jest.spyOn(Logger.prototype, 'log');
+    // All boot at once on the empty database: each would find the migration pending.
+    replicas = await Promise.all(Array.from({ length: REPLICAS }, () => createTestApp({ DATABASE_URL: database.url })));
+    const start = replicas[0].clock.now();
+    for (const replica of replicas) replica.clock.set(start);
+  });
+
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await Promise.all((replicas ?? []).map((replica) => replica.close()));
+    await database.drop();
+  });
+
+  const on = (i: number) => request(replicas[i % REPLICAS].server);
+  const advanceAll = (ms: number) => replicas.forEach((replica) => replica.clock.advance(ms));
+
+  it('booting together, they apply the migrations once', async () => {
+    const applied = migrationLogs.mock.calls.filter(([message]) => /^Applied \d+ migration/.test(String(message)));
+    expect(applied).toEqual([['Applied 1 migration(s): Migration20261127014505']]);
+    const rows: { name: string }[] = await replicas[1].orm.em
+      .getConnection()
+      .execute<{ name: string }[]>('select name from mikro_orm_migrations order by id');
+    expect(rows.map((row) => row.name)).toEqual(['Migration20261127014505']);
+  });
+
+  it('an agent registered on one replica is visible on the others', async () => {
+    const registered = await on(0).post('/agents/register').send(agent('planner')).expect(200);
+    for (let i = 1; i < REPLICAS; i++) {
+      await on(i).get('/agents/planner').expect(200, registered.body);
+      const listed = await on(i).get('/agents').expect(200);
+      expect(listed.body).toEqual([registered.body]);
+    }
+  });
+
+  it('heartbeats on alternating replicas keep the lease alive; without them it expires everywhere', async () => {
+    await on(0)
+      .post('/agents/register')
+      .send(agent('worker', { ttl_seconds: 10 }))
+      .expect(200);
+    for (let beat = 1; beat <= 6; beat++) {
+      advanceAll(6_000); // 36 s in all: three leases' worth, alive only because each beat renews it
+      const res = await on(beat).post('/agents/worker/heartbeat').expect(200);
+      expect(res.body.expires_at).toBe(new Date(replicas[0].clock.now().getTime() + 10_000).toISOString());
+      for (let i = 0; i < REPLICAS; i++) {
+        expect((await on(i).get('/agents/worker').expect(200)).body.is_alive).toBe(true);
+      }
+    }
+    advanceAll(10_000);
+    for (let i = 0; i < REPLICAS; i++) {
+      expect((await on(i).get('/agents/worker').expect(200)).body.is_alive).toBe(false);
+      await on(i).get('/agents').expect(200, []);
+    }
+  });
+
+  it('concurrent registrations of one id across replicas leave one row and the first registered_at', async () => {
+    const first = await on(0).post('/agents/register').send(agent('contended')).expect(200);
+    advanceAll(1_000);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        on(i)
+          .post('/agents/register')
+          .send(agent('contended', { port: 2000 + i })),
+      ),
+    );
+    expect(results.map((res) => res.status)).toEqual(Array(30).fill(200));
+    expect(new Set(results.map((res) => res.body.registered_at))).toEqual(new Set([first.body.registered_at]));
+
+    expect(await storedAgentCount(replicas[0].orm)).toBe(1);
+    const stored = await on(2).get('/agents/contended').expect(200);
+    expect(results.map((res) => res.body.port)).toContain(stored.body.port);
+  });
+
+  it('cleanup on every replica at once removes each expired agent once, counted by exactly one replica', async () => {
+    const expired = Array.from({ length: 40 }, (_, i) => `short-${String(i).padStart(2, '0')}`);
+    for (const [i, id] of expired.entries()) {
+      await on(i)
+        .post('/agents/register')
+        .send(agent(id, { ttl_seconds: 5 }))
+        .expect(200);
+    }
+    await on(0)
+      .post('/agents/register')
+      .send(agent('long', { ttl_seconds: 3600 }))
+      .expect(200);
+    advanceAll(5_000);
+
+    const removedBy = await Promise.all(replicas.map((replica) => replica.app.get(CleanupJob).run()));
+    const removed = removedBy.flatMap((ids) => ids ?? []);
+    expect(removed.sort()).toEqual(expired); // every expired agent, none twice
+    expect(removedBy.every((ids) => ids !== undefined)).toBe(true); // no replica failed
+    for (let i = 0; i < REPLICAS; i++) {
+      await on(i)
+        .get('/agents?include_dead=true')
+        .expect(200, /"agent_id":"long"/);
+    }
+    expect(await storedAgentCount(replicas[1].orm)).toBe(1);
+  });
+});
