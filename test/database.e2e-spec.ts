@@ -1,8 +1,10 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { createTestDatabase, dialects, onEachDatabase, TestDatabase } from './support/databases';
+import { FakeClock } from './support/fake-clock';
 import { agent, createTestApp, TestApp, tempDir } from './support/test-app';
 
 describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
@@ -123,6 +125,19 @@ pg('PostgreSQL connection settings', () => {
   it('cancels a statement that runs past DATABASE_STATEMENT_TIMEOUT_MS', async () => {
     t = await createTestApp({ DATABASE_URL: database.url, DATABASE_STATEMENT_TIMEOUT_MS: '200' });
     await expect(t.orm.em.getConnection().execute('select pg_sleep(2)')).rejects.toMatchObject({ code: '57014' });
+  });
+
+  it("warns at boot when the replica's clock differs from the database's", async () => {
+    const warned = jest.spyOn(Logger.prototype, 'warn');
+    t = await createTestApp({ DATABASE_URL: database.url }, 'postgresql', new FakeClock(new Date(Date.now() - 90_000)));
+    const warnings = warned.mock.calls.map(([message]) => String(message));
+    await t.close();
+    t = await createTestApp({ DATABASE_URL: database.url }, 'postgresql', new FakeClock(new Date()));
+    const inSync = warned.mock.calls.slice(warnings.length).map(([message]) => String(message));
+    warned.mockRestore();
+
+    expect(warnings).toContainEqual(expect.stringMatching(/^This replica's clock is 9\d{4} ms behind the database's/));
+    expect(inSync.filter((message) => message.includes('clock'))).toEqual([]);
   });
 
   it('sslmode=require insists on TLS: against a server without it, the boot fails saying so', async () => {

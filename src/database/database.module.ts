@@ -2,16 +2,17 @@ import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
 import { DatabaseConfig } from '../config/database-config';
+import { ClockSkewCheck } from './clock-skew-check';
 import { MigrationRunner } from './migration-runner';
 
-/** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot. */
+/** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot; checks the clock. */
 @Module({})
 export class DatabaseModule {
   static forRoot(database: DatabaseConfig): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [MikroOrmModule.forRoot(mikroOrmOptions(database))],
-      providers: [MigrationRunner],
+      providers: [MigrationRunner, ClockSkewCheck],
     };
   }
 }

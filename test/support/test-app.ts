@@ -31,7 +31,11 @@ export interface TestApp {
  * SQLite file in a temp folder, or a PostgreSQL database of its own), dropped by `close()`. `env` overrides the
  * environment the config is read from; with a DATABASE_URL in it, that database is used and left alone.
  */
-export async function createTestApp(env: NodeJS.ProcessEnv = {}, dialect: Dialect = 'sqlite'): Promise<TestApp> {
+export async function createTestApp(
+  env: NodeJS.ProcessEnv = {},
+  dialect: Dialect = 'sqlite',
+  clock = new FakeClock(),
+): Promise<TestApp> {
   const database = env.DATABASE_URL ? givenDatabase() : await createTestDatabase(dialect);
   const config = loadConfig({
     DATABASE_URL: database.url,
@@ -39,7 +43,6 @@ export async function createTestApp(env: NodeJS.ProcessEnv = {}, dialect: Dialec
     LOG_LEVEL: 'fatal',
     ...env,
   });
-  const clock = new FakeClock();
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
     .overrideProvider(Clock)
     .useValue(clock)
