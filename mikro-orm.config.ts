@@ -73,15 +73,27 @@ function postgresOptions(database: PostgresConfig): Options {
     // min 0: an outage leaves no broken connections behind to hand out when the server is back.
     pool: { min: 0, max: database.poolMax, acquireTimeoutMillis: database.connectTimeoutMs },
     driverOptions: {
+      // knex's pool options that MikroORM's `pool` type does not carry.
+      pool: {
+        // A client whose last query timed out on our side may still be waiting for that answer: never reuse it.
+        validate: (client: { readyForQuery?: boolean }) => client.readyForQuery === true,
+        // Every connection is replaced within 10–11 minutes, so after a failover that moves the server's address
+        // (DNS) every replica reaches the new primary by itself; the jitter spreads the reconnects.
+        maxConnectionLifetimeMillis: 10 * 60_000,
+        maxConnectionLifetimeJitterMillis: 60_000,
+      },
       acquireConnectionTimeout: database.connectTimeoutMs,
       log: KNEX_LOG,
       connection: {
         ssl: tlsOptions(database),
         connectionTimeoutMillis: database.connectTimeoutMs,
+        // 0 (off) only for the migrations' own connection: see applyMigrations.
         statement_timeout: statementTimeout || undefined,
         // The server enforces statement_timeout; this also ends a wait on a server that stopped answering.
         query_timeout: statementTimeout ? statementTimeout + CLIENT_TIMEOUT_MARGIN_MS : undefined,
+        // TCP keepalive notices a server that vanished without closing the connection (a network partition).
         keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
         application_name: 'agent-registry',
       },
     },
@@ -97,12 +109,15 @@ const KNEX_LOG = {
   debug: (message: unknown) => knexLogger.debug(String(message)),
 };
 
-/** sslmode as libpq means it: require encrypts without checking the certificate, verify-* check it. */
+/**
+ * sslmode as libpq means it: require encrypts without checking the certificate (unless sslrootcert is given: then,
+ * as in libpq, it checks the chain like verify-ca); verify-ca checks the chain; verify-full also the host name.
+ */
 function tlsOptions({ tls, tlsRootCert }: PostgresConfig): ConnectionOptions | false {
   if (tls === 'disable') return false;
-  if (tls === 'require') return { rejectUnauthorized: false };
+  if (tls === 'require' && !tlsRootCert) return { rejectUnauthorized: false };
   const ca = tlsRootCert ? readFileSync(tlsRootCert) : undefined;
-  return tls === 'verify-ca' ? { ca, checkServerIdentity: () => undefined } : { ca };
+  return tls === 'verify-full' ? { ca } : { ca, checkServerIdentity: () => undefined };
 }
 
 export default () => mikroOrmOptions(loadConfig().database);

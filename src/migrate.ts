@@ -1,14 +1,15 @@
 import { Logger } from '@nestjs/common';
-import { MikroORM } from '@mikro-orm/sqlite';
+import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { ConfigError, loadConfig } from './config/app-config';
 import { applyMigrations } from './database/migration-runner';
 
 /** `npm run migrate`: applies pending migrations and exits, for deployments that boot with MIGRATE_ON_BOOT=false. */
 async function migrate(): Promise<void> {
-  const orm = await MikroORM.init(mikroOrmOptions(loadConfig().database));
+  const { database } = loadConfig();
+  const orm = await MikroORM.init(mikroOrmOptions(database));
   try {
-    await applyMigrations(orm, new Logger('Migrate'));
+    await applyMigrations(orm, database, new Logger('Migrate'));
   } finally {
     await orm.close();
   }

@@ -1,3 +1,7 @@
+import { Logger } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { once } from 'node:events';
+import { AddressInfo, connect } from 'node:net';
 import request from 'supertest';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
@@ -129,6 +133,31 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
 
   describe('bodies that are not a JSON object', () => {
     const post = () => request(t.server).post('/agents/register');
+
+    it('a client that hangs up mid-body: a client error, not a database outage', async () => {
+      const replied = jest.spyOn(ExpressAdapter.prototype, 'reply');
+      const warned = jest.spyOn(Logger.prototype, 'warn');
+      try {
+        if (!t.server.listening) t.server.listen(0, '127.0.0.1');
+        if (!t.server.listening) await once(t.server, 'listening');
+        const socket = connect((t.server.address() as AddressInfo).port, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write(
+          'POST /agents/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        socket.destroy();
+        // The problem-details filter still answers, into a closed socket.
+        for (let tries = 0; tries < 100 && replied.mock.calls.length === 0; tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(replied.mock.calls.map((call) => call[2])).toEqual([400]);
+        expect(warned.mock.calls.flat().join('\n')).not.toMatch(/Database unavailable/);
+      } finally {
+        replied.mockRestore();
+        warned.mockRestore();
+      }
+    });
 
     it('malformed JSON: 400', async () => {
       const res = await post().set('Content-Type', 'application/json').send('{"agent_id": "x",');

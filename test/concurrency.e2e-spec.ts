@@ -46,6 +46,21 @@ describe('Two registries on one SQLite file', () => {
     expect(results.map((r) => r.body.port)).toContain(seenByB.body.port);
   });
 
+  it('concurrent first registrations of one id from both: all 200, one row, one registered_at', async () => {
+    b.clock.advance(1_000); // a registration that read the row and wrote back its own time would show
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        request((i % 2 === 0 ? a : b).server)
+          .post('/agents/register')
+          .send(agent('fresh', { port: 2000 + i })),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(await storedAgentCount(a.orm)).toBe(1);
+    const stored = await request(b.server).get('/agents/fresh').expect(200);
+    expect(new Set(results.map((r) => r.body.registered_at))).toEqual(new Set([stored.body.registered_at]));
+  });
+
   it('a heartbeat on one is seen by the other', async () => {
     await request(a.server)
       .post('/agents/register')

@@ -117,6 +117,11 @@ pg('PostgreSQL connection settings', () => {
       DATABASE_STATEMENT_TIMEOUT_MS: '1500',
     });
     expect((t.orm.em as EntityManager).getKnex().client.pool.max).toBe(3);
+    expect((t.orm.em as EntityManager).getKnex().client.config.pool).toMatchObject({
+      min: 0,
+      max: 3,
+      maxConnectionLifetimeMillis: 600_000,
+    });
     expect(await one('show statement_timeout')).toEqual({ statement_timeout: '1500ms' });
     expect(await one('show application_name')).toEqual({ application_name: 'agent-registry' });
     expect(await one('select ssl from pg_stat_ssl where pid = pg_backend_pid()')).toEqual({ ssl: false });

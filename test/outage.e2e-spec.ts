@@ -34,10 +34,10 @@ pg('PostgreSQL outage (HTTP + postgresql)', () => {
   });
 
   afterEach(async () => {
-    await proxy.restore();
-    await t.close();
-    await proxy.close();
-    await database.drop();
+    await proxy?.restore();
+    await t?.close();
+    await proxy?.close();
+    await database?.drop();
   });
 
   const call = (method: 'get' | 'post' | 'delete', path: string) => request(t.server)[method](path).timeout(NO_HANG_MS);
@@ -95,13 +95,33 @@ pg('PostgreSQL outage (HTTP + postgresql)', () => {
     await expectRecovery();
   });
 
-  it('backends terminated by the server: the pool replaces them and requests succeed', async () => {
+  it('a connection whose query went unanswered is never handed out again', async () => {
+    proxy.freeze();
+    await call('post', '/agents/survivor/heartbeat').expect(503);
+    // The hung connection is still open and idle in the pool; new connections work.
+    proxy.admitNew();
+    await call('post', '/agents/survivor/heartbeat').expect(200);
+    await call('get', '/agents/survivor').expect(200);
+  });
+
+  it('backends terminated by the server: no 500s, and the pool replaces them', async () => {
+    // Connections the app holds open: a burst of concurrent requests leaves several in the pool.
+    await Promise.all(Array.from({ length: 5 }, () => call('post', '/agents/survivor/heartbeat').expect(200)));
     const name = new URL(database.url).pathname.slice(1);
-    await withAdmin((db) =>
-      db.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [
-        name,
-      ]),
-    );
+    const [{ terminated }] = await withAdmin(async (db) => {
+      const result = await db.raw<{ rows: { terminated: number }[] }>(
+        'select count(pg_terminate_backend(pid))::int as terminated from pg_stat_activity where datname = ? and pid <> pg_backend_pid()',
+        [name],
+      );
+      return result.rows;
+    });
+    expect(terminated).toBeGreaterThan(0);
+
+    // Every answer from the moment the backends die: 200, or 503 for a request that caught a dying connection.
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await call('post', '/agents/survivor/heartbeat')).status);
+    expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    expect(statuses.at(-1)).toBe(200);
     await expectRecovery();
   });
 });

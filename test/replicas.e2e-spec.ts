@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
+import { MIGRATION_LOCK_KEY } from '../src/database/migration-runner';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
-import { createTestDatabase, dialects, TestDatabase } from './support/databases';
+import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
 import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
 
 const pg = dialects().includes('postgresql') ? describe : describe.skip;
@@ -44,6 +45,36 @@ pg('Replicas on one PostgreSQL database', () => {
     expect(rows.map((row) => row.name)).toEqual(['Migration20261127014505']);
   });
 
+  it('a replica waits for another replica migrating, however long it takes', async () => {
+    // Another "replica" holds the migration lock for longer than every timeout of the booting one.
+    let release!: () => void;
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = withAdmin(async (db) => {
+      await db.raw('select pg_advisory_lock(?)', [MIGRATION_LOCK_KEY]);
+      locked();
+      await new Promise<void>((resolve) => (release = resolve));
+    }, database.url);
+    await isLocked;
+
+    let booted = false;
+    const boot = createTestApp({
+      DATABASE_URL: database.url,
+      DATABASE_STATEMENT_TIMEOUT_MS: '200',
+      DATABASE_CONNECT_TIMEOUT_MS: '200',
+    }).then((app) => {
+      booted = true;
+      return app;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(booted).toBe(false);
+
+    release();
+    await holder;
+    replicas.push(await boot);
+    await request(replicas[REPLICAS].server).get('/agents').expect(200);
+  });
+
   it('an agent registered on one replica is visible on the others', async () => {
     const registered = await on(0).post('/agents/register').send(agent('planner')).expect(200);
     for (let i = 1; i < REPLICAS; i++) {
@@ -73,9 +104,9 @@ pg('Replicas on one PostgreSQL database', () => {
     }
   });
 
-  it('concurrent registrations of one id across replicas leave one row and the first registered_at', async () => {
-    const first = await on(0).post('/agents/register').send(agent('contended')).expect(200);
-    advanceAll(1_000);
+  it('concurrent first registrations of one id across replicas: all 200, one row, one registered_at', async () => {
+    // Replicas' clocks a second apart, so a registration that read the row and wrote back its own time would show.
+    replicas.forEach((replica, i) => replica.clock.advance(i * 1_000));
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
         on(i)
@@ -84,11 +115,25 @@ pg('Replicas on one PostgreSQL database', () => {
       ),
     );
     expect(results.map((res) => res.status)).toEqual(Array(30).fill(200));
-    expect(new Set(results.map((res) => res.body.registered_at))).toEqual(new Set([first.body.registered_at]));
-
     expect(await storedAgentCount(replicas[0].orm)).toBe(1);
     const stored = await on(2).get('/agents/contended').expect(200);
+    expect(new Set(results.map((res) => res.body.registered_at))).toEqual(new Set([stored.body.registered_at]));
     expect(results.map((res) => res.body.port)).toContain(stored.body.port);
+  });
+
+  it('re-registrations racing across replicas keep the first registered_at', async () => {
+    const first = await on(0).post('/agents/register').send(agent('known')).expect(200);
+    advanceAll(1_000);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        on(i)
+          .post('/agents/register')
+          .send(agent('known', { port: 3000 + i })),
+      ),
+    );
+    expect(results.map((res) => res.status)).toEqual(Array(30).fill(200));
+    expect(new Set(results.map((res) => res.body.registered_at))).toEqual(new Set([first.body.registered_at]));
+    expect(await storedAgentCount(replicas[0].orm)).toBe(1);
   });
 
   it('cleanup on every replica at once removes each expired agent once, counted by exactly one replica', async () => {

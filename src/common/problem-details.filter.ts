@@ -4,7 +4,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import {
   DATABASE_RETRY_AFTER_SECONDS,
   DATABASE_UNAVAILABLE,
-  isDatabaseUnavailable,
+  databaseUnavailableReason,
 } from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { RequestValidationException } from './request-validation.pipe';
@@ -41,17 +41,20 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const { httpAdapter } = this.adapterHost;
     const response: unknown = host.switchToHttp().getResponse();
-    const outage = !(exception instanceof HttpException) && isDatabaseUnavailable(exception);
-    const problem = outage ? this.outageProblem(exception as Error) : this.toProblem(exception);
+    // Only errors that carry no HTTP status of their own can be outages: a client that hangs up mid-body raises
+    // ECONNABORTED too, with status 400.
+    const hasStatus = exception instanceof HttpException || clientErrorStatus(exception) !== undefined;
+    const outage = hasStatus ? undefined : databaseUnavailableReason(exception);
+    const problem = outage ? this.outageProblem(outage) : this.toProblem(exception);
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
     if (outage) httpAdapter.setHeader(response, 'Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
   }
 
-  /** An outage is not a bug: 503 with Retry-After, and one log line without a stack. */
-  private outageProblem(error: Error): ProblemDetails {
-    this.logger.warn(`Database unavailable: ${error.message.split('\n')[0]}`);
+  /** An outage is not a bug: 503 with Retry-After, and one log line with the reason but no stack, SQL or values. */
+  private outageProblem(reason: string): ProblemDetails {
+    this.logger.warn(`Database unavailable: ${reason}`);
     return problem(HttpStatus.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE);
   }
 

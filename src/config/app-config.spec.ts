@@ -76,6 +76,8 @@ describe('loadConfig', () => {
     ['DATABASE_POOL_MAX', '1001'],
     ['DATABASE_POOL_MAX', 'ten'],
     ['DATABASE_STATEMENT_TIMEOUT_MS', '-1'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '0'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '99'],
     ['DATABASE_STATEMENT_TIMEOUT_MS', '5s'],
     ['DATABASE_STATEMENT_TIMEOUT_MS', '3600001'],
     ['DATABASE_CONNECT_TIMEOUT_MS', '0'],
@@ -99,7 +101,7 @@ describe('loadConfig', () => {
       const config = loadConfig({
         DATABASE_URL: 'postgresql://registry:s3cr%40t@db.internal:6432/agents',
         DATABASE_POOL_MAX: '25',
-        DATABASE_STATEMENT_TIMEOUT_MS: '0',
+        DATABASE_STATEMENT_TIMEOUT_MS: '250',
         DATABASE_CONNECT_TIMEOUT_MS: '2500',
       });
       expect(config.database).toEqual({
@@ -113,7 +115,7 @@ describe('loadConfig', () => {
         tls: 'disable',
         tlsRootCert: undefined,
         poolMax: 25,
-        statementTimeoutMs: 0,
+        statementTimeoutMs: 250,
         connectTimeoutMs: 2500,
       });
     });
@@ -144,6 +146,13 @@ describe('loadConfig', () => {
         /^Invalid configuration:\n {2}DATABASE_URL="postgresql:\/\/u:\*\*\*\*\*@h\/db\?sslmode=prefer" has sslmode=prefer: use one of/,
       );
       expect(() => loadConfig({ DATABASE_URL: 'postgresql://u:hunter2@h/db?sslmode=prefer' })).not.toThrow(/hunter2/);
+      // An unescaped @ in the password: URL parsers split at the last one.
+      expect(() => loadConfig({ DATABASE_URL: 'postgresql://u:hun@ter2@h/db?sslmode=prefer' })).toThrow(
+        /DATABASE_URL="postgresql:\/\/u:\*\*\*\*\*@h\/db\?sslmode=prefer"/,
+      );
+      expect(loadConfig({ DATABASE_URL: 'postgresql://u:hun@ter2@h/db' }).database.display).toBe(
+        'postgresql://u:*****@h/db',
+      );
     });
   });
 

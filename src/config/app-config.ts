@@ -3,7 +3,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { validateCronExpression } from 'cron';
 import { toBoolean } from '../common/to-boolean';
-import { DatabaseConfig, parseDatabaseUrl } from './database-config';
+import { DatabaseConfig, maskPassword, parseDatabaseUrl } from './database-config';
 
 /** The settings the registry runs with, validated once at boot from the environment. */
 export interface AppConfig {
@@ -54,10 +54,11 @@ class EnvironmentVariables {
   @Max(1000, { message: 'must be an integer between 1 and 1000' })
   DATABASE_POOL_MAX: number = 10;
 
+  /** No "off": it is also what keeps a request from hanging on a server that stopped answering. */
   @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 0 (off) and 3600000' })
-  @Min(0, { message: 'must be a number of milliseconds between 0 (off) and 3600000' })
-  @Max(3_600_000, { message: 'must be a number of milliseconds between 0 (off) and 3600000' })
+  @IsInt({ message: 'must be a number of milliseconds between 100 and 3600000' })
+  @Min(100, { message: 'must be a number of milliseconds between 100 and 3600000' })
+  @Max(3_600_000, { message: 'must be a number of milliseconds between 100 and 3600000' })
   DATABASE_STATEMENT_TIMEOUT_MS: number = 5000;
 
   @Transform(toInteger)
@@ -79,11 +80,6 @@ class EnvironmentVariables {
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   MIGRATE_ON_BOOT: boolean = true;
-}
-
-/** A URL's password never reaches a log line. */
-function maskPassword(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@]*@/i, '$1*****@');
 }
 
 export class ConfigError extends Error {

@@ -24,7 +24,7 @@ export interface PostgresConfig {
   /** CA bundle that verify-ca and verify-full trust instead of the system's CAs. */
   tlsRootCert?: string;
   poolMax: number;
-  /** Server-side statement_timeout in ms; 0 turns it off. */
+  /** Server-side statement_timeout in ms (the client gives up a second later); 0 turns both off. */
   statementTimeoutMs: number;
   /** How long to wait for a new connection, or for a free one from the pool, in ms. */
   connectTimeoutMs: number;
@@ -73,11 +73,9 @@ function parsePostgresUrl(url: string, pool: PoolSettings): PostgresConfig | str
   const tlsRootCert = parsed.searchParams.get('sslrootcert') ?? undefined;
   if (tlsRootCert !== undefined && !existsSync(tlsRootCert)) return `has sslrootcert=${tlsRootCert}: no such file`;
 
-  const masked = new URL(url);
-  if (masked.password) masked.password = '*****';
   return {
     dialect: 'postgresql',
-    display: masked.toString(),
+    display: maskPassword(url),
     host: decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1'),
     port: parsed.port ? Number(parsed.port) : 5432,
     user: decodeURIComponent(parsed.username) || 'postgres',
@@ -91,4 +89,16 @@ function parsePostgresUrl(url: string, pool: PoolSettings): PostgresConfig | str
 
 function isTlsMode(value: string): value is TlsMode {
   return (TLS_MODES as readonly string[]).includes(value);
+}
+
+/** A URL's password never reaches a log line (an unescaped `@` in it included). */
+export function maskPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '*****';
+    return parsed.toString();
+  } catch {
+    return url.replace(/^([a-z]+:\/\/[^:/@]*:).*@/i, '$1*****@');
+  }
 }

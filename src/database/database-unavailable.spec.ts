@@ -1,9 +1,9 @@
 import { DriverException, TableNotFoundException, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { isDatabaseUnavailable } from './database-unavailable';
+import { databaseUnavailableReason } from './database-unavailable';
 
 const withCode = (code: string, message = 'failed') => Object.assign(new Error(message), { code });
 
-describe('isDatabaseUnavailable', () => {
+describe('databaseUnavailableReason', () => {
   it.each([
     ['connection refused', withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432')],
     ['connection reset', withCode('ECONNRESET')],
@@ -30,18 +30,33 @@ describe('isDatabaseUnavailable', () => {
     ['a wrapped socket error', new DriverException(withCode('ECONNREFUSED'))],
     ['a socket error as the cause', new Error('query failed', { cause: withCode('ECONNRESET') })],
   ])('%s: yes', (_, error) => {
-    expect(isDatabaseUnavailable(error)).toBe(true);
+    expect(databaseUnavailableReason(error)).toEqual(expect.any(String));
   });
 
   it.each([
     ['a missing table', new TableNotFoundException(withCode('42P01', 'relation "agent_record" does not exist'))],
     ['a constraint violation', new UniqueConstraintViolationException(withCode('23505'))],
     ['a syntax error', withCode('42601')],
+    ['SQLite: a conflict within one connection', withCode('SQLITE_LOCKED')],
     ['a bug', new TypeError("Cannot read properties of undefined (reading 'x')")],
     ['a message that merely mentions a timeout', new Error('Query read timeout exceeded by user input')],
     ['not an error', 'ECONNREFUSED'],
     ['nothing', undefined],
   ])('%s: no', (_, error) => {
-    expect(isDatabaseUnavailable(error)).toBe(false);
+    expect(databaseUnavailableReason(error)).toBeUndefined();
+  });
+
+  it('names the code or the fixed message, never the SQL or its values', () => {
+    expect(databaseUnavailableReason(withCode('57014', "update agent_record set metadata = 'secret'"))).toBe('57014');
+    expect(
+      databaseUnavailableReason(new Error("insert into agent_record values ('secret') - Query read timeout")),
+    ).toBe('Query read timeout');
+    expect(
+      databaseUnavailableReason(
+        new Error(
+          'Knex: Timeout acquiring a connection. The pool is probably full. Are you missing a .transacting(trx) call?',
+        ),
+      ),
+    ).toBe('Knex: Timeout acquiring a connection');
   });
 });

@@ -12,8 +12,9 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
  */
 const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123]|57014|25006)$/;
 
-/** SQLite: the file is locked by another process beyond busy_timeout. */
-const UNAVAILABLE_SQLITE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED']);
+/** SQLite: the file is locked by another process beyond busy_timeout. (SQLITE_LOCKED, a conflict within one
+ * connection, would be a bug: a 500.) */
+const UNAVAILABLE_SQLITE = new Set(['SQLITE_BUSY']);
 
 /** Node's socket errors while reaching the database server. */
 const UNAVAILABLE_SOCKET = new Set([
@@ -54,19 +55,21 @@ interface CodedError {
 }
 
 /**
- * True when `error` says the database is unreachable, overloaded or restarting: the request may succeed if
- * retried shortly, so it is answered 503, not 500. Follows `cause` chains.
+ * Why the database is unavailable, when `error` says it is unreachable, overloaded or restarting (the request may
+ * succeed if retried shortly, so it is answered 503, not 500): the error's code, or the client's fixed message.
+ * Never the error's whole message, which may carry the SQL and its values. Follows `cause` chains.
  */
-export function isDatabaseUnavailable(error: unknown): boolean {
+export function databaseUnavailableReason(error: unknown): string | undefined {
   // Not `instanceof Error`: socket errors can come from another realm (a vm context, a test sandbox).
   for (let current = error, depth = 0; typeof current === 'object' && current !== null && depth < 5; depth++) {
     const { code, name, message, cause } = current as CodedError;
     if (typeof code === 'string') {
-      if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SQLITE.has(code) || UNAVAILABLE_SOCKET.has(code)) return true;
+      if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SQLITE.has(code) || UNAVAILABLE_SOCKET.has(code)) return code;
     }
-    if (name === 'KnexTimeoutError') return true;
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+    if (name === 'KnexTimeoutError') return 'Knex: Timeout acquiring a connection';
+    const known = typeof message === 'string' ? UNAVAILABLE_MESSAGE.exec(message) : null;
+    if (known) return known[2].replace(/\. .*/, '');
     current = cause;
   }
-  return false;
+  return undefined;
 }

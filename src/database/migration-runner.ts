@@ -1,8 +1,9 @@
 import { MikroORM } from '@mikro-orm/core';
 import { EntityManager, Knex } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { mikroOrmOptions } from '../../mikro-orm.config';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { DatabaseConfig } from '../config/database-config';
 
 /** The advisory lock replicas take to migrate one at a time: any constant unique to this application. */
 export const MIGRATION_LOCK_KEY = 0x61676e74; // "agnt"
@@ -22,13 +23,28 @@ export class MigrationRunner implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     if (this.config.migrateOnBoot) {
-      await applyMigrations(this.orm, this.logger);
+      await applyMigrations(this.orm, this.config.database, this.logger);
     }
   }
 }
 
-export async function applyMigrations(orm: MikroORM, logger: Logger): Promise<void> {
-  const applied = await withMigrationLock(orm, () => orm.getMigrator().up());
+/**
+ * SQLite: migrates through the app's own connection (for `:memory:` it is the only one that sees the database).
+ * PostgreSQL: through a short-lived ORM of its own without the statement timeouts, which guard requests, not
+ * schema changes or the wait for another replica's migrations; see `withMigrationLock`.
+ */
+export async function applyMigrations(orm: MikroORM, database: DatabaseConfig, logger: Logger): Promise<void> {
+  let applied: { name: string }[];
+  if (database.dialect === 'sqlite') {
+    applied = await orm.getMigrator().up();
+  } else {
+    const migrating = await MikroORM.init(mikroOrmOptions({ ...database, statementTimeoutMs: 0, poolMax: 1 }));
+    try {
+      applied = await withMigrationLock(migrating, () => migrating.getMigrator().up());
+    } finally {
+      await migrating.close(true);
+    }
+  }
   if (applied.length > 0) {
     logger.log(`Applied ${applied.length} migration(s): ${applied.map((m) => m.name).join(', ')}`);
   } else {
@@ -38,18 +54,15 @@ export async function applyMigrations(orm: MikroORM, logger: Logger): Promise<vo
 
 /**
  * MikroORM's migrator does not lock: replicas booting together would all find the same migrations pending, race to
- * create the migrations table and apply them twice. On PostgreSQL each replica first takes a session advisory lock
- * on a connection of its own (outside the pool the migrator uses, so a pool of one still works); the others wait,
- * then find nothing pending. A crashed replica's lock goes with its connection. SQLite serves one process per file.
+ * create the migrations table and apply them twice. Each replica first takes a session advisory lock on a
+ * connection of its own (outside the pool the migrator uses); the others wait for it, then find nothing pending.
+ * A crashed replica's lock goes with its connection.
  */
 async function withMigrationLock<T>(orm: MikroORM, work: () => Promise<T>): Promise<T> {
-  if (!(orm.config.getDriver() instanceof PostgreSqlDriver)) return work();
   const knex = (orm.em as EntityManager).getKnex();
   const client = knex.client as Knex.Client;
   const connection: unknown = await client.acquireRawConnection();
   try {
-    // Waiting for another replica's migrations is not a statement to time out.
-    await knex.raw('set statement_timeout = 0').connection(connection);
     await knex.raw('select pg_advisory_lock(?)', [MIGRATION_LOCK_KEY]).connection(connection);
     return await work();
   } finally {

@@ -42,6 +42,11 @@ export class TcpProxy {
     for (const socket of this.sockets) socket.pause();
   }
 
+  /** New connections are relayed again; those open at `freeze()` stay hung (as after a partition that healed). */
+  admitNew(): void {
+    this.frozen = false;
+  }
+
   async restore(): Promise<void> {
     this.frozen = false;
     for (const socket of this.sockets) socket.resume();

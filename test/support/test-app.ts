@@ -43,13 +43,20 @@ export async function createTestApp(
     LOG_LEVEL: 'fatal',
     ...env,
   });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
-    .overrideProvider(Clock)
-    .useValue(clock)
-    .compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: config.logLevels });
-  configureApp(app, config);
-  await app.init();
+  let app: NestExpressApplication | undefined;
+  try {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+      .overrideProvider(Clock)
+      .useValue(clock)
+      .compile();
+    app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: config.logLevels });
+    configureApp(app, config);
+    await app.init();
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    await database.drop();
+    throw error;
+  }
   return {
     app,
     server: app.getHttpServer(),
