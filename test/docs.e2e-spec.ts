@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
-import { tempDir } from './support/test-app';
 
 interface Operation {
   summary?: string;
@@ -20,21 +20,20 @@ interface OpenApi {
 }
 
 /** The OpenAPI document of the built server: it is what the Swagger CLI plugin produces from the code. */
-describe('API docs (built server)', () => {
+describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
+  let database: TestDatabase;
   let server: ServerProcess;
   let doc: OpenApi;
-  let dir: string;
-  let remove: () => void;
 
   beforeAll(async () => {
-    ({ dir, remove } = tempDir());
-    server = await ServerProcess.start({ DATABASE_URL: 'sqlite::memory:' });
+    database = await createTestDatabase(dialect);
+    server = await ServerProcess.start({ DATABASE_URL: database.url });
     doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
   });
 
   afterAll(async () => {
-    await server.stop();
-    remove();
+    await server?.stop();
+    await database?.drop();
   });
 
   it('serves Swagger UI at /docs from local assets', async () => {
@@ -108,7 +107,7 @@ describe('API docs (built server)', () => {
   });
 
   it('passes `redocly lint` without errors', async () => {
-    const file = join(dir, 'openapi.json');
+    const file = join(database.dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));
     const redocly = join(__dirname, '..', 'node_modules', '.bin', 'redocly');
     const result = await promisify(execFile)(redocly, ['lint', file, '--format=stylish'], {

@@ -12,8 +12,10 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
  */
 const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123]|57014|25006)$/;
 
-/** SQLite: the file is locked by another process beyond busy_timeout. (SQLITE_LOCKED, a conflict within one
- * connection, would be a bug: a 500.) */
+/**
+ * SQLite: the file is locked by another process beyond busy_timeout. (SQLITE_LOCKED, a conflict within one
+ * connection, would be a bug: a 500.)
+ */
 const UNAVAILABLE_SQLITE = new Set(['SQLITE_BUSY']);
 
 /** Node's socket errors while reaching the database server. */
