@@ -8,6 +8,7 @@ import {
 } from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { RequestValidationException } from './request-validation.pipe';
+import { RetryLaterException } from './retry-later.exception';
 
 const UNEXPECTED = 'An unexpected error occurred.';
 
@@ -47,7 +48,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const outage = hasStatus ? undefined : databaseUnavailableReason(exception);
     const problem = outage ? this.outageProblem(outage) : this.toProblem(exception);
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
-    if (outage) httpAdapter.setHeader(response, 'Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    const retryAfter = outage
+      ? DATABASE_RETRY_AFTER_SECONDS
+      : exception instanceof RetryLaterException
+        ? exception.retryAfterSeconds
+        : undefined;
+    if (retryAfter !== undefined) httpAdapter.setHeader(response, 'Retry-After', String(retryAfter));
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
   }
@@ -68,6 +74,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (status !== undefined && status < 500) {
       return problem(status, (exception as Error).message);
+    }
+    if (exception instanceof RetryLaterException) {
+      // Overload or shutdown: expected, and the client retries; no stack.
+      this.logger.warn(`Answered 503: ${exception.message}`);
+      return problem(status!, exception.message);
     }
     this.logger.error('Request failed', exception instanceof Error ? exception.stack : String(exception));
     // A 5xx we raised on purpose (503, say) explains itself; anything else leaks nothing.

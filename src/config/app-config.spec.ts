@@ -10,6 +10,8 @@ describe('loadConfig', () => {
       bodyLimitBytes: 65536,
       logLevels: ['fatal', 'error', 'warn', 'log'],
       migrateOnBoot: true,
+      writeBatchMax: 500,
+      writeQueueMax: 10_000,
     });
   });
 
@@ -26,6 +28,8 @@ describe('loadConfig', () => {
       BODY_LIMIT: '1mb',
       LOG_LEVEL: 'debug',
       MIGRATE_ON_BOOT: 'false',
+      WRITE_BATCH_MAX: '50',
+      WRITE_QUEUE_MAX: '200',
     });
     expect(config).toEqual({
       port: 8080,
@@ -35,6 +39,8 @@ describe('loadConfig', () => {
       bodyLimitBytes: 1024 * 1024,
       logLevels: ['fatal', 'error', 'warn', 'log', 'debug'],
       migrateOnBoot: false,
+      writeBatchMax: 50,
+      writeQueueMax: 200,
     });
   });
 
@@ -91,6 +97,10 @@ describe('loadConfig', () => {
     ['BODY_LIMIT', '100mb'],
     ['LOG_LEVEL', 'loud'],
     ['MIGRATE_ON_BOOT', 'maybe'],
+    ['WRITE_BATCH_MAX', '0'],
+    ['WRITE_BATCH_MAX', '5001'],
+    ['WRITE_QUEUE_MAX', '0'],
+    ['WRITE_QUEUE_MAX', 'lots'],
   ])('%s=%s stops the boot with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration:\\n  ${name}=`));

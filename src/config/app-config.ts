@@ -14,6 +14,10 @@ export interface AppConfig {
   bodyLimitBytes: number;
   logLevels: LogLevel[];
   migrateOnBoot: boolean;
+  /** Most writes one group commit takes. */
+  writeBatchMax: number;
+  /** Most writes waiting for a group commit before new ones get 503. */
+  writeQueueMax: number;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -80,6 +84,18 @@ class EnvironmentVariables {
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
   MIGRATE_ON_BOOT: boolean = true;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 5000' })
+  @Min(1, { message: 'must be an integer between 1 and 5000' })
+  @Max(5000, { message: 'must be an integer between 1 and 5000' })
+  WRITE_BATCH_MAX: number = 500;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 1000000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
+  WRITE_QUEUE_MAX: number = 10_000;
 }
 
 export class ConfigError extends Error {
@@ -133,5 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimitBytes: bodyLimitBytes!,
     logLevels: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1),
     migrateOnBoot: vars.MIGRATE_ON_BOOT,
+    writeBatchMax: vars.WRITE_BATCH_MAX,
+    writeQueueMax: vars.WRITE_QUEUE_MAX,
   };
 }

@@ -26,6 +26,10 @@ describe('databaseUnavailableReason', () => {
     ],
     ['pool destroyed', new Error('Unable to acquire a connection')],
     ['socket closed mid-query', new Error('select 1 - Connection terminated unexpectedly')],
+    [
+      'a statement in a transaction whose BEGIN failed',
+      new Error('Transaction query already complete, run with DEBUG=knex:tx for more info'),
+    ],
     ['client-side query timeout', new Error('update "agent_record" set … - Query read timeout')],
     ['a wrapped socket error', new DriverException(withCode('ECONNREFUSED'))],
     ['a socket error as the cause', new Error('query failed', { cause: withCode('ECONNRESET') })],

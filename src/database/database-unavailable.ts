@@ -46,6 +46,8 @@ const UNAVAILABLE_MESSAGE = new RegExp(
     'Client has encountered a connection error and is not queryable',
     'Knex: Timeout acquiring a connection\\. .*',
     'Unable to acquire a connection',
+    // knex's answer to the statements of a transaction whose BEGIN failed (the connection broke or hung).
+    'Transaction query already complete, run with DEBUG=knex:tx for more info',
   ].join('|')})$`,
 );
 

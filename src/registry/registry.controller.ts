@@ -28,8 +28,9 @@ const NOT_FOUND = { detail: 'Agent not found: planner-7' };
 })
 @ApiProblemResponse(
   503,
-  'The database cannot be reached, is restarting, or did not answer within its timeouts. Nothing was changed ' +
-    'unless the write had already committed; retry after `Retry-After` seconds (writes are idempotent).',
+  'The database cannot be reached, is restarting, or did not answer within its timeouts; or the registry has ' +
+    'WRITE_QUEUE_MAX writes waiting, or is shutting down. Retry after `Retry-After` seconds: every write can be ' +
+    'repeated safely.',
   { detail: DATABASE_UNAVAILABLE },
   {
     'Retry-After': {

@@ -1,60 +1,35 @@
 import { raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AgentRecord } from './agent-record.entity';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
-import { DEFAULT_TTL_SECONDS, isAlive, LEASE_EXPIRY_SQL, leaseExpiry } from './lease';
-
-/** Fields a re-registration overwrites; `registered_at` keeps its first value. */
-const REREGISTER_FIELDS = [
-  'agentName',
-  'host',
-  'port',
-  'ttlSeconds',
-  'metadata',
-  'lastHeartbeat',
-  'expiresAt',
-] as const;
+import { DEFAULT_TTL_SECONDS, isAlive } from './lease';
+import { agentNotFound, Registration, RegistryWriter } from './registry-writer';
 
 /**
- * The registry's rules. Every write is one statement (an upsert, an UPDATE … RETURNING, a DELETE), so concurrent
- * callers never read a row and write back a stale copy.
+ * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
+ * and a write back); reads go straight to the database.
  */
 @Injectable()
 export class RegistryService {
   constructor(
     private readonly em: EntityManager,
+    private readonly writer: RegistryWriter,
     private readonly clock: Clock,
   ) {}
 
   async register(request: RegisterAgentRequest): Promise<AgentInfo> {
-    const now = this.clock.now().getTime();
-    const record = newRecord(request, now);
-    const rows = await this.em
-      .createQueryBuilder(AgentRecord)
-      .insert(record)
-      .onConflict('agentId')
-      .merge([...REREGISTER_FIELDS])
-      .returning(['registeredAt'])
-      .execute<{ registeredAt: number | string }[]>('all');
-    // RETURNING rows are not hydrated, and PostgreSQL answers bigint columns as strings.
-    return toAgentInfo({ ...record, registeredAt: Number(rows[0].registeredAt) }, now);
+    const record = await this.writer.register(toRegistration(request));
+    return toAgentInfo(record, this.clock.now().getTime());
   }
 
   async heartbeat(agentId: string): Promise<HeartbeatResponse> {
-    const now = this.clock.now().getTime();
-    const rows = await this.em
-      .createQueryBuilder(AgentRecord)
-      .update({ lastHeartbeat: now, expiresAt: raw(LEASE_EXPIRY_SQL, [now]) })
-      .where({ agentId })
-      .returning(['expiresAt'])
-      .execute<{ expiresAt: number | string }[]>('all');
-    if (rows.length === 0) throw agentNotFound(agentId);
-    return { status: 'ok', last_heartbeat: iso(now), expires_at: iso(Number(rows[0].expiresAt)) };
+    const { lastHeartbeat, expiresAt } = await this.writer.heartbeat(agentId);
+    return { status: 'ok', last_heartbeat: iso(lastHeartbeat), expires_at: iso(expiresAt) };
   }
 
   async list(includeDead: boolean): Promise<AgentInfo[]> {
@@ -73,8 +48,7 @@ export class RegistryService {
   }
 
   async deregister(agentId: string): Promise<DeleteAgentResponse> {
-    const deleted = await this.em.nativeDelete(AgentRecord, { agentId });
-    if (deleted === 0) throw agentNotFound(agentId);
+    await this.writer.deregister(agentId);
     return { status: 'deleted', agent_id: agentId };
   }
 
@@ -110,18 +84,14 @@ export class RegistryService {
   }
 }
 
-function newRecord(request: RegisterAgentRequest, now: number): AgentRecord {
-  const ttlSeconds = request.ttl_seconds ?? DEFAULT_TTL_SECONDS;
+function toRegistration(request: RegisterAgentRequest): Registration {
   return {
     agentId: request.agent_id,
     agentName: request.agent_name,
     host: request.host,
     port: request.port,
-    ttlSeconds,
+    ttlSeconds: request.ttl_seconds ?? DEFAULT_TTL_SECONDS,
     metadata: request.metadata ?? null,
-    registeredAt: now,
-    lastHeartbeat: now,
-    expiresAt: leaseExpiry(now, ttlSeconds),
   };
 }
 
@@ -142,8 +112,4 @@ function toAgentInfo(record: AgentRecord, now: number): AgentInfo {
 
 function iso(epochMillis: number): string {
   return new Date(epochMillis).toISOString();
-}
-
-function agentNotFound(agentId: string): NotFoundException {
-  return new NotFoundException(`Agent not found: ${agentId}`);
 }
