@@ -1,4 +1,5 @@
 import { EntityManager, Knex } from '@mikro-orm/knex';
+import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { onEachDatabase } from './support/databases';
@@ -85,7 +86,32 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
     logged.mockRestore();
 
     expect(new Set(leases.map((lease) => lease.lastHeartbeat))).toEqual(new Set([t.clock.now().getTime()]));
-    expect(statements).toEqual(['begin', 'update', 'commit']);
+    // PostgreSQL first locks the batch's rows in agent_id order (see RegistryWriter), reading nothing back.
+    expect(statements).toEqual(
+      dialect === 'sqlite' ? ['begin', 'update', 'commit'] : ['begin', 'select', 'update', 'commit'],
+    );
+  });
+
+  it('a batch larger than one statement may hold is split into statements of one transaction, not retried', async () => {
+    await t.close();
+    t = await createTestApp({ WRITE_BATCH_MAX: '5000' }, dialect);
+    writer = t.app.get(RegistryWriter);
+    const warned = jest.spyOn(Logger.prototype, 'warn');
+    const logged = jest.spyOn(t.orm.config.getLogger(), 'logQuery');
+
+    const stored = await Promise.all(
+      Array.from({ length: 1200 }, (_, i) => writer.register(registration(`bulk-${i}`))),
+    );
+    const statements = logged.mock.calls.map(([context]) => String(context.query).split(' ')[0].toLowerCase());
+    const warnings = warned.mock.calls.map(([message]) => String(message));
+    logged.mockRestore();
+    warned.mockRestore();
+
+    expect(stored).toHaveLength(1200);
+    expect(warnings).toEqual([]);
+    expect(statements.filter((statement) => statement === 'insert')).toHaveLength(3); // 500 + 500 + 200 rows
+    expect(statements.filter((statement) => statement === 'commit')).toHaveLength(1);
+    expect(await ids()).toHaveLength(1200);
   });
 
   it('beyond WRITE_QUEUE_MAX a write is refused at once: 503, Retry-After, and nothing stored', async () => {
@@ -129,7 +155,7 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
     const now = t.clock.now().toISOString();
 
     const answers = await Promise.all([
-      ...Array.from({ length: 20 }, (_, i) => request(t.server).post(`/agents/old-${i}/heartbeat`)),
+      ...Array.from({ length: 10 }, (_, i) => request(t.server).post(`/agents/old-${i}/heartbeat`)),
       ...Array.from({ length: 20 }, (_, i) =>
         request(t.server)
           .post('/agents/register')
@@ -139,9 +165,9 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
       ...Array.from({ length: 5 }, (_, i) => request(t.server).post(`/agents/missing-${i}/heartbeat`)),
     ]);
     const statuses = answers.map((res) => res.status);
-    expect(statuses).toEqual([...Array(50).fill(200), ...Array(5).fill(404)]);
-    for (const res of answers.slice(0, 20)) expect(res.body.last_heartbeat).toBe(now);
-    for (const [i, res] of answers.slice(20, 40).entries()) {
+    expect(statuses).toEqual([...Array(40).fill(200), ...Array(5).fill(404)]);
+    for (const res of answers.slice(0, 10)) expect(res.body.last_heartbeat).toBe(now);
+    for (const [i, res] of answers.slice(10, 30).entries()) {
       expect(res.body).toMatchObject({ agent_id: `new-${i}`, registered_at: now, is_alive: true });
     }
     const stored = await ids();

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { MIGRATION_LOCK_KEY } from '../src/database/migration-runner';
+import { RegistryWriter } from '../src/registry/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
 import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
@@ -8,6 +9,15 @@ import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-
 const pg = dialects().includes('postgresql') ? describe : describe.skip;
 
 const REPLICAS = 3;
+
+const registration = (agentId: string, port = 8080) => ({
+  agentId,
+  agentName: `Agent ${agentId}`,
+  host: '10.0.0.1',
+  port,
+  ttlSeconds: 60,
+  metadata: null,
+});
 
 /**
  * Several stateless replicas on one PostgreSQL database, as behind a load balancer. Each replica is a whole app
@@ -134,6 +144,29 @@ pg('Replicas on one PostgreSQL database', () => {
     expect(results.map((res) => res.status)).toEqual(Array(30).fill(200));
     expect(new Set(results.map((res) => res.body.registered_at))).toEqual(new Set([first.body.registered_at]));
     expect(await storedAgentCount(replicas[0].orm)).toBe(1);
+  });
+
+  it('batches racing across replicas on the same agents neither deadlock nor fall back to one write at a time', async () => {
+    const agents = Array.from({ length: 60 }, (_, i) => `shared-${i}`);
+    await Promise.all(agents.map((id) => replicas[0].app.get(RegistryWriter).register(registration(id))));
+    const warned = jest.spyOn(Logger.prototype, 'warn');
+
+    // Each replica gets the same agents in its own shuffled order, heartbeats and re-registrations mixed.
+    const writes = replicas.flatMap((replica, r) =>
+      [...agents, ...agents]
+        .map((id, i) => ({ id, register: (i + r) % 3 === 0, key: Math.random() }))
+        .sort((a, b) => a.key - b.key)
+        .map(({ id, register }) => {
+          const writer = replica.app.get(RegistryWriter);
+          return register ? writer.register(registration(id, 7000 + r)) : writer.heartbeat(id);
+        }),
+    );
+    const outcomes = await Promise.allSettled(writes);
+    const warnings = warned.mock.calls.map(([message]) => String(message));
+
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    expect(warnings.filter((message) => /40P01|one at a time/.test(message))).toEqual([]);
+    expect(await storedAgentCount(replicas[0].orm)).toBe(agents.length);
   });
 
   it('cleanup on every replica at once removes each expired agent once, counted by exactly one replica', async () => {

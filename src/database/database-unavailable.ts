@@ -7,10 +7,11 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 /**
  * PostgreSQL SQLSTATEs that mean "the database cannot serve right now", not "this request is wrong": connection
  * exceptions (class 08), insufficient resources (class 53: too many connections, disk full), shutdown and
- * restart (57P01–57P03), a statement cancelled by statement_timeout (57014), and a server that turned read-only
- * (25006: connected to a standby after a failover).
+ * restart (57P01–57P03), a statement cancelled by statement_timeout (57014), a server that turned read-only
+ * (25006: connected to a standby after a failover), and a deadlock or serialization failure that persisted through
+ * the writer's retries (40P01, 40001).
  */
-const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123]|57014|25006)$/;
+const UNAVAILABLE_SQLSTATE = /^(08...|53...|57P0[123]|57014|25006|40P01|40001)$/;
 
 /**
  * SQLite: the file is locked by another process beyond busy_timeout. (SQLITE_LOCKED, a conflict within one

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { Outcome, WriteBatcher, WriterClosedException, WriterOverloadedException } from './write-batcher';
 
 const ok = <R>(value: R): Outcome<R> => ({ ok: true, value });
@@ -43,8 +44,16 @@ describe('WriteBatcher', () => {
       flush: flush.flush,
       maxBatch: 3,
       maxQueue: 5,
+      maxQueueBytes: 1000,
+      sizeOf: (write) => (write >= 100 ? write : 1),
       failsWholeBatch: (error) => wholeBatchErrors.includes(error),
     });
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
   });
 
   it('answers each write with its own result, only after its batch committed', async () => {
@@ -125,6 +134,44 @@ describe('WriteBatcher', () => {
     const again = batcher.submit(7);
     await flush.commitNext();
     await expect(again).resolves.toBe('done 7');
+  });
+
+  it('bounds the queue in bytes too: a write that would pass maxQueueBytes is refused', async () => {
+    const inFlight = batcher.submit(1);
+    await tick();
+    const big = batcher.submit(600);
+    await expect(batcher.submit(500)).rejects.toBeInstanceOf(WriterOverloadedException); // 600 + 500 > 1000
+    const small = batcher.submit(300); // 600 + 300 fits
+    for (let i = 0; i < 2; i++) await flush.commitNext();
+    await expect(Promise.all([inFlight, big, small])).resolves.toEqual(['done 1', 'done 600', 'done 300']);
+  });
+
+  it('stops retrying one by one as soon as the database goes away, failing the rest with that error', async () => {
+    const broken = new Error('write 1 breaks a constraint');
+    const down = new Error('connect ECONNREFUSED');
+    wholeBatchErrors.push(down);
+    flush.fail = (batch) => (batch.length > 1 ? broken : batch[0] === 2 ? down : undefined);
+    const writes = [1, 2, 3].map((write) => batcher.submit(write).catch((error: unknown) => error));
+    for (let i = 0; i < 3; i++) await flush.commitNext();
+    await expect(Promise.all(writes)).resolves.toEqual(['done 1', down, down]);
+    expect(flush.batches).toEqual([[1, 2, 3], [1], [2]]); // write 3 was not tried against a dead database
+  });
+
+  it('survives a broken flush (the wrong number of outcomes): the batch fails, the next one runs', async () => {
+    const original = flush.flush;
+    let calls = 0;
+    const batcherWithBug = new WriteBatcher<number, string>({
+      flush: (writes) => (calls++ === 0 ? Promise.resolve([]) : original(writes)),
+      maxBatch: 3,
+      maxQueue: 5,
+      maxQueueBytes: 1000,
+      sizeOf: () => 1,
+      failsWholeBatch: () => false,
+    });
+    await expect(batcherWithBug.submit(1)).rejects.toThrow('A flush of 1 writes gave 0 outcomes');
+    const next = batcherWithBug.submit(2);
+    await flush.commitNext();
+    await expect(next).resolves.toBe('done 2');
   });
 
   it('close() flushes and answers what is queued, then refuses new writes', async () => {

@@ -1,3 +1,5 @@
+import { Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { RetryLaterException } from '../common/retry-later.exception';
 
 /** What a flush makes of one queued write: its result, or the error that belongs to that write alone. */
@@ -13,6 +15,9 @@ export interface WriteBatcherOptions<W, R> {
   maxBatch: number;
   /** Most writes waiting for a flush; beyond it a write is refused at once (503) instead of queued. */
   maxQueue: number;
+  /** Most bytes (by `sizeOf`) waiting for a flush: the count alone does not bound memory when writes vary in size. */
+  maxQueueBytes: number;
+  sizeOf(write: W): number;
   /**
    * Whether a flush's error concerns every write (the database is down, say). Otherwise the batch is retried one
    * write at a time, so only the write that caused the error gets it.
@@ -36,6 +41,7 @@ export class WriterClosedException extends RetryLaterException {
 
 interface Pending<W, R> {
   write: W;
+  size: number;
   resolve(value: R): void;
   reject(error: unknown): void;
 }
@@ -43,11 +49,15 @@ interface Pending<W, R> {
 /**
  * Group commit: writes queue up while a transaction is in flight, and the next transaction takes all of them at
  * once. Each caller is answered only after the transaction holding its write has committed, so an answered write
- * survives a crash. One flush runs at a time; the queue is bounded, so overload answers 503 instead of growing
- * memory without limit.
+ * survives a crash. One flush runs at a time; the queue is bounded in writes and bytes, so overload answers 503
+ * instead of growing memory without limit.
  */
 export class WriteBatcher<W, R> {
+  private readonly logger = new Logger(WriteBatcher.name);
+  /** Flushes run in the batcher's own async context, not in that of the request that happened to start them. */
+  private readonly context = new AsyncResource('WriteBatcher');
   private queue: Pending<W, R>[] = [];
+  private queuedBytes = 0;
   private flushing?: Promise<void>;
   private flushingCount = 0;
   private closed = false;
@@ -57,10 +67,14 @@ export class WriteBatcher<W, R> {
   /** Queues a write; resolves with its result once committed, rejects with its own error. */
   submit(write: W): Promise<R> {
     if (this.closed) return Promise.reject(new WriterClosedException());
-    if (this.queue.length >= this.options.maxQueue) return Promise.reject(new WriterOverloadedException());
+    const size = this.options.sizeOf(write);
+    if (this.queue.length >= this.options.maxQueue || this.queuedBytes + size > this.options.maxQueueBytes) {
+      return Promise.reject(new WriterOverloadedException());
+    }
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ write, resolve, reject });
-      this.flushing ??= this.drain();
+      this.queue.push({ write, size, resolve, reject });
+      this.queuedBytes += size;
+      this.flushing ??= this.context.runInAsyncScope(() => this.drain());
     });
   }
 
@@ -82,15 +96,25 @@ export class WriteBatcher<W, R> {
 
   /** Flushes batch after batch until the queue is empty. Started by the first write into an idle batcher. */
   private async drain(): Promise<void> {
-    // Let the writes that arrive in this turn of the event loop join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      this.flushingCount = batch.length;
-      await this.flushBatch(batch);
+    try {
+      // Let the writes that arrive in this turn of the event loop join the first batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.options.maxBatch);
+        for (const pending of batch) this.queuedBytes -= pending.size;
+        this.flushingCount = batch.length;
+        try {
+          await this.flushBatch(batch);
+        } catch (error) {
+          // A bug in a flush (not a database error, which flushBatch hands to the writes): fail the batch, go on.
+          this.logger.error('A write batch failed unexpectedly', error instanceof Error ? error.stack : String(error));
+          for (const pending of batch) pending.reject(error);
+        }
+      }
+    } finally {
       this.flushingCount = 0;
+      this.flushing = undefined;
     }
-    this.flushing = undefined;
   }
 
   private async flushBatch(batch: Pending<W, R>[]): Promise<void> {
@@ -101,15 +125,38 @@ export class WriteBatcher<W, R> {
       if (batch.length === 1 || this.options.failsWholeBatch(error)) {
         for (const pending of batch) pending.reject(error);
       } else {
-        for (const pending of batch) await this.flushBatch([pending]);
+        await this.flushOneByOne(batch, error);
       }
       return;
     }
+    if (outcomes.length !== batch.length) {
+      throw new Error(`A flush of ${batch.length} writes gave ${outcomes.length} outcomes`);
+    }
     batch.forEach((pending, i) => {
       const outcome = outcomes[i];
-      if (outcome === undefined) pending.reject(new Error(`The flush gave no outcome for write ${i}`));
-      else if (outcome.ok) pending.resolve(outcome.value);
+      if (outcome.ok) pending.resolve(outcome.value);
       else pending.reject(outcome.error);
     });
+  }
+
+  /** Finds the write that broke a batch by retrying each alone; stops at once if the database goes away. */
+  private async flushOneByOne(batch: Pending<W, R>[], cause: unknown): Promise<void> {
+    this.logger.warn(
+      `A batch of ${batch.length} writes failed (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}); ` +
+        'retrying them one at a time',
+    );
+    for (const [i, pending] of batch.entries()) {
+      try {
+        const [outcome] = await this.options.flush([pending.write]);
+        if (outcome?.ok) pending.resolve(outcome.value);
+        else pending.reject(outcome ? outcome.error : new Error('A flush gave no outcome'));
+      } catch (error) {
+        pending.reject(error);
+        if (this.options.failsWholeBatch(error)) {
+          for (const rest of batch.slice(i + 1)) rest.reject(error);
+          return;
+        }
+      }
+    }
   }
 }

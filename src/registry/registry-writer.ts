@@ -1,6 +1,7 @@
-import { MikroORM, raw } from '@mikro-orm/core';
+import { LockMode, MikroORM, raw } from '@mikro-orm/core';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
-import { BeforeApplicationShutdown, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
@@ -21,6 +22,19 @@ type RegistryWrite =
   | { kind: 'deregister'; agentId: string };
 type RegistryWriteResult = AgentRecord | Lease | true;
 
+/**
+ * Most rows one statement writes: SQLite allows 500 terms in the compound SELECT MikroORM builds for a multi-row
+ * insert, and it keeps every statement far below both dialects' limits on bound parameters.
+ */
+export const MAX_ROWS_PER_STATEMENT = 500;
+
+/** Memory the queued writes may hold, whatever WRITE_QUEUE_MAX allows in count. */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/** A PostgreSQL deadlock or serialization failure aborts the whole transaction; it is retried this often. */
+const TRANSACTION_ATTEMPTS = 3;
+const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
+
 /** Fields a re-registration overwrites; `registered_at` keeps its first value. */
 const REREGISTER_FIELDS = [
   'agentName',
@@ -38,10 +52,17 @@ const REREGISTER_FIELDS = [
  * consecutive writes of one kind on distinct agents become one statement (a multi-row upsert, an
  * `UPDATE … WHERE agent_id IN (…) RETURNING`, a `DELETE … RETURNING`), so a batch of heartbeats costs one
  * statement and one commit. Nothing reads a row and writes it back, so replicas racing on one database stay correct.
+ *
+ * On PostgreSQL, batches of replicas racing on the same agents would lock rows in different orders and deadlock:
+ * each batch first locks the rows it will write in `agent_id` order (`SELECT … ORDER BY agent_id FOR UPDATE`, which
+ * reads nothing back to write), statements write their rows in the same order, and a deadlock that still happens
+ * (two batches inserting the same new agents) is retried.
  */
 @Injectable()
 export class RegistryWriter implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(RegistryWriter.name);
   private readonly batcher: WriteBatcher<RegistryWrite, RegistryWriteResult>;
+  private readonly lockRowsFirst: boolean;
 
   constructor(
     private readonly orm: MikroORM,
@@ -52,8 +73,11 @@ export class RegistryWriter implements BeforeApplicationShutdown {
       flush: (writes) => this.flush(writes),
       maxBatch: config.writeBatchMax,
       maxQueue: config.writeQueueMax,
+      maxQueueBytes: MAX_QUEUED_BYTES,
+      sizeOf: (write) => (write.kind === 'register' ? registrationBytes(write.registration) : 2 * write.agentId.length),
       failsWholeBatch: (error) => databaseUnavailableReason(error) !== undefined,
     });
+    this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
   }
 
   /** Creates or overwrites the agent; resolves with the stored record (its first `registered_at` kept). */
@@ -85,11 +109,26 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     await this.batcher.close();
   }
 
-  /** One transaction for the whole batch. A fork of its own: the batch is not any one request's work. */
-  private flush(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
-    const now = this.clock.now().getTime();
+  /** One transaction for the whole batch, retried on a deadlock. */
+  private async flush(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.flushOnce(writes);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (attempt >= TRANSACTION_ATTEMPTS || typeof code !== 'string' || !RETRYABLE_SQLSTATES.has(code)) throw error;
+        this.logger.warn(`A write batch hit ${code} (attempt ${attempt} of ${TRANSACTION_ATTEMPTS}); retrying it`);
+      }
+    }
+  }
+
+  /** A fork of its own: the batch is not any one request's work. */
+  private flushOnce(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
     const em = this.orm.em.fork() as EntityManager;
     return em.transactional(async (tx) => {
+      if (this.lockRowsFirst) await lockRows(tx, writes);
+      // Stamped once the locks are held: a batch that waited for another replica's writes never writes older times.
+      const now = this.clock.now().getTime();
       const outcomes: Outcome<RegistryWriteResult>[] = [];
       for (const run of statementRuns(writes)) {
         const ids = run.map((write) => write.agentId);
@@ -119,7 +158,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     }));
     const rows = await tx
       .createQueryBuilder(AgentRecord)
-      .insert(records)
+      .insert(sortedById(records))
       .onConflict('agentId')
       .merge([...REREGISTER_FIELDS])
       .returning(['agentId', 'registeredAt'])
@@ -136,7 +175,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     const rows = await tx
       .createQueryBuilder(AgentRecord)
       .update({ lastHeartbeat: now, expiresAt: raw(LEASE_EXPIRY_SQL, [now]) })
-      .where({ agentId: { $in: ids } })
+      .where({ agentId: { $in: [...ids].sort() } })
       .returning(['agentId', 'expiresAt'])
       .execute<{ agentId: string; expiresAt: number | string }[]>('all');
     const expiresAt = new Map(rows.map((row) => [row.agentId, Number(row.expiresAt)]));
@@ -155,7 +194,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
       .getConnection()
       .execute<{ agent_id: string }[]>(
         `/* deregister */ delete from agent_record where agent_id in (${ids.map(() => '?').join(', ')}) returning agent_id`,
-        ids,
+        [...ids].sort(),
         'all',
         tx.getTransactionContext(),
       );
@@ -166,14 +205,16 @@ export class RegistryWriter implements BeforeApplicationShutdown {
 
 /**
  * Splits a batch, in order, into runs that one statement each can write: consecutive writes of one kind, each on a
- * different agent. A second write on an agent starts a new run, so it sees the first (register, then heartbeat).
+ * different agent, at most MAX_ROWS_PER_STATEMENT of them. A second write on an agent starts a new run, so it sees
+ * the first (register, then heartbeat).
  */
 function statementRuns(writes: RegistryWrite[]): RegistryWrite[][] {
   const runs: RegistryWrite[][] = [];
   let run: RegistryWrite[] = [];
   let ids = new Set<string>();
   for (const write of writes) {
-    if (run.length > 0 && (write.kind !== run[0].kind || ids.has(write.agentId))) {
+    const full = run.length >= MAX_ROWS_PER_STATEMENT;
+    if (run.length > 0 && (full || write.kind !== run[0].kind || ids.has(write.agentId))) {
       runs.push(run);
       run = [];
       ids = new Set();
@@ -183,6 +224,29 @@ function statementRuns(writes: RegistryWrite[]): RegistryWrite[][] {
   }
   if (run.length > 0) runs.push(run);
   return runs;
+}
+
+/** Locks the batch's existing rows in one order every replica shares, before any statement writes them. */
+async function lockRows(tx: EntityManager, writes: RegistryWrite[]): Promise<void> {
+  const ids = [...new Set(writes.map((write) => write.agentId))].sort();
+  if (ids.length < 2) return;
+  await tx
+    .createQueryBuilder(AgentRecord)
+    .select('agentId')
+    .where({ agentId: { $in: ids } })
+    .orderBy({ agentId: 'asc' })
+    .setLockMode(LockMode.PESSIMISTIC_WRITE)
+    .execute('all', false);
+}
+
+function sortedById<T extends { agentId: string }>(records: T[]): T[] {
+  return [...records].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+}
+
+/** About what a queued registration holds in memory (JavaScript strings are UTF-16). */
+function registrationBytes(registration: Registration): number {
+  const text = registration.agentId.length + registration.agentName.length + registration.host.length;
+  return 2 * (text + (registration.metadata?.length ?? 0)) + 64;
 }
 
 export function agentNotFound(agentId: string): NotFoundException {

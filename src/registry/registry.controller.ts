@@ -21,24 +21,38 @@ const INVALID_ID = {
   ],
 };
 const NOT_FOUND = { detail: 'Agent not found: planner-7' };
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before retrying.',
+    schema: { type: 'integer', example: DATABASE_RETRY_AFTER_SECONDS },
+  },
+};
+
+/** 503 on a read: only the database can be missing. */
+const ReadUnavailable = () =>
+  ApiProblemResponse(
+    503,
+    'The database cannot be reached, is restarting, or did not answer within its timeouts. Retry after ' +
+      '`Retry-After` seconds.',
+    { detail: DATABASE_UNAVAILABLE },
+    RETRY_AFTER,
+  );
+
+/** 503 on a write: the database, or the write queue. */
+const WriteUnavailable = () =>
+  ApiProblemResponse(
+    503,
+    'The database cannot be reached, is restarting, or did not answer within its timeouts (`Retry-After: 5`); ' +
+      'or WRITE_QUEUE_MAX writes are already waiting, or the registry is shutting down (`Retry-After: 1`). The ' +
+      'write may or may not have been stored: every write can be repeated safely.',
+    { detail: DATABASE_UNAVAILABLE },
+    RETRY_AFTER,
+  );
 
 @ApiTags('agents')
 @ApiProblemResponse(500, 'An unexpected error; the log has the cause, the body says nothing about it.', {
   detail: 'An unexpected error occurred.',
 })
-@ApiProblemResponse(
-  503,
-  'The database cannot be reached, is restarting, or did not answer within its timeouts; or the registry has ' +
-    'WRITE_QUEUE_MAX writes waiting, or is shutting down. Retry after `Retry-After` seconds: every write can be ' +
-    'repeated safely.',
-  { detail: DATABASE_UNAVAILABLE },
-  {
-    'Retry-After': {
-      description: 'Seconds to wait before retrying.',
-      schema: { type: 'integer', example: DATABASE_RETRY_AFTER_SECONDS },
-    },
-  },
-)
 @Controller('agents')
 export class RegistryController {
   constructor(private readonly registry: RegistryService) {}
@@ -50,6 +64,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Register an agent, or update its registration' })
   @Post('register')
+  @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: AgentInfo, description: 'The agent as now registered.' })
   @ApiProblemResponse(400, 'Malformed JSON, a body that is not a JSON object, or invalid fields (named in `errors`).', {
@@ -72,6 +87,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
+  @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: HeartbeatResponse, description: 'The renewed lease.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule, or the body is malformed JSON.', INVALID_ID)
@@ -86,6 +102,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'List agents' })
   @Get()
+  @ReadUnavailable()
   @ApiOkResponse({ type: [AgentInfo], description: 'The matching agents.' })
   @ApiProblemResponse(400, 'An invalid query parameter.', {
     detail: 'Invalid request: include_dead must be true or false',
@@ -100,6 +117,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Get one agent' })
   @Get(':agent_id')
+  @ReadUnavailable()
   @ApiOkResponse({ type: AgentInfo, description: 'The agent.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
@@ -112,6 +130,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Deregister an agent' })
   @Delete(':agent_id')
+  @WriteUnavailable()
   @ApiOkResponse({ type: DeleteAgentResponse, description: 'The agent was removed.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
