@@ -1,0 +1,53 @@
+import { Controller, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { configureApp } from '../src/app.setup';
+import { CommonModule } from '../src/common/common.module';
+import { ProblemDetailsFilter } from '../src/common/problem-details.filter';
+import { RequestValidationPipe } from '../src/common/request-validation.pipe';
+import { loadConfig } from '../src/config/app-config';
+import { ConfigModule } from '../src/config/config.module';
+import { AgentIdParams } from '../src/registry/dto/agent-id-params.dto';
+
+/**
+ * The framework ceiling the benchmark compares the registry with: a NestJS app with the registry's global pipeline
+ * (body parser and its limit, validation pipe, problem-details filter) and one route shaped like the heartbeat, whose
+ * handler does nothing. No database, no ORM. `npm run bench` starts it in a process of its own.
+ */
+@Controller('agents')
+class NoopController {
+  @Post(':agent_id/heartbeat')
+  @HttpCode(200)
+  heartbeat(@Param() params: AgentIdParams): { status: string; agent_id: string } {
+    return { status: 'ok', agent_id: params.agent_id };
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+
+  @Module({
+    imports: [ConfigModule.forRoot(config), CommonModule],
+    controllers: [NoopController],
+    providers: [
+      { provide: APP_PIPE, useClass: RequestValidationPipe },
+      { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    ],
+  })
+  class CeilingModule {}
+
+  const app = await NestFactory.create<NestExpressApplication>(CeilingModule, {
+    bodyParser: false,
+    logger: config.logLevels,
+  });
+  configureApp(app, config);
+  await app.listen(config.port, config.host);
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  console.log(`Ceiling app listening on http://${config.host}:${port}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
