@@ -11,7 +11,8 @@ export class DatabaseModule {
   static forRoot(database: DatabaseConfig): DynamicModule {
     return {
       module: DatabaseModule,
-      imports: [MikroOrmModule.forRoot(mikroOrmOptions(database))],
+      // No per-request ORM context: every write goes through the writer's own fork, every read is a plain query.
+      imports: [MikroOrmModule.forRoot({ ...mikroOrmOptions(database), registerRequestContext: false })],
       providers: [MigrationRunner, ClockSkewCheck],
     };
   }

@@ -1,4 +1,4 @@
-import { raw } from '@mikro-orm/core';
+import { FilterQuery, raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
@@ -34,15 +34,12 @@ export class RegistryService {
 
   async list(includeDead: boolean): Promise<AgentInfo[]> {
     const now = this.clock.now().getTime();
-    const records = await this.em.find(AgentRecord, includeDead ? {} : { expiresAt: { $gt: now } }, {
-      orderBy: { agentId: 'asc' },
-      disableIdentityMap: true,
-    });
+    const records = await this.select(includeDead ? {} : { expiresAt: { $gt: now } });
     return records.map((record) => toAgentInfo(record, now));
   }
 
   async get(agentId: string): Promise<AgentInfo> {
-    const record = await this.em.findOne(AgentRecord, { agentId }, { disableIdentityMap: true });
+    const [record] = await this.select({ agentId });
     if (!record) throw agentNotFound(agentId);
     return toAgentInfo(record, this.clock.now().getTime());
   }
@@ -64,6 +61,20 @@ export class RegistryService {
       .execute<{ registered: number | string; active: number | string }[]>('all', false);
     // PostgreSQL answers bigint aggregates as strings.
     return { registered: Number(counts.registered), active: Number(counts.active) };
+  }
+
+  /**
+   * Rows as plain records, ordered by agent_id: a query, not entities. Nothing here needs an identity map or a
+   * per-request ORM context, so the registry registers none (see DatabaseModule).
+   */
+  private async select(where: FilterQuery<AgentRecord>): Promise<AgentRecord[]> {
+    const rows = await this.em
+      .createQueryBuilder(AgentRecord)
+      .select('*')
+      .where(where)
+      .orderBy({ agentId: 'asc' })
+      .execute<StoredRow[]>('all');
+    return rows.map(fromRow);
   }
 
   /**
@@ -92,6 +103,19 @@ function toRegistration(request: RegisterAgentRequest): Registration {
     port: request.port,
     ttlSeconds: request.ttl_seconds ?? DEFAULT_TTL_SECONDS,
     metadata: request.metadata ?? null,
+  };
+}
+
+/** A row as the query builder maps it: PostgreSQL answers bigint columns as strings. */
+type StoredRow = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'expiresAt'> &
+  Record<'registeredAt' | 'lastHeartbeat' | 'expiresAt', number | string>;
+
+function fromRow(row: StoredRow): AgentRecord {
+  return {
+    ...row,
+    registeredAt: Number(row.registeredAt),
+    lastHeartbeat: Number(row.lastHeartbeat),
+    expiresAt: Number(row.expiresAt),
   };
 }
 
