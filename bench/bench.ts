@@ -3,6 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { maskPassword } from '../src/config/database-config';
 
 /**
  * `npm run bench`: the registry's hot paths against the framework ceiling (and etcd's lease keep-alive when an
@@ -178,7 +179,7 @@ async function main(): Promise<void> {
       env,
     );
     etcd = await startEtcd(dir);
-    console.log(`Registering ${AGENTS} agents on ${database.replace(/:[^:@/]*@/, ':*****@')} …`);
+    console.log(`Registering ${AGENTS} agents on ${maskPassword(database)} …`);
     await preregister(registry.url);
 
     const scenarios: { name: string; url: string; request: Request }[] = [
