@@ -3,16 +3,7 @@ import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { onEachDatabase } from './support/databases';
-import { agent, createTestApp, TestApp } from './support/test-app';
-
-const registration = (agentId: string, port = 8080) => ({
-  agentId,
-  agentName: `Agent ${agentId}`,
-  host: '10.0.0.1',
-  port,
-  ttlSeconds: 60,
-  metadata: null,
-});
+import { agent, createTestApp, registration, TestApp } from './support/test-app';
 
 /** Polls `condition` every 10 ms; fails the test if it does not hold within 5 s. */
 async function until(condition: () => boolean): Promise<void> {

@@ -4,20 +4,11 @@ import { MIGRATION_LOCK_KEY } from '../src/database/migration-runner';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
-import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
+import { agent, createTestApp, registration, storedAgentCount, TestApp } from './support/test-app';
 
 const pg = dialects().includes('postgresql') ? describe : describe.skip;
 
 const REPLICAS = 3;
-
-const registration = (agentId: string, port = 8080) => ({
-  agentId,
-  agentName: `Agent ${agentId}`,
-  host: '10.0.0.1',
-  port,
-  ttlSeconds: 60,
-  metadata: null,
-});
 
 /**
  * Several stateless replicas on one PostgreSQL database, as behind a load balancer. Each replica is a whole app

@@ -1,11 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import {
-  DATABASE_RETRY_AFTER_SECONDS,
-  DATABASE_UNAVAILABLE,
-  databaseUnavailableReason,
-} from '../database/database-unavailable';
+import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { RequestValidationException } from './request-validation.pipe';
 import { RetryLaterException } from './retry-later.exception';
@@ -30,6 +26,17 @@ function clientErrorStatus(error: unknown): number | undefined {
  * cannot be reached is a 503 with Retry-After; anything unexpected is logged with its stack and answered with a
  * generic 500 that leaks nothing.
  */
+/**
+ * A database error that means "unavailable" (see databaseUnavailableReason) as the 503 it answers. Only errors that
+ * carry no HTTP status of their own can be outages: a client that hangs up mid-body raises ECONNABORTED too, with
+ * status 400.
+ */
+function asOutage(exception: unknown): DatabaseUnavailableException | undefined {
+  if (exception instanceof HttpException || clientErrorStatus(exception) !== undefined) return undefined;
+  const reason = databaseUnavailableReason(exception);
+  return reason === undefined ? undefined : new DatabaseUnavailableException(reason);
+}
+
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
@@ -42,26 +49,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const { httpAdapter } = this.adapterHost;
     const response: unknown = host.switchToHttp().getResponse();
-    // Only errors that carry no HTTP status of their own can be outages: a client that hangs up mid-body raises
-    // ECONNABORTED too, with status 400.
-    const hasStatus = exception instanceof HttpException || clientErrorStatus(exception) !== undefined;
-    const outage = hasStatus ? undefined : databaseUnavailableReason(exception);
-    const problem = outage ? this.outageProblem(outage) : this.toProblem(exception);
+    const error = asOutage(exception) ?? exception;
+    const problem = this.toProblem(error);
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
-    const retryAfter = outage
-      ? DATABASE_RETRY_AFTER_SECONDS
-      : exception instanceof RetryLaterException
-        ? exception.retryAfterSeconds
-        : undefined;
-    if (retryAfter !== undefined) httpAdapter.setHeader(response, 'Retry-After', String(retryAfter));
+    if (error instanceof RetryLaterException) {
+      httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
+    }
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
-  }
-
-  /** An outage is not a bug: 503 with Retry-After, and one log line with the reason but no stack, SQL or values. */
-  private outageProblem(reason: string): ProblemDetails {
-    this.logger.warn(`Database unavailable: ${reason}`);
-    return problem(HttpStatus.SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE);
   }
 
   private toProblem(exception: unknown): ProblemDetails | ValidationProblemDetails {
@@ -76,8 +71,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return problem(status, (exception as Error).message);
     }
     if (exception instanceof RetryLaterException) {
-      // Overload or shutdown: expected, and the client retries; no stack.
-      this.logger.warn(`Answered 503: ${exception.message}`);
+      // An outage, overload or shutdown: expected, and the client retries; one line, no stack.
+      this.logger.warn(exception.logLine);
       return problem(status!, exception.message);
     }
     this.logger.error('Request failed', exception instanceof Error ? exception.stack : String(exception));

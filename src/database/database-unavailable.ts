@@ -1,8 +1,17 @@
+import { RetryLaterException } from '../common/retry-later.exception';
+
 /** The 503 answer's detail while the database is unavailable. */
 export const DATABASE_UNAVAILABLE = 'The database is unavailable; retry shortly.';
 
 /** Seconds a client should wait before retrying while the database is unavailable (the Retry-After header). */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** What an outage error becomes: a 503 with Retry-After, logged with its reason (a code, never the SQL). */
+export class DatabaseUnavailableException extends RetryLaterException {
+  constructor(reason: string) {
+    super(DATABASE_UNAVAILABLE, DATABASE_RETRY_AFTER_SECONDS, `Database unavailable: ${reason}`);
+  }
+}
 
 /**
  * PostgreSQL SQLSTATEs that mean "the database cannot serve right now", not "this request is wrong": connection

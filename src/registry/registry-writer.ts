@@ -7,6 +7,7 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { AgentRecord } from './agent-record.entity';
+import { deleteAgentsReturningIds } from './delete-agents';
 import { LEASE_EXPIRY_SQL, leaseExpiry } from './lease';
 
 /** A registration as the client sent it; the writer stamps the times when its batch commits. */
@@ -55,8 +56,8 @@ const REREGISTER_FIELDS = [
  *
  * On PostgreSQL, batches of replicas racing on the same agents would lock rows in different orders and deadlock:
  * each batch first locks the rows it will write in `agent_id` order (`SELECT … ORDER BY agent_id FOR UPDATE`, which
- * reads nothing back to write), statements write their rows in the same order, and a deadlock that still happens
- * (two batches inserting the same new agents) is retried.
+ * reads nothing back to write), upserts insert new agents in the same order, and a deadlock that still happens
+ * (two batches inserting the same new agents in different runs) is retried.
  */
 @Injectable()
 export class RegistryWriter implements BeforeApplicationShutdown {
@@ -175,7 +176,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     const rows = await tx
       .createQueryBuilder(AgentRecord)
       .update({ lastHeartbeat: now, expiresAt: raw(LEASE_EXPIRY_SQL, [now]) })
-      .where({ agentId: { $in: [...ids].sort() } })
+      .where({ agentId: { $in: ids } })
       .returning(['agentId', 'expiresAt'])
       .execute<{ agentId: string; expiresAt: number | string }[]>('all');
     const expiresAt = new Map(rows.map((row) => [row.agentId, Number(row.expiresAt)]));
@@ -188,17 +189,8 @@ export class RegistryWriter implements BeforeApplicationShutdown {
   }
 
   private async remove(tx: EntityManager, ids: string[]): Promise<Outcome<true>[]> {
-    // Plain SQL that both dialects speak: MikroORM 6's query builder drops RETURNING from a DELETE, and its SQLite
-    // dialect runs raw SQL that starts with `delete` without reading rows back; the leading comment avoids both.
-    const rows = await tx
-      .getConnection()
-      .execute<{ agent_id: string }[]>(
-        `/* deregister */ delete from agent_record where agent_id in (${ids.map(() => '?').join(', ')}) returning agent_id`,
-        [...ids].sort(),
-        'all',
-        tx.getTransactionContext(),
-      );
-    const deleted = new Set(rows.map((row) => row.agent_id));
+    const placeholders = ids.map(() => '?').join(', ');
+    const deleted = new Set(await deleteAgentsReturningIds(tx, 'deregister', `agent_id in (${placeholders})`, ids));
     return ids.map((id) => (deleted.has(id) ? { ok: true, value: true } : { ok: false, error: agentNotFound(id) }));
   }
 }

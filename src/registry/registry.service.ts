@@ -3,6 +3,7 @@ import { EntityManager } from '@mikro-orm/knex';
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { AgentRecord } from './agent-record.entity';
+import { deleteAgentsReturningIds } from './delete-agents';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
@@ -82,16 +83,7 @@ export class RegistryService {
    * moment: each row is deleted, and so returned, by exactly one of them.
    */
   async removeExpired(): Promise<string[]> {
-    // Plain SQL that both dialects speak: MikroORM 6's query builder drops RETURNING from a DELETE, and its SQLite
-    // dialect runs raw SQL that starts with `delete` without reading rows back; the leading comment avoids both.
-    const rows = await this.em
-      .getConnection()
-      .execute<{ agent_id: string }[]>(
-        '/* cleanup */ delete from agent_record where expires_at <= ? returning agent_id',
-        [this.clock.now().getTime()],
-        'all',
-      );
-    return rows.map((row) => row.agent_id);
+    return deleteAgentsReturningIds(this.em, 'cleanup', 'expires_at <= ?', [this.clock.now().getTime()]);
   }
 }
 

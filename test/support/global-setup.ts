@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { maskPassword } from '../../src/config/database-config';
 import { PG_AVAILABLE, PG_RUN_PREFIX, pgTestUrl } from './pg-test-env';
 
 /**
@@ -23,22 +24,12 @@ export function pgAdminQuery(sql: string): Record<string, unknown>[] {
   return JSON.parse(output) as Record<string, unknown>[];
 }
 
-function masked(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '*****';
-    return parsed.toString();
-  } catch {
-    return '(PG_TEST_URL is not a URL)';
-  }
-}
-
 /**
  * Decides once per `npm test` whether the e2e suites also run on PostgreSQL. Without it they run on SQLite and say
  * so; with REQUIRE_POSTGRES=1 (CI) an unreachable PostgreSQL fails the run instead.
  */
 export default function globalSetup(): void {
-  const shown = masked(pgTestUrl());
+  const shown = maskPassword(pgTestUrl());
   try {
     pgAdminQuery('select 1');
   } catch (error) {

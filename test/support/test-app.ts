@@ -5,6 +5,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { Registration } from '../../src/registry/registry-writer';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
 import { tempDir } from './temp-dir';
@@ -76,6 +77,11 @@ export async function createTestApp(
 function givenDatabase(): { url?: string; dir: string; drop(): Promise<void> } {
   const { dir, remove } = tempDir();
   return { dir, drop: () => Promise.resolve(remove()) };
+}
+
+/** A registration as the writer takes it (`RegistryWriter.register`), for tests that drive the writer directly. */
+export function registration(agentId: string, port = 8080): Registration {
+  return { agentId, agentName: `Agent ${agentId}`, host: '10.0.0.1', port, ttlSeconds: 60, metadata: null };
 }
 
 /** A valid registration body; override any field. */
