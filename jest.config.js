@@ -1,15 +1,26 @@
 /**
- * One run for every tier: unit specs beside the code (src/**\/*.spec.ts) and e2e specs over the real HTTP app and
- * real databases (test/**\/*.e2e-spec.ts). `npm test` builds first, because the process-level specs start dist/.
- * global-setup decides whether the e2e suites also run on PostgreSQL (PG_TEST_URL, REQUIRE_POSTGRES).
+ * One run for every tier: unit specs beside the code (src/**\/*.spec.ts) once, and e2e specs over the real HTTP app
+ * and real databases (test/**\/*.e2e-spec.ts) once per HTTP adapter, as the jest projects `express` and `fastify`.
+ * `npm test` builds first, because the process-level specs start dist/. global-setup decides whether the e2e suites
+ * also run on PostgreSQL (PG_TEST_URL, REQUIRE_POSTGRES).
  * @type {import('jest').Config}
  */
-module.exports = {
+const project = {
   rootDir: '.',
   testEnvironment: 'node',
-  testRegex: '(src|test)/.*\\.(spec|e2e-spec)\\.ts$',
   transform: { '^.+\\.ts$': 'ts-jest' },
   moduleFileExtensions: ['ts', 'js', 'json'],
+};
+const e2e = (adapter) => ({
+  ...project,
+  displayName: adapter,
+  testRegex: 'test/.*\\.e2e-spec\\.ts$',
+  // Read by test/support/http-adapter.ts.
+  globals: { HTTP_ADAPTER: adapter },
+});
+
+module.exports = {
+  projects: [{ ...project, displayName: 'unit', testRegex: 'src/.*\\.spec\\.ts$' }, e2e('express'), e2e('fastify')],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 30000,

@@ -1,13 +1,13 @@
-import { Controller, HttpCode, Module, Param, Post } from '@nestjs/common';
+import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
-import { configureApp } from '../src/app.setup';
+import { boundPort, configureApp } from '../src/app.setup';
 import { CommonModule } from '../src/common/common.module';
+import { createHttpAdapter } from '../src/common/http-adapter';
 import { ProblemDetailsFilter } from '../src/common/problem-details.filter';
 import { RequestValidationPipe } from '../src/common/request-validation.pipe';
 import { loadConfig } from '../src/config/app-config';
 import { ConfigModule } from '../src/config/config.module';
-import { AgentIdParams } from '../src/registry/dto/agent-id-params.dto';
+import { AgentIdParam } from '../src/registry/agent-id';
 
 /**
  * The framework ceiling the benchmark compares the registry with: a NestJS app with the registry's global pipeline
@@ -18,8 +18,8 @@ import { AgentIdParams } from '../src/registry/dto/agent-id-params.dto';
 class NoopController {
   @Post(':agent_id/heartbeat')
   @HttpCode(200)
-  heartbeat(@Param() params: AgentIdParams): { status: string; agent_id: string } {
-    return { status: 'ok', agent_id: params.agent_id };
+  heartbeat(@AgentIdParam() agentId: string): { status: string; agent_id: string } {
+    return { status: 'ok', agent_id: agentId };
   }
 }
 
@@ -36,14 +36,13 @@ async function main(): Promise<void> {
   })
   class CeilingModule {}
 
-  const app = await NestFactory.create<NestExpressApplication>(CeilingModule, {
+  const app = await NestFactory.create(CeilingModule, createHttpAdapter(config), {
     bodyParser: false,
     logger: config.logLevels,
   });
-  configureApp(app, config);
+  configureApp(app);
   await app.listen(config.port, config.host);
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = boundPort(app);
   console.log(`Ceiling app listening on http://${config.host}:${port}`);
 }
 

@@ -1,6 +1,6 @@
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { AppConfig } from './config/app-config';
+import type { Server } from 'node:http';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 
@@ -8,13 +8,10 @@ An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbea
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
 
 /**
- * Everything about the HTTP app that is not a module: the JSON body parser with its limit, and the OpenAPI docs.
- * main.ts and the e2e tests both call this, on an app created with `bodyParser: false`.
+ * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): the OpenAPI docs.
+ * main.ts and the e2e tests both call this.
  */
-export function configureApp(app: NestExpressApplication, config: AppConfig): void {
-  app.disable('x-powered-by');
-  app.useBodyParser('json', { limit: config.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
-
+export function configureApp(app: INestApplication): void {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -28,4 +25,10 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   // No operation needs credentials yet; say so explicitly rather than leave it undefined.
   document.security = [];
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+}
+
+/** The port a listening app is bound to (the one the system picked, with PORT=0). */
+export function boundPort(app: INestApplication): number {
+  const address = (app.getHttpServer() as Server).address();
+  return typeof address === 'object' && address !== null ? address.port : Number(address);
 }

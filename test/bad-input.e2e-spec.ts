@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { ExpressAdapter } from '@nestjs/platform-express';
 import { once } from 'node:events';
 import { AddressInfo, connect } from 'node:net';
 import request from 'supertest';
@@ -135,7 +134,7 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
     const post = () => request(t.server).post('/agents/register');
 
     it('a client that hangs up mid-body: a client error, not a database outage', async () => {
-      const replied = jest.spyOn(ExpressAdapter.prototype, 'reply');
+      const replied = jest.spyOn(t.app.getHttpAdapter(), 'reply');
       const warned = jest.spyOn(Logger.prototype, 'warn');
       try {
         if (!t.server.listening) t.server.listen(0, '127.0.0.1');
@@ -194,6 +193,25 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
       expectProblem(res, 415);
     });
 
+    it.each(['utf-16', 'utf8', 'iso-8859-1'])('charset=%s: 415 (JSON is UTF-8)', async (charset) => {
+      const res = await post()
+        .set('Content-Type', `application/json; charset=${charset}`)
+        .send(JSON.stringify(agent('newcomer')));
+      expectProblem(res, 415);
+      expect(res.body.detail).toBe(`unsupported charset "${charset.toUpperCase()}"`);
+    });
+
+    it('application/*+json is read as JSON too', async () => {
+      const malformed = '{"agent_id": "x",';
+      const asJson = await post().set('Content-Type', 'application/json').send(malformed);
+      const asProblemJson = await post()
+        .set('Content-Type', 'application/vnd.registry+json; charset=utf-8')
+        .send(malformed);
+      expectProblem(asProblemJson, 400);
+      expect(asProblemJson.body.detail).toBe(asJson.body.detail);
+      expect(asProblemJson.body.detail).not.toMatch(/JSON object/);
+    });
+
     it('a body over the limit (64 KiB by default): 413', async () => {
       const res = await register(agent('big', { metadata: 'm'.repeat(70 * 1024) }));
       expectProblem(res, 413);
@@ -228,6 +246,20 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
         expectProblem(res, 400);
         expect(res.body.errors).toEqual([expect.objectContaining({ field: 'agent_id', in: 'path' })]);
       }
+    });
+
+    it.each([
+      ['a bad character', 'a*b'],
+      ['too long', 'a'.repeat(256)],
+      ['too long and a bad character', `-${'a'.repeat(300)}`],
+    ])('the path answers what the body answers: %s', async (_what, id) => {
+      const inPath = await request(t.server).get(`/agents/${id}`);
+      const inBody = await register(agent(id, { agent_name: 'Long' }));
+      expectProblem(inPath, 400);
+      expect(inPath.body.detail).toBe(inBody.body.detail);
+      expect(inPath.body.errors).toEqual(
+        (inBody.body.errors as { in: string }[]).map((error) => ({ ...error, in: 'path' })),
+      );
     });
 
     it('broken percent-encoding: 400', async () => {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
+import { testHttpAdapter } from './support/http-adapter';
 import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
 import { agent } from './support/test-app';
 
@@ -24,6 +25,7 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
 
   it('keeps every acknowledged write through a kill -9 in the middle of concurrent heartbeats and registrations', async () => {
     server = await ServerProcess.start(env);
+    expect(server.output).toContain(`(${testHttpAdapter()}), docs at /docs`);
     const first = Array.from({ length: 40 }, (_, i) => `durable-${i}`);
     const registered = await Promise.all(first.map((id) => server!.post('/agents/register', agent(id))));
     expect(registered.map((r) => r.status)).toEqual(first.map(() => 200));

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { onEachDatabase } from './support/databases';
+import { testHttpAdapter } from './support/http-adapter';
 import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -19,6 +20,10 @@ describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
   const heartbeat = (id: string) => request(t.server).post(`/agents/${encodeURIComponent(id)}/heartbeat`);
   const get = (id: string) => request(t.server).get(`/agents/${encodeURIComponent(id)}`);
   const list = (query = '') => request(t.server).get(`/agents${query}`);
+
+  it("serves on this jest project's HTTP adapter", () => {
+    expect(t.app.getHttpAdapter().getType()).toBe(testHttpAdapter());
+  });
 
   describe('POST /agents/register', () => {
     it('creates an agent and answers 200 with its AgentInfo', async () => {

@@ -15,7 +15,8 @@ interface StatusError extends Error {
 }
 
 function clientErrorStatus(error: unknown): number | undefined {
-  if (!(error instanceof Error)) return undefined;
+  // Not `instanceof Error`: Node's own errors (a request aborted mid-body) may come from another realm.
+  if (typeof error !== 'object' || error === null) return undefined;
   const { status, statusCode } = error as StatusError;
   const code = typeof status === 'number' ? status : statusCode;
   return typeof code === 'number' && code >= 400 && code < 500 ? code : undefined;

@@ -5,6 +5,7 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       port: 3000,
       host: '0.0.0.0',
+      httpAdapter: 'express',
       database: { dialect: 'sqlite', display: 'sqlite:./data/registry.sqlite', path: './data/registry.sqlite' },
       cleanupCron: '0 * * * * *',
       bodyLimitBytes: 65536,
@@ -23,6 +24,7 @@ describe('loadConfig', () => {
     const config = loadConfig({
       PORT: '8080',
       HOST: '127.0.0.1',
+      HTTP_ADAPTER: 'fastify',
       DATABASE_URL: 'sqlite::memory:',
       CLEANUP_CRON: '*/10 * * * * *',
       BODY_LIMIT: '1mb',
@@ -34,6 +36,7 @@ describe('loadConfig', () => {
     expect(config).toEqual({
       port: 8080,
       host: '127.0.0.1',
+      httpAdapter: 'fastify',
       database: { dialect: 'sqlite', display: 'sqlite::memory:', path: ':memory:' },
       cleanupCron: '*/10 * * * * *',
       bodyLimitBytes: 1024 * 1024,
@@ -68,6 +71,8 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['PORT', '-1'],
     ['PORT', '80.5'],
+    ['HTTP_ADAPTER', 'koa'],
+    ['HTTP_ADAPTER', 'Fastify'],
     ['DATABASE_URL', './registry.sqlite'],
     ['DATABASE_URL', 'sqlite:'],
     ['DATABASE_URL', 'mysql://localhost/db'],

@@ -1,8 +1,8 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/database-unavailable';
-import { AgentIdParams } from './dto/agent-id-params.dto';
+import { AGENT_ID_RULE, AgentIdParam, ApiAgentIdParam } from './agent-id';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
@@ -11,14 +11,8 @@ import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
 
 const INVALID_ID = {
-  detail: 'Invalid request: agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
-  errors: [
-    {
-      field: 'agent_id',
-      in: 'path' as const,
-      detail: 'agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
-    },
-  ],
+  detail: `Invalid request: ${AGENT_ID_RULE}`,
+  errors: [{ field: 'agent_id', in: 'path' as const, detail: AGENT_ID_RULE }],
 };
 const NOT_FOUND = { detail: 'Agent not found: planner-7' };
 const RETRY_AFTER = {
@@ -87,13 +81,14 @@ export class RegistryController {
    */
   @ApiOperation({ summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
+  @ApiAgentIdParam()
   @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: HeartbeatResponse, description: 'The renewed lease.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule, or the body is malformed JSON.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered: register it again.', NOT_FOUND)
-  heartbeat(@Param() { agent_id }: AgentIdParams): Promise<HeartbeatResponse> {
-    return this.registry.heartbeat(agent_id);
+  heartbeat(@AgentIdParam() agentId: string): Promise<HeartbeatResponse> {
+    return this.registry.heartbeat(agentId);
   }
 
   /**
@@ -117,12 +112,13 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Get one agent' })
   @Get(':agent_id')
+  @ApiAgentIdParam()
   @ReadUnavailable()
   @ApiOkResponse({ type: AgentInfo, description: 'The agent.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
-  get(@Param() { agent_id }: AgentIdParams): Promise<AgentInfo> {
-    return this.registry.get(agent_id);
+  get(@AgentIdParam() agentId: string): Promise<AgentInfo> {
+    return this.registry.get(agentId);
   }
 
   /**
@@ -130,11 +126,12 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Deregister an agent' })
   @Delete(':agent_id')
+  @ApiAgentIdParam()
   @WriteUnavailable()
   @ApiOkResponse({ type: DeleteAgentResponse, description: 'The agent was removed.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
-  deregister(@Param() { agent_id }: AgentIdParams): Promise<DeleteAgentResponse> {
-    return this.registry.deregister(agent_id);
+  deregister(@AgentIdParam() agentId: string): Promise<DeleteAgentResponse> {
+    return this.registry.deregister(agentId);
   }
 }

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { testHttpAdapter } from './http-adapter';
 import { NEVER } from './test-app';
 
 const DIST = join(__dirname, '..', '..', 'dist', 'src');
@@ -27,10 +28,10 @@ export class ServerProcess {
     this.exited = exitOf(child);
   }
 
-  /** Starts the server on an ephemeral loopback port and resolves once it listens. */
+  /** Starts the server on an ephemeral loopback port, on this jest project's HTTP adapter; resolves once it listens. */
   static start(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
     const child = spawn(process.execPath, [MAIN], {
-      env: { ...baseEnv(), PORT: '0', HOST: '127.0.0.1', CLEANUP_CRON: NEVER, ...env },
+      env: { ...baseEnv(), PORT: '0', HOST: '127.0.0.1', CLEANUP_CRON: NEVER, HTTP_ADAPTER: testHttpAdapter(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new Promise((resolve, reject) => {

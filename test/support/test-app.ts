@@ -1,13 +1,17 @@
 import { MikroORM } from '@mikro-orm/core';
-import { NestExpressApplication } from '@nestjs/platform-express';
+import { INestApplication } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import type { Server } from 'node:http';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
+import { createHttpAdapter } from '../../src/common/http-adapter';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
 import { Registration } from '../../src/registry/registry-writer';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
+import { testHttpAdapter } from './http-adapter';
 import { tempDir } from './temp-dir';
 
 export { tempDir };
@@ -16,8 +20,8 @@ export { tempDir };
 export const NEVER = '0 0 0 1 1 *';
 
 export interface TestApp {
-  app: NestExpressApplication;
-  server: ReturnType<NestExpressApplication['getHttpServer']>;
+  app: INestApplication;
+  server: Server;
   clock: FakeClock;
   config: AppConfig;
   orm: MikroORM;
@@ -29,8 +33,9 @@ export interface TestApp {
 
 /**
  * The real app, built the way main.ts builds it, with a fake clock, on a new database of the given dialect (a
- * SQLite file in a temp folder, or a PostgreSQL database of its own), dropped by `close()`. `env` overrides the
- * environment the config is read from; with a DATABASE_URL in it, that database is used and left alone.
+ * SQLite file in a temp folder, or a PostgreSQL database of its own), dropped by `close()`, on this jest project's
+ * HTTP adapter. `env` overrides the environment the config is read from; with a DATABASE_URL in it, that database is
+ * used and left alone.
  */
 export async function createTestApp(
   env: NodeJS.ProcessEnv = {},
@@ -42,17 +47,22 @@ export async function createTestApp(
     DATABASE_URL: database.url,
     CLEANUP_CRON: NEVER,
     LOG_LEVEL: 'fatal',
+    HTTP_ADAPTER: testHttpAdapter(),
     ...env,
   });
-  let app: NestExpressApplication | undefined;
+  let app: INestApplication | undefined;
   try {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
       .overrideProvider(Clock)
       .useValue(clock)
       .compile();
-    app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: config.logLevels });
-    configureApp(app, config);
+    app = moduleRef.createNestApplication(createHttpAdapter(config), { bodyParser: false, logger: config.logLevels });
+    configureApp(app);
     await app.init();
+    if (config.httpAdapter === 'fastify') {
+      // Fastify routes nothing until it is ready; listen() would do this, supertest does not.
+      await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
+    }
   } catch (error) {
     await app?.close().catch(() => undefined);
     await database.drop();
@@ -60,7 +70,7 @@ export async function createTestApp(
   }
   return {
     app,
-    server: app.getHttpServer(),
+    server: app.getHttpServer() as Server,
     clock,
     config,
     orm: app.get(MikroORM),

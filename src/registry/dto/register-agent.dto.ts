@@ -1,19 +1,15 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsStorableText } from '../../common/is-storable-text.decorator';
+import { AGENT_ID_DESCRIPTION, AGENT_ID_MAX_LENGTH, AGENT_ID_PATTERN, AGENT_ID_RULE } from '../agent-id';
 import { DEFAULT_TTL_SECONDS } from '../lease';
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
 
 /** What an agent sends to register itself, or to update its registration. */
 export class RegisterAgentRequest {
-  /**
-   * The agent's stable, unique id: letters, digits and `._:@-`, starting with a letter or digit.
-   * @example planner-7
-   */
+  @ApiProperty({ description: AGENT_ID_DESCRIPTION, example: 'planner-7', pattern: AGENT_ID_PATTERN.source })
   @IsString()
-  @Length(1, 255)
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/, {
-    message: 'agent_id must start with a letter or digit and contain only letters, digits and . _ : @ -',
-  })
+  @Length(1, AGENT_ID_MAX_LENGTH)
+  @Matches(AGENT_ID_PATTERN, { message: AGENT_ID_RULE })
   agent_id!: string;
 
   /**

@@ -1,0 +1,91 @@
+import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { AbstractHttpAdapter } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { Express } from 'express';
+import type { FastifyBodyParser, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { AppConfig } from '../config/app-config';
+
+/** Longest path segment the router passes on, so that the agent_id rule (400), not the router (404), rejects it. */
+const MAX_PATH_PARAM_LENGTH = 16 * 1024;
+
+/** Every `application/*+json` type, with or without parameters. */
+const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
+
+/**
+ * The HTTP server the app runs on (HTTP_ADAPTER), with JSON bodies read the same way on both: bodies of
+ * `application/json` and `application/*+json` up to BODY_LIMIT (413 beyond), in UTF-8 only (415 otherwise; RFC 8259
+ * §8.1), an empty body read as `{}`, and any JSON value passed on, so that the validation pipe answers "must be a
+ * JSON object" for arrays and scalars alike. Bodies of other types are not parsed. Create the app with
+ * `bodyParser: false`.
+ */
+export function createHttpAdapter(config: AppConfig): AbstractHttpAdapter {
+  return config.httpAdapter === 'fastify' ? fastifyAdapter(config) : expressAdapter(config);
+}
+
+function expressAdapter(config: AppConfig): ExpressAdapter {
+  const adapter = new ExpressAdapter();
+  adapter.getInstance<Express>().disable('x-powered-by');
+  adapter.useBodyParser('json', false, {
+    limit: config.bodyLimitBytes,
+    type: ['application/json', 'application/*+json'],
+    strict: false,
+    // body-parser also decodes UTF-16; verify() runs before it decodes, and its error keeps our status.
+    verify: (_request: IncomingMessage, _response: unknown, _body: Buffer, charset: string) => {
+      const error = charsetError(charset);
+      if (error) throw Object.assign(new Error(error.message), { status: error.getStatus() });
+    },
+  });
+  return adapter;
+}
+
+function fastifyAdapter(config: AppConfig): FastifyAdapter {
+  const adapter: FastifyAdapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // Errors the router raises before any route (a path that is not valid percent-encoding) go to the error
+    // handler Nest sets at init, and so to the exception filter, as on Express.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+      fastify.errorHandler(error, request, reply),
+  });
+  const fastify: FastifyInstance = adapter.getInstance();
+  fastify.removeAllContentTypeParsers();
+  const parser: FastifyBodyParser<Buffer> = (request, body, done) => {
+    try {
+      done(null, parseJson(charsetOf(request.headers['content-type']), body));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  };
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
+  fastify.addContentTypeParser(STRUCTURED_JSON_TYPE, { parseAs: 'buffer' }, parser);
+  // A body of any other type is left unread, as Express leaves it: the handler sees none.
+  fastify.addContentTypeParser('*', (_request, payload, done) => {
+    payload.resume();
+    done(null, undefined);
+  });
+  return adapter;
+}
+
+function charsetOf(contentType: string | undefined): string {
+  return /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? '')?.[1].toLowerCase() ?? 'utf-8';
+}
+
+function charsetError(charset: string): UnsupportedMediaTypeException | undefined {
+  return charset === 'utf-8'
+    ? undefined
+    : new UnsupportedMediaTypeException(`unsupported charset "${charset.toUpperCase()}"`);
+}
+
+/** What body-parser does with `strict: false`. */
+function parseJson(charset: string, body: Buffer): unknown {
+  const error = charsetError(charset);
+  if (error) throw error;
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (thrown) {
+    throw new BadRequestException((thrown as Error).message);
+  }
+}
