@@ -1,8 +1,10 @@
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
+import { AgentRecord } from '../src/registry/agent-record.entity';
+import { CLEANUP_CHUNK } from '../src/registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
-import { agent, createTestApp, TestApp } from './support/test-app';
+import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
 
 describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
   let t: TestApp;
@@ -40,20 +42,44 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     await expect(t.app.get(CleanupJob).run()).resolves.toEqual([]);
   });
 
-  it('deletes with one statement that uses the expires_at index', async () => {
+  it('deletes in chunks of CLEANUP_CHUNK, each on the expires_at index, and leaves live agents alone', async () => {
     t = await createTestApp({}, dialect);
-    const logger = t.orm.config.getLogger();
-    const logged = jest.spyOn(logger, 'logQuery');
-    await t.app.get(CleanupJob).run();
-    const statements = logged.mock.calls.map(([{ query, params }]) =>
-      String(query).replace('?', () => String((params as unknown[])[0])),
-    );
+    const now = t.clock.now().getTime();
+    const row = (id: string, expiresAt: number) => ({
+      agentId: id,
+      agentName: id,
+      host: '10.0.0.1',
+      port: 8080,
+      ttlSeconds: 60,
+      metadata: null,
+      registeredAt: now,
+      lastHeartbeat: now,
+      expiresAt,
+    });
+    const expired = 2 * CLEANUP_CHUNK + 1;
+    const rows = [
+      ...Array.from({ length: expired }, (_, i) => row(`gone-${i}`, now - 1)),
+      ...Array.from({ length: 10 }, (_, i) => row(`live-${i}`, now + 60_000)),
+    ];
+    for (let i = 0; i < rows.length; i += 500) await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
+    const logged = jest.spyOn(t.orm.config.getLogger(), 'logQuery');
+    const removed = await t.app.get(CleanupJob).run();
+    const statements = logged.mock.calls.map(([{ query, params }]) => {
+      const values = [...(params as unknown[])];
+      return String(query).replace(/\?/g, () => String(values.shift()));
+    });
     logged.mockRestore();
 
-    expect(statements).toHaveLength(1);
-    expect(statements[0]).toMatch(
-      /^\/\* cleanup \*\/ delete from agent_record where expires_at <= \d+ returning agent_id$/,
-    );
+    expect(removed).toHaveLength(expired);
+    expect(new Set(removed)).toEqual(new Set(rows.slice(0, expired).map((r) => r.agentId)));
+    expect(await storedAgentCount(t.orm)).toBe(10);
+    expect(statements).toHaveLength(3);
+    for (const statement of statements) {
+      expect(statement).toBe(
+        `/* cleanup */ delete from agent_record where expires_at <= ${now} and agent_id in ` +
+          `(select agent_id from agent_record where expires_at <= ${now} limit ${CLEANUP_CHUNK}) returning agent_id`,
+      );
+    }
     if (dialect === 'sqlite') {
       const plan: { detail: string }[] = await t.orm.em.getConnection().execute(`explain query plan ${statements[0]}`);
       expect(plan.map((step) => step.detail).join('\n')).toMatch(/USING (COVERING )?INDEX agent_record_expires_at_idx/);
