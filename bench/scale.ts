@@ -1,0 +1,191 @@
+import { MikroORM } from '@mikro-orm/core';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModuleKind, transpileModule } from 'typescript';
+import { mikroOrmOptions } from '../mikro-orm.config';
+import { HttpAdapterName, loadConfig } from '../src/config/app-config';
+import { maskPassword } from '../src/config/database-config';
+import { AgentRecord } from '../src/registry/agent-record.entity';
+import {
+  args,
+  CONNECTIONS,
+  databaseName,
+  DURATION,
+  heartbeats,
+  load,
+  machine,
+  MAIN,
+  median,
+  preregister,
+  ratio,
+  ROOT,
+  ROUNDS,
+  Server,
+  start,
+  stop,
+} from './harness';
+import { table, writeSection } from './report';
+
+/** The registry runs its cleanup this often in the scale run; the expired agents are removed by one run. */
+const CLEANUP_EVERY_SECONDS = 5;
+const SMALL = 10_000;
+const INSERT_CHUNK = 1000;
+
+interface Probe {
+  stallMs: number;
+  rssBytes: number;
+  heapBytes: number;
+}
+
+/** The stall probe as JavaScript, so the registry's process runs without ts-node (and its memory). */
+function compileProbe(dir: string): string {
+  const source = readFileSync(join(ROOT, 'bench', 'stall-probe.ts'), 'utf8');
+  const file = join(dir, 'stall-probe.js');
+  writeFileSync(file, transpileModule(source, { compilerOptions: { module: ModuleKind.CommonJS } }).outputText);
+  return file;
+}
+
+/** Asks the stall probe in the registry's process; 'reset' also starts a new window. */
+function probe(server: Server, message: 'reset' | 'report'): Promise<Probe> {
+  return new Promise((resolve) => {
+    server.child.once('message', (answer) => resolve(answer as Probe));
+    server.child.send(message);
+  });
+}
+
+/** Inserts agent-from … agent-(to-1) straight into the table, much faster than through the API. */
+async function seed(orm: MikroORM, from: number, to: number, expiresAt: number): Promise<void> {
+  const now = Date.now();
+  for (let start = from; start < to; start += INSERT_CHUNK) {
+    const rows = Array.from({ length: Math.min(INSERT_CHUNK, to - start) }, (_, i) => ({
+      agentId: `agent-${start + i}`,
+      agentName: `Agent ${start + i}`,
+      host: '10.0.0.1',
+      port: 8080,
+      ttlSeconds: 3600,
+      metadata: null,
+      registeredAt: now,
+      lastHeartbeat: now,
+      expiresAt,
+    }));
+    await orm.em.fork().insertMany(AgentRecord, rows);
+    if ((start - from) % 100_000 === 0) process.stdout.write('.');
+  }
+  process.stdout.write('\n');
+}
+
+/** Heartbeats for random agents among the first `agents`, ROUNDS rounds; the median rate. */
+async function heartbeatRate(server: Server, agents: number): Promise<number> {
+  const rates: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const result = await load(server.url, heartbeats(agents));
+    if (result.failures > 0) throw new Error(`${result.failures} heartbeats failed at ${agents} agents`);
+    console.log(`heartbeats among ${agents} agents, round ${round}/${ROUNDS}: ${Math.round(result.rps)} req/s`);
+    rates.push(result.rps);
+  }
+  return median(rates);
+}
+
+/**
+ * `npm run bench -- --scale`: the registry with 1,000,000 agents (--agents). The heartbeat rate at 10,000 agents
+ * and at 1,000,000, the RSS from idle to 1,000,000 agents, and the longest event-loop stall while the cleanup job
+ * removes 100,000 (--expired) expired agents.
+ */
+export async function scale(): Promise<void> {
+  const agents = Number(args.agents ?? 1_000_000);
+  const expired = Number(args.expired ?? 100_000);
+  const adapter = (args.adapter ?? 'express') as HttpAdapterName;
+  const dir = mkdtempSync(join(tmpdir(), 'agent-registry-scale-'));
+  const url = args.database ?? `sqlite:${join(dir, 'registry.sqlite')}`;
+  const env = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'log',
+    HTTP_ADAPTER: adapter,
+    DATABASE_URL: url,
+    CLEANUP_CRON: `*/${CLEANUP_EVERY_SECONDS} * * * * *`,
+  };
+  let server: Server | undefined;
+  let orm: MikroORM | undefined;
+  try {
+    server = await start(['-r', compileProbe(dir), MAIN], env, ['ignore', 'pipe', 'pipe', 'ipc']);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const idle = await probe(server, 'report');
+    orm = await MikroORM.init(mikroOrmOptions(loadConfig({ DATABASE_URL: url }).database));
+
+    console.log(`Registering ${SMALL} agents through the API on ${maskPassword(url)} …`);
+    await preregister(server.url, SMALL);
+    const small = await heartbeatRate(server, SMALL);
+    const atSmall = await probe(server, 'report');
+
+    console.log(`Inserting agents up to ${agents} …`);
+    await seed(orm, SMALL, agents, Date.now() + 3_600_000);
+    const large = await heartbeatRate(server, agents);
+    const atLarge = await probe(server, 'report');
+
+    // Agents whose leases run out together once they are all stored; the next cleanup run removes them at once.
+    console.log(`Inserting ${expired} agents that expire together …`);
+    const expiresAt = Date.now() + 30_000;
+    await seed(orm, agents, agents + expired, expiresAt);
+    // The window opens once they have expired (the seeding and the garbage of the load before it are over) and
+    // closes when the cleanup run that removes them has logged it.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now())));
+    await probe(server, 'reset');
+    const removed = new RegExp(`Cleanup removed (\\d+) expired agent`);
+    const deadline = expiresAt + 60_000;
+    let match: RegExpExecArray | null = null;
+    while (!(match = removed.exec(server.output())) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    if (!match) throw new Error(`the cleanup did not run within a minute of the expiry:\n${server.output()}`);
+    const cleanup = await probe(server, 'report');
+    const removedCount = Number(match[1]);
+
+    const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+    const rows = [
+      [
+        `heartbeats/s at ${agents} agents ÷ at ${SMALL}`,
+        `${ratio(large, small)} (${Math.round(large)} ÷ ${Math.round(small)})`,
+        '≥ 0.9',
+      ],
+      [`RSS growth, idle → ${agents} agents under load`, `${mb(atLarge.rssBytes - idle.rssBytes)} MB`, '≤ 64 MB'],
+      [
+        `longest event-loop stall while cleanup removed ${removedCount} of ${expired} expired agents`,
+        `${cleanup.stallMs.toFixed(1)} ms`,
+        '≤ 20 ms',
+      ],
+    ];
+    const results = table(['figure', 'this run', 'target'], rows, ['l', 'r', 'l']);
+    const memory = table(
+      ['registry process', 'RSS MB', 'V8 heap MB'],
+      [
+        ['idle, after boot', mb(idle.rssBytes), mb(idle.heapBytes)],
+        [`after heartbeats among ${SMALL} agents`, mb(atSmall.rssBytes), mb(atSmall.heapBytes)],
+        [`after heartbeats among ${agents} agents`, mb(atLarge.rssBytes), mb(atLarge.heapBytes)],
+        ['after the cleanup', mb(cleanup.rssBytes), mb(cleanup.heapBytes)],
+      ],
+      ['l', 'r', 'r'],
+    );
+    console.log(`\n${results}\n\n${memory}\n`);
+    writeSection(
+      'scale',
+      `## Scale: ${agents} agents
+
+\`npm run bench -- --scale\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}.
+HTTP adapter ${adapter}; database ${databaseName(url)}. ${SMALL} agents registered through the API, the rest
+inserted straight into the table. Heartbeats for random agents at ${CONNECTIONS} connections, ${ROUNDS} rounds of
+${DURATION} s (medians). RSS is the registry process's, idle right after boot and after each heartbeat load. The stall
+is the longest delay of a 5 ms \`setInterval\` in the registry's process (\`bench/stall-probe.ts\`) from the moment
+the expiring agents expired until the cleanup job (every ${CLEANUP_EVERY_SECONDS} s) logged their removal.
+
+${results}
+
+${memory}`,
+    );
+  } finally {
+    await orm?.close();
+    await stop(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Preloaded into the registry's process by the scale run (`node -r <this file as JS> dist/src/main.js`): the longest
+ * event-loop stall, measured by how late a 5 ms setInterval fires (monitorEventLoopDelay misses a stall that comes
+ * right after its reset), and the process's RSS. The bench asks over IPC: 'reset' starts a new window, 'report'
+ * answers `{ stallMs, rssBytes, heapBytes }`.
+ */
+const INTERVAL_MS = 5;
+let last = performance.now();
+let worst = 0;
+
+setInterval(() => {
+  const now = performance.now();
+  worst = Math.max(worst, now - last - INTERVAL_MS);
+  last = now;
+}, INTERVAL_MS).unref();
+
+process.on('message', (message) => {
+  if (message === 'reset') {
+    worst = 0;
+    last = performance.now();
+  }
+  const { rss, heapTotal } = process.memoryUsage();
+  process.send?.({ stallMs: worst, rssBytes: rss, heapBytes: heapTotal });
+});
+process.channel?.unref();
