@@ -158,13 +158,22 @@ function report(scenarios: Scenario[], database: string, agents: number, withEtc
   const rps = (name: string) => median(figure(name)!.rps);
   const p99 = (name: string) => median(figure(name)!.p99);
   const ratios: string[][] = [];
+  // The issue's targets are set against the Express ceiling, and against etcd on Fastify.
   for (const adapter of HTTP_ADAPTERS) {
     const ceiling = `ceiling (no-op NestJS route), ${adapter}`;
     const express = adapter === 'express';
     ratios.push(
       [`heartbeats/s ÷ ceiling, ${adapter}`, ratio(rps(`heartbeat, ${adapter}`), rps(ceiling)), express ? '≥ 0.9' : ''],
-      [`heartbeat p99 ÷ ceiling p99, ${adapter}`, ratio(p99(`heartbeat, ${adapter}`), p99(ceiling)), '≤ 1.5'],
-      [`registrations/s ÷ ceiling, ${adapter}`, ratio(rps(`registration, ${adapter}`), rps(ceiling)), '≥ 0.6'],
+      [
+        `heartbeat p99 ÷ ceiling p99, ${adapter}`,
+        ratio(p99(`heartbeat, ${adapter}`), p99(ceiling)),
+        express ? '≤ 1.5' : '',
+      ],
+      [
+        `registrations/s ÷ ceiling, ${adapter}`,
+        ratio(rps(`registration, ${adapter}`), rps(ceiling)),
+        express ? '≥ 0.6' : '',
+      ],
     );
     if (withEtcd) {
       ratios.push([

@@ -19,7 +19,7 @@ export function table(head: string[], rows: (string | number)[][], align: ('l' |
   ].join('\n');
 }
 
-/** Replaces one section of docs/benchmarks.md (between its markers), keeping the other. */
+/** Replaces one section of docs/benchmarks.md (between its markers), keeping the other and any notes after both. */
 export function writeSection(name: 'standard' | 'scale', text: string): void {
   const begin = `<!-- bench:${name} -->`;
   const end = `<!-- /bench:${name} -->`;
@@ -30,7 +30,8 @@ export function writeSection(name: 'standard' | 'scale', text: string): void {
     const match = new RegExp(`<!-- bench:${section} -->[\\s\\S]*?<!-- /bench:${section} -->`).exec(current);
     return match?.[0] ?? `<!-- bench:${section} -->\n_Not run yet._\n<!-- /bench:${section} -->`;
   });
+  const notes = current.split('<!-- /bench:scale -->')[1]?.trim();
   mkdirSync(join(ROOT, 'docs'), { recursive: true });
-  writeFileSync(FILE, `${HEADER}\n${sections.join('\n\n')}\n`);
+  writeFileSync(FILE, `${HEADER}\n${sections.join('\n\n')}\n${notes ? `\n${notes}\n` : ''}`);
   console.log(`Written to docs/benchmarks.md (${name} section)`);
 }

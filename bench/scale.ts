@@ -34,6 +34,7 @@ const INSERT_CHUNK = 1000;
 
 interface Probe {
   stallMs: number;
+  gcMs: number;
   rssBytes: number;
   heapBytes: number;
 }
@@ -151,8 +152,13 @@ export async function scale(): Promise<void> {
       ],
       [`RSS growth, idle → ${agents} agents under load`, `${mb(atLarge.rssBytes - idle.rssBytes)} MB`, '≤ 64 MB'],
       [
+        `RSS growth, ${SMALL} → ${agents} agents under the same load`,
+        `${mb(atLarge.rssBytes - atSmall.rssBytes)} MB`,
+        '',
+      ],
+      [
         `longest event-loop stall while cleanup removed ${removedCount} of ${expired} expired agents`,
-        `${cleanup.stallMs.toFixed(1)} ms`,
+        `${cleanup.stallMs.toFixed(1)} ms (longest GC pause in it: ${cleanup.gcMs.toFixed(1)} ms)`,
         '≤ 20 ms',
       ],
     ];

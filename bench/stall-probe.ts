@@ -1,12 +1,16 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+
 /**
  * Preloaded into the registry's process by the scale run (`node -r <this file as JS> dist/src/main.js`): the longest
  * event-loop stall, measured by how late a 5 ms setInterval fires (monitorEventLoopDelay misses a stall that comes
- * right after its reset), and the process's RSS. The bench asks over IPC: 'reset' starts a new window, 'report'
- * answers `{ stallMs, rssBytes, heapBytes }`.
+ * right after its reset); the longest garbage-collection pause in the same window, to tell the two causes apart;
+ * and the process's memory. The bench asks over IPC: 'reset' starts a new window, 'report' answers
+ * `{ stallMs, gcMs, rssBytes, heapBytes }`.
  */
 const INTERVAL_MS = 5;
 let last = performance.now();
 let worst = 0;
+let worstGc = 0;
 
 setInterval(() => {
   const now = performance.now();
@@ -14,12 +18,17 @@ setInterval(() => {
   last = now;
 }, INTERVAL_MS).unref();
 
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) worstGc = Math.max(worstGc, entry.duration);
+}).observe({ entryTypes: ['gc'] });
+
 process.on('message', (message) => {
   if (message === 'reset') {
     worst = 0;
+    worstGc = 0;
     last = performance.now();
   }
   const { rss, heapTotal } = process.memoryUsage();
-  process.send?.({ stallMs: worst, rssBytes: rss, heapBytes: heapTotal });
+  process.send?.({ stallMs: worst, gcMs: worstGc, rssBytes: rss, heapBytes: heapTotal });
 });
 process.channel?.unref();

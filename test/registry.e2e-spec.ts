@@ -21,8 +21,11 @@ describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
   const get = (id: string) => request(t.server).get(`/agents/${encodeURIComponent(id)}`);
   const list = (query = '') => request(t.server).get(`/agents${query}`);
 
-  it("serves on this jest project's HTTP adapter", () => {
+  it("serves on this jest project's HTTP adapter, with the same headers on both", async () => {
     expect(t.app.getHttpAdapter().getType()).toBe(testHttpAdapter());
+    const res = await register(agent('planner-7')).expect(200);
+    expect(res.headers).not.toHaveProperty('x-powered-by');
+    expect(res.headers).not.toHaveProperty('etag');
   });
 
   describe('POST /agents/register', () => {

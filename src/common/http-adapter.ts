@@ -26,7 +26,10 @@ export function createHttpAdapter(config: AppConfig): AbstractHttpAdapter {
 
 function expressAdapter(config: AppConfig): ExpressAdapter {
   const adapter = new ExpressAdapter();
-  adapter.getInstance<Express>().disable('x-powered-by');
+  const express = adapter.getInstance<Express>();
+  express.disable('x-powered-by');
+  // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
+  express.set('etag', false);
   adapter.useBodyParser('json', false, {
     limit: config.bodyLimitBytes,
     type: ['application/json', 'application/*+json'],
