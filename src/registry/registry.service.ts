@@ -82,14 +82,11 @@ export class RegistryService {
   }
 
   /**
-   * Deletes every expired agent in one set-based statement and returns their ids. Replicas may run it at the same
-   * moment: each row is deleted, and so returned, by exactly one of them.
-   */
-  /**
    * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
    * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk
    * re-checks `expires_at` on the row it deletes, so a heartbeat that commits while the chunk is being picked keeps
-   * its agent. Replicas cleaning at once each delete what the others did not.
+   * its agent. Returns the ids removed. Replicas cleaning at once each delete, and return, what the others did not;
+   * one that finds its chunk taken by another stops and leaves the rest to it.
    */
   async removeExpired(): Promise<string[]> {
     const now = this.clock.now().getTime();
