@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { onEachDatabase } from './support/databases';
 import { testHttpAdapter } from './support/http-adapter';
+import { RegistryService } from '../src/registry/registry.service';
 import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -230,6 +231,29 @@ describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
       const res = await get('nobody').expect(404);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.body.detail).toBe('Agent not found: nobody');
+    });
+
+    it('lookups that arrive together share one query, and each gets its own answer', async () => {
+      for (let i = 0; i < 20; i++) await register(agent(`agent-${i}`, { port: 1000 + i })).expect(200);
+      const service = t.app.get(RegistryService);
+      const logged = jest.spyOn(t.orm.config.getLogger(), 'logQuery');
+      const ids = [...Array.from({ length: 20 }, (_, i) => `agent-${i}`), 'agent-3', 'nobody'];
+      const answers = await Promise.all(
+        ids.map((id) =>
+          service.get(id).then(
+            (info) => info.port,
+            (error: { status?: number }) => error.status,
+          ),
+        ),
+      );
+      const statements = logged.mock.calls.map(([context]) => String(context.query).split(' ')[0].toLowerCase());
+      logged.mockRestore();
+
+      expect(answers).toEqual([...Array.from({ length: 20 }, (_, i) => 1000 + i), 1003, 404]);
+      expect(statements).toEqual(['select']);
+      // And over HTTP, concurrently: every answer is its own agent's.
+      const responses = await Promise.all(ids.map((id) => get(id)));
+      expect(responses.map((res) => res.body.port ?? res.status)).toEqual(answers);
     });
   });
 

@@ -50,7 +50,8 @@ interface Pending<W, R> {
  * Group commit: writes queue up while a transaction is in flight, and the next transaction takes all of them at
  * once. Each caller is answered only after the transaction holding its write has committed, so an answered write
  * survives a crash. One flush runs at a time; the queue is bounded in writes and bytes, so overload answers 503
- * instead of growing memory without limit.
+ * instead of growing memory without limit. The same mechanism batches lookups of one agent into one query
+ * (RegistryService), where a "flush" is a read.
  */
 export class WriteBatcher<W, R> {
   private readonly logger = new Logger(WriteBatcher.name);

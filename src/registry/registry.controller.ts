@@ -22,12 +22,13 @@ const RETRY_AFTER = {
   },
 };
 
-/** 503 on a read: only the database can be missing. */
+/** 503 on a read: the database, or (for lookups of one agent, which share queries) the lookup queue. */
 const ReadUnavailable = () =>
   ApiProblemResponse(
     503,
-    'The database cannot be reached, is restarting, or did not answer within its timeouts. Retry after ' +
-      '`Retry-After` seconds.',
+    'The database cannot be reached, is restarting, or did not answer within its timeouts (`Retry-After: 5`); or, ' +
+      'for `GET /agents/{agent_id}`, WRITE_QUEUE_MAX lookups are already waiting, or the registry is shutting down ' +
+      '(`Retry-After: 1`).',
     { detail: DATABASE_UNAVAILABLE },
     RETRY_AFTER,
   );

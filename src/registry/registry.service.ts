@@ -1,7 +1,9 @@
 import { FilterQuery, raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { Injectable } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { AgentRecord } from './agent-record.entity';
 import { deleteAgentsReturningIds } from './delete-agents';
 import { AgentInfo } from './dto/agent-info.dto';
@@ -9,22 +11,47 @@ import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { DEFAULT_TTL_SECONDS, isAlive } from './lease';
-import { agentNotFound, Registration, RegistryWriter } from './registry-writer';
+import {
+  agentNotFound,
+  MAX_QUEUED_BYTES,
+  MAX_ROWS_PER_STATEMENT,
+  Registration,
+  RegistryWriter,
+} from './registry-writer';
 
 /** Most agents one cleanup statement deletes. */
 export const CLEANUP_CHUNK = 2000;
 
 /**
  * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
- * and a write back); reads go straight to the database.
+ * and a write back); reads go straight to the database. Lookups of one agent that arrive together share one query:
+ * on SQLite every query waits its turn on the one connection, and 50 concurrent `GET /agents/{id}` cost 50 turns.
  */
 @Injectable()
-export class RegistryService {
+export class RegistryService implements BeforeApplicationShutdown {
+  private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
+
   constructor(
     private readonly em: EntityManager,
     private readonly writer: RegistryWriter,
     private readonly clock: Clock,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.lookups = new WriteBatcher({
+      flush: (ids) => this.findMany(ids),
+      maxBatch: MAX_ROWS_PER_STATEMENT,
+      maxQueue: config.writeQueueMax,
+      maxQueueBytes: MAX_QUEUED_BYTES,
+      sizeOf: (id) => 2 * id.length,
+      // A read has no error of its own: whatever failed, failed for all of them.
+      failsWholeBatch: () => true,
+    });
+  }
+
+  /** Shutdown: refuse new lookups, answer the queued ones, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.lookups.close();
+  }
 
   async register(request: RegisterAgentRequest): Promise<AgentInfo> {
     const record = await this.writer.register(toRegistration(request));
@@ -43,7 +70,7 @@ export class RegistryService {
   }
 
   async get(agentId: string): Promise<AgentInfo> {
-    const [record] = await this.select({ agentId });
+    const record = await this.lookups.submit(agentId);
     if (!record) throw agentNotFound(agentId);
     return toAgentInfo(record, this.clock.now().getTime());
   }
@@ -65,6 +92,12 @@ export class RegistryService {
       .execute<{ registered: number | string; active: number | string }[]>('all', false);
     // PostgreSQL answers bigint aggregates as strings.
     return { registered: Number(counts.registered), active: Number(counts.active) };
+  }
+
+  /** One query for a batch of lookups: each gets its agent, or undefined. */
+  private async findMany(ids: string[]): Promise<Outcome<AgentRecord | undefined>[]> {
+    const found = new Map((await this.select({ agentId: { $in: [...new Set(ids)] } })).map((r) => [r.agentId, r]));
+    return ids.map((id) => ({ ok: true, value: found.get(id) }));
   }
 
   /**
