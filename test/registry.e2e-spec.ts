@@ -123,6 +123,16 @@ describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
   });
 
   describe('POST /agents/{agent_id}/heartbeat', () => {
+    it('never moves a lease backwards, even when the clock is stepped back', async () => {
+      await register(agent('a', { ttl_seconds: 30 })).expect(200);
+      t.clock.advance(20_000);
+      const renewed = (await heartbeat('a').expect(200)).body;
+      t.clock.advance(-5_000);
+      await heartbeat('a').expect(200, renewed);
+      t.clock.advance(10_000);
+      expect((await heartbeat('a').expect(200)).body.last_heartbeat).toBe(t.clock.now().toISOString());
+    });
+
     it('renews the lease by ttl_seconds from now', async () => {
       await register(agent('a', { ttl_seconds: 30 })).expect(200);
       t.clock.advance(20_000);

@@ -160,6 +160,31 @@ pg('Replicas on one PostgreSQL database', () => {
     expect(await storedAgentCount(replicas[0].orm)).toBe(agents.length);
   });
 
+  it('heartbeat batches racing across replicas lock in one order: no deadlock, and no lease moves backwards', async () => {
+    const agents = Array.from({ length: 60 }, (_, i) => `beat-${i}`);
+    await Promise.all(agents.map((id) => replicas[0].app.get(RegistryWriter).register(registration(id))));
+    // Replica r's clock is r seconds ahead: whichever commits last, the latest time must win.
+    replicas.forEach((replica, r) => replica.clock.advance(r * 1_000));
+    const warned = jest.spyOn(Logger.prototype, 'warn');
+
+    const beats = replicas.flatMap((replica) =>
+      [...agents, ...agents]
+        .map((id) => ({ id, key: Math.random() }))
+        .sort((a, b) => a.key - b.key)
+        .map(({ id }) => replica.app.get(RegistryWriter).heartbeat(id)),
+    );
+    const outcomes = await Promise.allSettled(beats);
+    const warnings = warned.mock.calls.map(([message]) => String(message));
+
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    expect(warnings.filter((message) => /40P01|one at a time/.test(message))).toEqual([]);
+    const latest = replicas[REPLICAS - 1].clock.now().getTime();
+    const stored = (await on(0).get('/agents').expect(200)).body as { agent_id: string; last_heartbeat: string }[];
+    expect(stored.filter((a) => a.agent_id.startsWith('beat-')).map((a) => a.last_heartbeat)).toEqual(
+      agents.map(() => new Date(latest).toISOString()),
+    );
+  });
+
   it('cleanup on every replica at once removes each expired agent once, counted by exactly one replica', async () => {
     const expired = Array.from({ length: 40 }, (_, i) => `short-${String(i).padStart(2, '0')}`);
     for (const [i, id] of expired.entries()) {

@@ -10,7 +10,17 @@ export function isAlive(expiresAt: number, now: number): boolean {
   return now < expiresAt;
 }
 
-/** `leaseExpiry` as SQL over a row's own ttl, for the heartbeat's single UPDATE; bind the heartbeat time. */
-export const LEASE_EXPIRY_SQL = '? + ttl_seconds * 1000';
+/**
+ * What a heartbeat sets, as SQL over the row's own columns; bind the heartbeat time once for each. A heartbeat never
+ * moves a lease backwards: not when it was stamped before waiting for another replica's batch, not when its replica's
+ * clock is behind another's or was stepped back. `max` with two arguments is SQLite's `greatest`.
+ */
+export function leaseRenewalSql(dialect: 'sqlite' | 'postgresql'): { lastHeartbeat: string; expiresAt: string } {
+  const greatest = dialect === 'sqlite' ? 'max' : 'greatest';
+  return {
+    lastHeartbeat: `${greatest}(last_heartbeat, ?)`,
+    expiresAt: `${greatest}(expires_at, ? + ttl_seconds * 1000)`,
+  };
+}
 
 export const DEFAULT_TTL_SECONDS = 60;

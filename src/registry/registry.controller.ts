@@ -77,8 +77,9 @@ export class RegistryController {
   }
 
   /**
-   * Moves `expires_at` to now + `ttl_seconds`. Also revives an agent whose lease ran out but which cleanup has not
-   * removed yet. Answered once the write is committed. Any request body is ignored.
+   * Moves `expires_at` to now + `ttl_seconds`, never backwards (a replica whose clock is behind leaves a later lease
+   * as it is). Also revives an agent whose lease ran out but which cleanup has not removed yet. Answered once the write
+   * is committed. Any request body is ignored.
    */
   @ApiOperation({ summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
