@@ -4,7 +4,7 @@ import { AgentRecord } from '../src/registry/agent-record.entity';
 import { CLEANUP_CHUNK } from '../src/registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
-import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-app';
+import { agent, createTestApp, listedAgentIds, storedAgentCount, TestApp } from './support/test-app';
 
 describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
   let t: TestApp;
@@ -13,10 +13,7 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     await t.close();
   });
 
-  const ids = async () =>
-    ((await request(t.server).get('/agents?include_dead=true').expect(200)).body as { agent_id: string }[]).map(
-      (a) => a.agent_id,
-    );
+  const ids = () => listedAgentIds(t);
 
   it('deletes exactly the expired agents and reports which', async () => {
     t = await createTestApp({}, dialect);

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { onEachDatabase } from './support/databases';
-import { agent, createTestApp, registration, TestApp } from './support/test-app';
+import { agent, createTestApp, listedAgentIds, registration, TestApp } from './support/test-app';
 
 /** Polls `condition` every 10 ms; fails the test if it does not hold within 5 s. */
 async function until(condition: () => boolean): Promise<void> {
@@ -46,10 +46,7 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
     await t.close();
   });
 
-  const ids = async () =>
-    ((await request(t.server).get('/agents?include_dead=true').expect(200)).body as { agent_id: string }[]).map(
-      (a) => a.agent_id,
-    );
+  const ids = () => listedAgentIds(t);
 
   it('a batch keeps the order of its writes, also on one agent, with a 404 for exactly the write that missed', async () => {
     const outcomes = await settle([
@@ -80,7 +77,9 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
     // One statement, no BEGIN or COMMIT; on PostgreSQL it locks its rows in agent_id order itself (see RegistryWriter).
     expect(statements).toHaveLength(1);
     expect(statements[0]).toMatch(
-      dialect === 'sqlite' ? /^update / : /^\/\* heartbeat \*\/ update .* order by agent_id for update\) returning/,
+      dialect === 'sqlite'
+        ? /^\/\* heartbeat \*\/ update agent_record .* where agent_id in \([?, ]+\) returning/
+        : /^\/\* heartbeat \*\/ update agent_record .* order by agent_id for update\) returning/,
     );
   });
 

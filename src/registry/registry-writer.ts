@@ -1,4 +1,4 @@
-import { LockMode, MikroORM, raw } from '@mikro-orm/core';
+import { LockMode, MikroORM } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
@@ -135,33 +135,38 @@ export class RegistryWriter implements BeforeApplicationShutdown {
   private flushOnce(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
     const em = this.orm.em.fork() as EntityManager;
     const runs = statementRuns(writes);
-    if (runs.length === 1) {
-      const [run] = runs;
-      const ids = run.map((write) => write.agentId);
-      if (!this.lockRowsFirst) return this.write(em, run, this.clock.now().getTime());
-      if (run[0].kind === 'heartbeat') return this.renewLockingInOrder(em, ids, this.clock.now().getTime());
-      if (run[0].kind === 'deregister') return this.remove(em, ids, ORDERED_LOCK);
+    const [only] = runs;
+    if (runs.length === 1 && (!this.lockRowsFirst || only[0].kind !== 'register')) {
+      return this.write(em, only, this.clock.now().getTime(), this.lockRowsFirst ? LOCKED_IN_ORDER : LISTED);
     }
     return em.transactional(async (tx) => {
       if (this.lockRowsFirst) await lockRows(tx, writes);
       // Stamped once the locks are held: a batch that waited for another replica's writes never writes older times.
       const now = this.clock.now().getTime();
       const outcomes: Outcome<RegistryWriteResult>[] = [];
-      for (const run of runs) outcomes.push(...(await this.write(tx, run, now)));
+      for (const run of runs) outcomes.push(...(await this.write(tx, run, now, LISTED)));
       return outcomes;
     });
   }
 
-  /** One statement: a run of writes of one kind on distinct agents (see statementRuns). */
-  private write(em: EntityManager, run: RegistryWrite[], now: number): Promise<Outcome<RegistryWriteResult>[]> {
+  /**
+   * One statement: a run of writes of one kind on distinct agents (see statementRuns). `among` picks the rows a
+   * heartbeat or delete touches: the listed ids, or (alone on PostgreSQL) the same ids locked in agent_id order.
+   */
+  private write(
+    em: EntityManager,
+    run: RegistryWrite[],
+    now: number,
+    among: RowsAmong,
+  ): Promise<Outcome<RegistryWriteResult>[]> {
     const ids = run.map((write) => write.agentId);
     switch (run[0].kind) {
       case 'register':
         return this.upsert(em, run as Extract<RegistryWrite, { kind: 'register' }>[], now);
       case 'heartbeat':
-        return this.renew(em, ids, now);
+        return this.renew(em, ids, now, among);
       case 'deregister':
-        return this.remove(em, ids);
+        return this.remove(em, ids, among);
     }
   }
 
@@ -191,41 +196,27 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     }));
   }
 
-  private async renew(tx: EntityManager, ids: string[], now: number): Promise<Outcome<Lease>[]> {
-    const rows = await tx
-      .createQueryBuilder(AgentRecord)
-      .update({ lastHeartbeat: raw(this.renewal.lastHeartbeat, [now]), expiresAt: raw(this.renewal.expiresAt, [now]) })
-      .where({ agentId: { $in: ids } })
-      .returning(['agentId', 'lastHeartbeat', 'expiresAt'])
-      .execute<{ agentId: string; lastHeartbeat: number | string; expiresAt: number | string }[]>('all');
-    return leasesOf(ids, rows);
-  }
-
   /**
-   * PostgreSQL, a batch of heartbeats alone: one statement that locks its rows in agent_id order itself (the
-   * subquery's FOR UPDATE under its ORDER BY), instead of BEGIN, SELECT … FOR UPDATE, UPDATE and COMMIT: one round
-   * trip instead of four. Its time is stamped before the locks are held, so a batch that waited for another replica's
-   * may carry an earlier time than the one it overwrites; the renewal SQL keeps the later one (leaseRenewalSql).
+   * Its time may be stamped before the row locks are held (a single statement on PostgreSQL), so a batch that waited
+   * for another replica's may carry an earlier time than the one it overwrites: the renewal SQL keeps the later one
+   * (leaseRenewalSql). The leading comment makes MikroORM's SQLite dialect read the RETURNING rows of raw SQL.
    */
-  private async renewLockingInOrder(em: EntityManager, ids: string[], now: number): Promise<Outcome<Lease>[]> {
+  private async renew(em: EntityManager, ids: string[], now: number, among: RowsAmong): Promise<Outcome<Lease>[]> {
     const rows = await em
       .getConnection()
       .execute<{ agentId: string; lastHeartbeat: number | string; expiresAt: number | string }[]>(
         `/* heartbeat */ update agent_record set last_heartbeat = ${this.renewal.lastHeartbeat}, ` +
-          `expires_at = ${this.renewal.expiresAt} where agent_id in ${ORDERED_LOCK(ids)} ` +
+          `expires_at = ${this.renewal.expiresAt} where agent_id in ${among(ids)} ` +
           'returning agent_id as "agentId", last_heartbeat as "lastHeartbeat", expires_at as "expiresAt"',
         [now, now, ...ids],
         'all',
+        em.getTransactionContext(),
       );
     return leasesOf(ids, rows);
   }
 
-  private async remove(
-    tx: EntityManager,
-    ids: string[],
-    among: (ids: string[]) => string = (list) => `(${list.map(() => '?').join(', ')})`,
-  ): Promise<Outcome<true>[]> {
-    const deleted = new Set(await deleteAgentsReturningIds(tx, 'deregister', `agent_id in ${among(ids)}`, ids));
+  private async remove(em: EntityManager, ids: string[], among: RowsAmong): Promise<Outcome<true>[]> {
+    const deleted = new Set(await deleteAgentsReturningIds(em, 'deregister', `agent_id in ${among(ids)}`, ids));
     return ids.map((id) => (deleted.has(id) ? { ok: true, value: true } : { ok: false, error: agentNotFound(id) }));
   }
 }
@@ -244,9 +235,13 @@ function leasesOf(
   });
 }
 
-/** A subquery that locks the given agents' rows in agent_id order: `(select … order by agent_id for update)`. */
-const ORDERED_LOCK = (ids: string[]) =>
-  `(select agent_id from agent_record where agent_id in (${ids.map(() => '?').join(', ')}) order by agent_id for update)`;
+/** SQL for the rows of the given agents, binding their ids. */
+type RowsAmong = (ids: string[]) => string;
+const placeholders = (ids: string[]) => ids.map(() => '?').join(', ');
+const LISTED: RowsAmong = (ids) => `(${placeholders(ids)})`;
+/** The same rows, locked in agent_id order by a subquery, so a single statement cannot deadlock with a replica's. */
+const LOCKED_IN_ORDER: RowsAmong = (ids) =>
+  `(select agent_id from agent_record where agent_id in (${placeholders(ids)}) order by agent_id for update)`;
 
 /**
  * Splits a batch, in order, into runs that one statement each can write: consecutive writes of one kind, each on a

@@ -3,6 +3,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
+import request from 'supertest';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
@@ -97,6 +98,12 @@ export function registration(agentId: string, port = 8080): Registration {
 /** A valid registration body; override any field. */
 export function agent(agentId: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
   return { agent_id: agentId, agent_name: `Agent ${agentId}`, host: '10.0.0.1', port: 8080, ...fields };
+}
+
+/** Every agent id the API lists, dead ones included, in its order. */
+export async function listedAgentIds(t: TestApp): Promise<string[]> {
+  const res = await request(t.server).get('/agents?include_dead=true').expect(200);
+  return (res.body as { agent_id: string }[]).map((a) => a.agent_id);
 }
 
 /** Rows in agent_record, read past the API (PostgreSQL answers count(*) as a string). */
