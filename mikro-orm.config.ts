@@ -8,7 +8,8 @@ import { ConnectionOptions } from 'node:tls';
 import { loadConfig } from './src/config/app-config';
 import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/database-config';
 import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
-import { AgentRecord } from './src/registry/agent-record.entity';
+import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
+import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
@@ -32,7 +33,7 @@ const CLIENT_TIMEOUT_MARGIN_MS = 1000;
  */
 export function mikroOrmOptions(database: DatabaseConfig): Options {
   return defineConfig({
-    entities: [AgentRecord],
+    entities: [AgentRecord, AgentCapability, AgentLabel, AgentSkill, AgentEvent, RegistryRevision],
     extensions: [Migrator],
     forceUtcTimezone: true,
     ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),

@@ -7,6 +7,7 @@ import { mikroOrmOptions } from '../mikro-orm.config';
 import { HttpAdapterName, loadConfig } from '../src/config/app-config';
 import { maskPassword } from '../src/config/database-config';
 import { AgentRecord } from '../src/registry/agent-record.entity';
+import { registrationOf } from '../src/registry/agent-rows';
 import {
   args,
   CONNECTIONS,
@@ -60,12 +61,13 @@ async function seed(orm: MikroORM, from: number, to: number, expiresAt: number):
   const now = Date.now();
   for (let start = from; start < to; start += INSERT_CHUNK) {
     const rows = Array.from({ length: Math.min(INSERT_CHUNK, to - start) }, (_, i) => ({
-      agentId: `agent-${start + i}`,
-      agentName: `Agent ${start + i}`,
-      host: '10.0.0.1',
-      port: 8080,
-      ttlSeconds: 3600,
-      metadata: null,
+      ...registrationOf({
+        agentId: `agent-${start + i}`,
+        agentName: `Agent ${start + i}`,
+        host: '10.0.0.1',
+        port: 8080,
+        ttlSeconds: 3600,
+      }),
       registeredAt: now,
       lastHeartbeat: now,
       expiresAt,

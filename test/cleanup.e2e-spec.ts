@@ -1,6 +1,7 @@
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
 import { AgentRecord } from '../src/registry/agent-record.entity';
+import { agentColumns, registrationOf } from '../src/registry/agent-rows';
 import { CLEANUP_CHUNK } from '../src/registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
@@ -43,12 +44,7 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     t = await createTestApp({}, dialect);
     const now = t.clock.now().getTime();
     const row = (id: string, expiresAt: number) => ({
-      agentId: id,
-      agentName: id,
-      host: '10.0.0.1',
-      port: 8080,
-      ttlSeconds: 60,
-      metadata: null,
+      ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
       registeredAt: now,
       lastHeartbeat: now,
       expiresAt,
@@ -61,10 +57,12 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     for (let i = 0; i < rows.length; i += 500) await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
     const logged = jest.spyOn(t.orm.config.getLogger(), 'logQuery');
     const removed = await t.app.get(CleanupJob).run();
-    const statements = logged.mock.calls.map(([{ query, params }]) => {
-      const values = [...(params as unknown[])];
-      return String(query).replace(/\?/g, () => String(values.shift()));
-    });
+    const statements = logged.mock.calls
+      .map(([{ query, params }]) => {
+        const values = [...(params ?? [])];
+        return String(query).replace(/\?/g, () => String(values.shift()));
+      })
+      .filter((statement) => statement.startsWith('/* cleanup */'));
     logged.mockRestore();
 
     expect(removed).toHaveLength(expired);
@@ -74,7 +72,7 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     for (const statement of statements) {
       expect(statement).toBe(
         `/* cleanup */ delete from agent_record where expires_at <= ${now} and agent_id in ` +
-          `(select agent_id from agent_record where expires_at <= ${now} limit ${CLEANUP_CHUNK}) returning agent_id`,
+          `(select agent_id from agent_record where expires_at <= ${now} limit ${CLEANUP_CHUNK}) returning ${agentColumns()}`,
       );
     }
     if (dialect === 'sqlite') {

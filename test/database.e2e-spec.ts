@@ -22,7 +22,7 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
     const applied: { name: string }[] = await t.orm.em
       .getConnection()
       .execute('select name from mikro_orm_migrations order by id');
-    expect(applied.map((m) => m.name)).toEqual(['Migration20261127014505']);
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261127014505', 'Migration20261127190000']);
   });
 
   it('has committed migrations that produce exactly the schema the entities describe', async () => {

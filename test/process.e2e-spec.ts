@@ -135,7 +135,7 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
 
     const migrate = await runToExit(MIGRATE, env);
     expect(migrate).toMatchObject({ code: 0 });
-    expect(migrate.output).toContain('Applied 1 migration(s)');
+    expect(migrate.output).toContain('Applied 2 migration(s)');
 
     server = await ServerProcess.start({ ...env, MIGRATE_ON_BOOT: 'false' });
     expect((await server.post('/agents/register', agent('a'))).status).toBe(200);

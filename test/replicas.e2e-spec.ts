@@ -4,6 +4,7 @@ import { MIGRATION_LOCK_KEY } from '../src/database/migration-runner';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
+import { openEventStream } from './support/event-stream';
 import { agent, createTestApp, registration, storedAgentCount, TestApp } from './support/test-app';
 
 const pg = dialects().includes('postgresql') ? describe : describe.skip;
@@ -39,11 +40,11 @@ pg('Replicas on one PostgreSQL database', () => {
 
   it('booting together, they apply the migrations once', async () => {
     const applied = migrationLogs.mock.calls.filter(([message]) => /^Applied \d+ migration/.test(String(message)));
-    expect(applied).toEqual([['Applied 1 migration(s): Migration20261127014505']]);
+    expect(applied).toEqual([['Applied 2 migration(s): Migration20261127014505, Migration20261127190000']]);
     const rows: { name: string }[] = await replicas[1].orm.em
       .getConnection()
       .execute<{ name: string }[]>('select name from mikro_orm_migrations order by id');
-    expect(rows.map((row) => row.name)).toEqual(['Migration20261127014505']);
+    expect(rows.map((row) => row.name)).toEqual(['Migration20261127014505', 'Migration20261127190000']);
   });
 
   it('a replica waits for another replica migrating, however long it takes', async () => {
@@ -209,5 +210,46 @@ pg('Replicas on one PostgreSQL database', () => {
         .expect(200, /"agent_id":"long"/);
     }
     expect(await storedAgentCount(replicas[1].orm)).toBe(1);
+  });
+
+  it("every watcher, on every replica, sees every replica's events in revision order, none skipped", async () => {
+    const streams = await Promise.all(replicas.map((replica) => openEventStream(replica.server, '/events?since=0')));
+    try {
+      // Writes race on all replicas at once: registrations, changes and deregistrations, some on the same agents.
+      const agents = Array.from({ length: 45 }, (_, i) => `agent-${i}`);
+      await Promise.all(agents.map((id, i) => on(i).post('/agents/register').send(agent(id)).expect(200)));
+      await Promise.all([
+        ...agents.slice(0, 15).map((id, i) =>
+          on(i + 1)
+            .post('/agents/register')
+            .send(agent(id, { port: 9 }))
+            .expect(200),
+        ),
+        ...agents.slice(30).map((id, i) =>
+          on(i + 2)
+            .delete(`/agents/${id}`)
+            .expect(200),
+        ),
+      ]);
+      const total = 45 + 15 + 15;
+
+      const seen = await Promise.all(streams.map((stream) => stream.waitForEvents(total, 20_000)));
+      for (const events of seen) {
+        expect(events.map((event) => Number(event.id))).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        expect(events.map((event) => [event.id, event.event, event.data.agent_id])).toEqual(
+          seen[0].map((event) => [event.id, event.event, event.data.agent_id]),
+        );
+      }
+      const count = (type: string) => seen[0].filter((event) => event.event === type).length;
+      expect([count('registered'), count('updated'), count('deregistered')]).toEqual([45, 15, 15]);
+      // Each agent's own events come in the order its writes were answered.
+      for (const id of agents.slice(0, 15)) {
+        expect(seen[0].filter((e) => e.data.agent_id === id).map((e) => e.event)).toEqual(['registered', 'updated']);
+      }
+      const revision = await on(0).get('/agents').expect(200);
+      expect(revision.headers['x-registry-revision']).toBe(String(total));
+    } finally {
+      for (const stream of streams) stream.close();
+    }
   });
 });

@@ -43,7 +43,7 @@ export class FieldError {
    * Where the field was sent.
    * @example body
    */
-  in!: 'body' | 'query' | 'path';
+  in!: 'body' | 'query' | 'path' | 'header';
 
   /**
    * Why the value was refused.

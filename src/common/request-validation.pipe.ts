@@ -17,7 +17,8 @@ export class RequestValidationException extends BadRequestException {
 function fieldErrors(errors: ValidationError[], location: Location, parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((detail) => ({ field, in: location, detail }));
+    // Rules that share a message (an integer between 1 and 1000: IsInt, Min, Max) report it once.
+    const own = [...new Set(Object.values(error.constraints ?? {}))].map((detail) => ({ field, in: location, detail }));
     return [...own, ...fieldErrors(error.children ?? [], location, field)];
   });
 }

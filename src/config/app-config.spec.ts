@@ -8,11 +8,15 @@ describe('loadConfig', () => {
       httpAdapter: 'express',
       database: { dialect: 'sqlite', display: 'sqlite:./data/registry.sqlite', path: './data/registry.sqlite' },
       cleanupCron: '0 * * * * *',
-      bodyLimitBytes: 65536,
+      bodyLimitBytes: 128 * 1024,
       logLevels: ['fatal', 'error', 'warn', 'log'],
       migrateOnBoot: true,
       writeBatchMax: 500,
       writeQueueMax: 10_000,
+      eventsRetentionMs: 3_600_000,
+      eventsKeepaliveMs: 15_000,
+      eventsClientBufferBytes: 1024 * 1024,
+      eventsPollMs: 250,
     });
   });
 
@@ -32,6 +36,10 @@ describe('loadConfig', () => {
       MIGRATE_ON_BOOT: 'false',
       WRITE_BATCH_MAX: '50',
       WRITE_QUEUE_MAX: '200',
+      EVENTS_RETENTION: '15m',
+      EVENTS_KEEPALIVE_SECONDS: '2',
+      EVENTS_CLIENT_BUFFER: '64kb',
+      EVENTS_POLL_MS: '50',
     });
     expect(config).toEqual({
       port: 8080,
@@ -44,6 +52,10 @@ describe('loadConfig', () => {
       migrateOnBoot: false,
       writeBatchMax: 50,
       writeQueueMax: 200,
+      eventsRetentionMs: 15 * 60_000,
+      eventsKeepaliveMs: 2000,
+      eventsClientBufferBytes: 64 * 1024,
+      eventsPollMs: 50,
     });
   });
 
@@ -55,6 +67,17 @@ describe('loadConfig', () => {
     ['4096b', 4096],
   ])('BODY_LIMIT=%s is %d bytes', (value, bytes) => {
     expect(loadConfig({ BODY_LIMIT: value }).bodyLimitBytes).toBe(bytes);
+  });
+
+  it.each([
+    ['3600', 3_600_000],
+    ['90s', 90_000],
+    ['15m', 900_000],
+    ['1h', 3_600_000],
+    ['7D', 7 * 86_400_000],
+    ['1500ms', 1500],
+  ])('EVENTS_RETENTION=%s is %d ms', (value, ms) => {
+    expect(loadConfig({ EVENTS_RETENTION: value }).eventsRetentionMs).toBe(ms);
   });
 
   it.each([
@@ -106,6 +129,16 @@ describe('loadConfig', () => {
     ['WRITE_BATCH_MAX', '5001'],
     ['WRITE_QUEUE_MAX', '0'],
     ['WRITE_QUEUE_MAX', 'lots'],
+    ['EVENTS_RETENTION', 'an hour'],
+    ['EVENTS_RETENTION', '0'],
+    ['EVENTS_RETENTION', '999ms'],
+    ['EVENTS_RETENTION', '31d'],
+    ['EVENTS_KEEPALIVE_SECONDS', '0'],
+    ['EVENTS_KEEPALIVE_SECONDS', '301'],
+    ['EVENTS_CLIENT_BUFFER', '512'],
+    ['EVENTS_CLIENT_BUFFER', 'big'],
+    ['EVENTS_POLL_MS', '9'],
+    ['EVENTS_POLL_MS', '60001'],
   ])('%s=%s stops the boot with a message naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^Invalid configuration:\\n  ${name}=`));

@@ -3,6 +3,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { validateCronExpression } from 'cron';
 import { toBoolean } from '../common/to-boolean';
+import { toInteger } from '../common/to-integer';
 import { DatabaseConfig, maskPassword, parseDatabaseUrl } from './database-config';
 
 /** The settings the registry runs with, validated once at boot from the environment. */
@@ -19,6 +20,14 @@ export interface AppConfig {
   writeBatchMax: number;
   /** Most writes waiting for a group commit before new ones get 503. */
   writeQueueMax: number;
+  /** How long the event log keeps events; resuming from an older revision is a 410. */
+  eventsRetentionMs: number;
+  /** How often an event stream sends a comment line, so proxies and clients see it alive. */
+  eventsKeepaliveMs: number;
+  /** Bytes a watcher's client may fall behind before it is disconnected. */
+  eventsClientBufferBytes: number;
+  /** How often each replica reads the event log for other replicas' events. */
+  eventsPollMs: number;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -31,10 +40,14 @@ const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbo
 const LOG_LEVEL_NAMES = [...LOG_LEVELS, 'info'];
 const BODY_LIMIT = /^(\d+)\s*(b|kb|mb)?$/i;
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/i;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Strings of digits become numbers; anything else is left for the validators to reject by name. */
-const toInteger = ({ value }: { value: unknown }) =>
-  typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+/** `90`, `90s`, `15m`, `1h`, `7d` (a bare number is seconds) in milliseconds. */
+function parseDuration(value: string): number | undefined {
+  const match = DURATION.exec(value.trim());
+  return match ? Number(match[1]) * DURATION_UNITS[(match[2] ?? 's').toLowerCase()] : undefined;
+}
 
 function parseBodyLimit(value: string): number | undefined {
   const match = BODY_LIMIT.exec(value.trim());
@@ -84,7 +97,7 @@ class EnvironmentVariables {
 
   @IsString()
   @Matches(BODY_LIMIT, { message: 'must be a size in bytes, optionally with a unit: 65536, 64kb, 1mb' })
-  BODY_LIMIT: string = '64kb';
+  BODY_LIMIT: string = '128kb';
 
   @IsIn(LOG_LEVEL_NAMES, { message: `must be one of ${LOG_LEVEL_NAMES.join(', ')}` })
   LOG_LEVEL: string = 'log';
@@ -104,6 +117,26 @@ class EnvironmentVariables {
   @Min(1, { message: 'must be an integer between 1 and 1000000' })
   @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
   WRITE_QUEUE_MAX: number = 10_000;
+
+  @IsString()
+  @Matches(DURATION, { message: 'must be a duration: seconds, or with a unit: 90s, 15m, 1h, 7d' })
+  EVENTS_RETENTION: string = '1h';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 300' })
+  @Min(1, { message: 'must be an integer between 1 and 300' })
+  @Max(300, { message: 'must be an integer between 1 and 300' })
+  EVENTS_KEEPALIVE_SECONDS: number = 15;
+
+  @IsString()
+  @Matches(BODY_LIMIT, { message: 'must be a size in bytes, optionally with a unit: 65536, 64kb, 1mb' })
+  EVENTS_CLIENT_BUFFER: string = '1mb';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 10 and 60000' })
+  @Min(10, { message: 'must be a number of milliseconds between 10 and 60000' })
+  @Max(60_000, { message: 'must be a number of milliseconds between 10 and 60000' })
+  EVENTS_POLL_MS: number = 250;
 }
 
 export class ConfigError extends Error {
@@ -136,6 +169,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (bodyLimitBytes !== undefined && (bodyLimitBytes < 1024 || bodyLimitBytes > 64 * 1024 * 1024)) {
     problems.push(`BODY_LIMIT=${JSON.stringify(vars.BODY_LIMIT)} must be between 1kb and 64mb`);
   }
+  const eventsRetentionMs = parseDuration(vars.EVENTS_RETENTION);
+  if (eventsRetentionMs !== undefined && (eventsRetentionMs < 1000 || eventsRetentionMs > 30 * 86_400_000)) {
+    problems.push(`EVENTS_RETENTION=${JSON.stringify(vars.EVENTS_RETENTION)} must be between 1s and 30d`);
+  }
+  const eventsClientBufferBytes = parseBodyLimit(vars.EVENTS_CLIENT_BUFFER);
+  if (
+    eventsClientBufferBytes !== undefined &&
+    (eventsClientBufferBytes < 1024 || eventsClientBufferBytes > 64 * 1024 * 1024)
+  ) {
+    problems.push(`EVENTS_CLIENT_BUFFER=${JSON.stringify(vars.EVENTS_CLIENT_BUFFER)} must be between 1kb and 64mb`);
+  }
   const database = parseDatabaseUrl(vars.DATABASE_URL, {
     poolMax: vars.DATABASE_POOL_MAX,
     statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
@@ -160,5 +204,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     migrateOnBoot: vars.MIGRATE_ON_BOOT,
     writeBatchMax: vars.WRITE_BATCH_MAX,
     writeQueueMax: vars.WRITE_QUEUE_MAX,
+    eventsRetentionMs: eventsRetentionMs!,
+    eventsKeepaliveMs: vars.EVENTS_KEEPALIVE_SECONDS * 1000,
+    eventsClientBufferBytes: eventsClientBufferBytes!,
+    eventsPollMs: vars.EVENTS_POLL_MS,
   };
 }

@@ -30,6 +30,7 @@ describe('databaseUnavailableReason', () => {
       'a statement in a transaction whose BEGIN failed',
       new Error('Transaction query already complete, run with DEBUG=knex:tx for more info'),
     ],
+    ['connect timeout, opening a transaction', new Error('timeout expired')],
     ['client-side query timeout', new Error('update "agent_record" set … - Query read timeout')],
     ['a wrapped socket error', new DriverException(withCode('ECONNREFUSED'))],
     ['a socket error as the cause', new Error('query failed', { cause: withCode('ECONNRESET') })],

@@ -53,6 +53,8 @@ const UNAVAILABLE_MESSAGE = new RegExp(
     'Connection terminated due to connection timeout',
     'Connection ended unexpectedly',
     'Query read timeout',
+    // node-postgres' connect timeout, as the error of a connection a transaction was opening.
+    'timeout expired',
     'Client has encountered a connection error and is not queryable',
     'Knex: Timeout acquiring a connection\\. .*',
     'Unable to acquire a connection',

@@ -3,6 +3,8 @@ import { BigIntType, Entity, Index, PrimaryKey, Property } from '@mikro-orm/core
 /**
  * One registered agent and its lease. Timestamps are epoch milliseconds in a bigint column on every dialect, so the
  * lease arithmetic (`expires_at = last_heartbeat + ttl_seconds * 1000`) is one portable SQL expression.
+ * Capabilities, labels and the card are stored here as JSON, as the agent sent them; the side tables below hold the
+ * same facts once more, indexed, for the query filters.
  */
 @Entity({ tableName: 'agent_record' })
 export class AgentRecord {
@@ -24,6 +26,26 @@ export class AgentRecord {
   @Property({ type: 'text', nullable: true })
   metadata?: string | null;
 
+  /** JSON array of strings. */
+  @Property({ type: 'text', default: '[]' })
+  capabilities!: string;
+
+  /** JSON object of string pairs. */
+  @Property({ type: 'text', default: '{}' })
+  labels!: string;
+
+  /** The A2A Agent Card as JSON, or null. */
+  @Property({ type: 'text', nullable: true })
+  agentCard?: string | null;
+
+  /** agent_name in lower case: `name=` matches a substring of it. */
+  @Property({ type: 'text', default: '' })
+  searchName!: string;
+
+  /** Name, card description, skill names and tags, in lower case: `q=` matches a substring of it. */
+  @Property({ type: 'text', default: '' })
+  searchText!: string;
+
   @Property({ type: new BigIntType('number') })
   registeredAt!: number;
 
@@ -34,4 +56,40 @@ export class AgentRecord {
   @Index({ name: 'agent_record_expires_at_idx' })
   @Property({ type: new BigIntType('number') })
   expiresAt!: number;
+}
+
+/** One capability of an agent; the index finds the agents with a capability in agent_id order. */
+@Entity({ tableName: 'agent_capability' })
+@Index({ name: 'agent_capability_capability_idx', properties: ['capability', 'agentId'] })
+export class AgentCapability {
+  @PrimaryKey({ length: 255 })
+  agentId!: string;
+
+  @PrimaryKey({ length: 64 })
+  capability!: string;
+}
+
+/** One label of an agent; the index finds the agents with a label in agent_id order. */
+@Entity({ tableName: 'agent_label' })
+@Index({ name: 'agent_label_name_value_idx', properties: ['name', 'value', 'agentId'] })
+export class AgentLabel {
+  @PrimaryKey({ length: 255 })
+  agentId!: string;
+
+  @PrimaryKey({ length: 63 })
+  name!: string;
+
+  @Property({ length: 256 })
+  value!: string;
+}
+
+/** One skill id or skill tag of an agent's card; the index finds the agents with a skill in agent_id order. */
+@Entity({ tableName: 'agent_skill' })
+@Index({ name: 'agent_skill_term_idx', properties: ['term', 'agentId'] })
+export class AgentSkill {
+  @PrimaryKey({ length: 255 })
+  agentId!: string;
+
+  @PrimaryKey({ type: 'text' })
+  term!: string;
 }

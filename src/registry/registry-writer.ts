@@ -1,4 +1,4 @@
-import { LockMode, MikroORM } from '@mikro-orm/core';
+import { MikroORM } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
@@ -6,12 +6,15 @@ import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
+import { ChangeFeed } from '../events/change-feed';
+import { Change, lockRevision } from '../events/event-log';
+import { writeFacets } from './agent-facets';
 import { AgentRecord } from './agent-record.entity';
-import { deleteAgentsReturningIds } from './delete-agents';
+import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
+import { deleteAgents } from './delete-agents';
 import { leaseExpiry, leaseRenewalSql } from './lease';
 
-/** A registration as the client sent it; the writer stamps the times when its batch commits. */
-export type Registration = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'expiresAt'>;
+export type { Registration } from './agent-rows';
 export interface Lease {
   lastHeartbeat: number;
   expiresAt: number;
@@ -43,9 +46,17 @@ const REREGISTER_FIELDS = [
   'port',
   'ttlSeconds',
   'metadata',
+  'capabilities',
+  'labels',
+  'agentCard',
+  'searchName',
+  'searchText',
   'lastHeartbeat',
   'expiresAt',
 ] as const;
+
+/** The agents a batch writes, as the batch goes: loaded (and on PostgreSQL locked) first, then kept current. */
+type Agents = Map<string, AgentRecord>;
 
 /**
  * Every write of the registry (register, heartbeat, deregister) goes through one group-commit batcher: the writes
@@ -54,10 +65,11 @@ const REREGISTER_FIELDS = [
  * `UPDATE … WHERE agent_id IN (…) RETURNING`, a `DELETE … RETURNING`), so a batch of heartbeats costs one
  * statement and one commit. Nothing reads a row and writes it back, so replicas racing on one database stay correct.
  *
- * On PostgreSQL, batches of replicas racing on the same agents would lock rows in different orders and deadlock:
- * each batch first locks the rows it will write in `agent_id` order (`SELECT … ORDER BY agent_id FOR UPDATE`, which
- * reads nothing back to write), upserts insert new agents in the same order, and a deadlock that still happens
- * (two batches inserting the same new agents in different runs) is retried.
+ * A batch that registers or deregisters records its changes (see Change) in the same transaction: it takes the
+ * revision counter first, then reads the agents it writes (on PostgreSQL locking them in `agent_id` order, so
+ * replicas racing on the same agents cannot deadlock), and appends an event for every registration that changed
+ * something and every deregistration. Heartbeats are not events: a batch of heartbeats alone stays one statement.
+ * A deadlock that still happens is retried.
  */
 @Injectable()
 export class RegistryWriter implements BeforeApplicationShutdown {
@@ -69,6 +81,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
+    private readonly feed: ChangeFeed,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.batcher = new WriteBatcher({
@@ -126,47 +139,80 @@ export class RegistryWriter implements BeforeApplicationShutdown {
   }
 
   /**
-   * A fork of its own: the batch is not any one request's work. A batch that is one statement (the common case: a
-   * burst of heartbeats) runs without BEGIN and COMMIT around it: the statement commits atomically and durably on its
-   * own, and on SQLite the two extra round trips through the driver's thread took a third of the throughput. On
-   * PostgreSQL that holds for heartbeats alone and deletes alone, whose statement locks its rows in agent_id order
-   * itself; any other batch locks its rows first, in a transaction.
+   * A fork of its own: the batch is not any one request's work. A batch of heartbeats alone (the common case) is one
+   * statement without BEGIN and COMMIT around it: it commits atomically and durably on its own, and on SQLite the two
+   * extra round trips through the driver's thread took a third of the throughput. On PostgreSQL that statement locks
+   * its rows in agent_id order itself. Any other batch is a transaction that records its events.
    */
-  private flushOnce(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
+  private async flushOnce(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
     const em = this.orm.em.fork() as EntityManager;
     const runs = statementRuns(writes);
-    const [only] = runs;
-    if (runs.length === 1 && (!this.lockRowsFirst || only[0].kind !== 'register')) {
-      return this.write(em, only, this.clock.now().getTime(), this.lockRowsFirst ? LOCKED_IN_ORDER : LISTED);
+    if (runs.length === 1 && runs[0][0].kind === 'heartbeat') {
+      const among = this.lockRowsFirst ? LOCKED_IN_ORDER : LISTED;
+      return this.renew(
+        em,
+        runs[0].map((write) => write.agentId),
+        this.clock.now().getTime(),
+        among,
+      );
     }
-    return em.transactional(async (tx) => {
-      if (this.lockRowsFirst) await lockRows(tx, writes);
+    let revision: number | undefined;
+    const outcomes = await em.transactional(async (tx) => {
+      const counter = writes.some((write) => write.kind !== 'heartbeat') ? await lockRevision(tx) : undefined;
+      // Heartbeats alone record nothing, and on SQLite need no read first.
+      const agents: Agents =
+        counter || this.lockRowsFirst ? await this.readAgents(tx, writes) : new Map<string, AgentRecord>();
       // Stamped once the locks are held: a batch that waited for another replica's writes never writes older times.
       const now = this.clock.now().getTime();
+      const changes: Change[] = [];
       const outcomes: Outcome<RegistryWriteResult>[] = [];
-      for (const run of runs) outcomes.push(...(await this.write(tx, run, now, LISTED)));
+      for (const run of runs) outcomes.push(...(await this.write(tx, run, now, agents, changes)));
+      if (counter && changes.length > 0) revision = await counter.append(changes, now);
       return outcomes;
     });
+    if (revision !== undefined) this.feed.wake();
+    return outcomes;
   }
 
   /**
-   * One statement: a run of writes of one kind on distinct agents (see statementRuns). `among` picks the rows a
-   * heartbeat or delete touches: the listed ids, or (alone on PostgreSQL) the same ids locked in agent_id order.
+   * The batch's agents as stored, ordered by agent_id; on PostgreSQL also locked in that order, an order every
+   * replica shares, before any statement writes them.
    */
+  private async readAgents(tx: EntityManager, writes: RegistryWrite[]): Promise<Agents> {
+    const ids = [...new Set(writes.map((write) => write.agentId))].sort();
+    const agents: Agents = new Map();
+    for (let i = 0; i < ids.length; i += MAX_ROWS_PER_STATEMENT) {
+      const chunk = ids.slice(i, i + MAX_ROWS_PER_STATEMENT);
+      const rows = await tx
+        .getConnection()
+        .execute<StoredRow[]>(
+          `select ${agentColumns()} from agent_record where agent_id in (${placeholders(chunk)}) order by agent_id` +
+            (this.lockRowsFirst ? ' for update' : ''),
+          chunk,
+          'all',
+          tx.getTransactionContext(),
+        );
+      for (const row of rows) agents.set(row.agentId, fromRow(row));
+    }
+    return agents;
+  }
+
+  /** One statement (and its side-table writes): a run of writes of one kind on distinct agents (see statementRuns). */
   private write(
-    em: EntityManager,
+    tx: EntityManager,
     run: RegistryWrite[],
     now: number,
-    among: RowsAmong,
+    agents: Agents,
+    changes: Change[],
   ): Promise<Outcome<RegistryWriteResult>[]> {
     const ids = run.map((write) => write.agentId);
     switch (run[0].kind) {
       case 'register':
-        return this.upsert(em, run as Extract<RegistryWrite, { kind: 'register' }>[], now);
+        return this.upsert(tx, run as Extract<RegistryWrite, { kind: 'register' }>[], now, agents, changes);
       case 'heartbeat':
-        return this.renew(em, ids, now, among);
+        return this.renewKnown(tx, ids, now, agents);
       case 'deregister':
-        return this.remove(em, ids, among);
+        return this.remove(tx, ids, now, agents, changes);
     }
   }
 
@@ -174,26 +220,48 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     tx: EntityManager,
     run: Extract<RegistryWrite, { kind: 'register' }>[],
     now: number,
+    agents: Agents,
+    changes: Change[],
   ): Promise<Outcome<AgentRecord>[]> {
-    const records = run.map(({ registration }) => ({
+    const records: AgentRecord[] = run.map(({ registration }) => ({
       ...registration,
-      registeredAt: now,
+      registeredAt: agents.get(registration.agentId)?.registeredAt ?? now,
       lastHeartbeat: now,
       expiresAt: leaseExpiry(now, registration.ttlSeconds),
     }));
-    const rows = await tx
+    await tx
       .createQueryBuilder(AgentRecord)
       .insert(sortedById(records))
       .onConflict('agentId')
       .merge([...REREGISTER_FIELDS])
-      .returning(['agentId', 'registeredAt'])
-      .execute<{ agentId: string; registeredAt: number | string }[]>('all');
-    // RETURNING rows are not hydrated, and PostgreSQL answers bigint columns as strings.
-    const registeredAt = new Map(rows.map((row) => [row.agentId, Number(row.registeredAt)]));
-    return records.map((record) => ({
-      ok: true,
-      value: { ...record, registeredAt: registeredAt.get(record.agentId)! },
-    }));
+      .execute('run');
+    const refaceted: AgentRecord[] = [];
+    const replacing: string[] = [];
+    for (const record of records) {
+      const before = agents.get(record.agentId);
+      agents.set(record.agentId, record);
+      if (before && !registrationChanged(before, record)) continue;
+      const agent = toAgentInfo(record, now);
+      changes.push(
+        before
+          ? { type: 'updated', agentId: record.agentId, agent, previous: toAgentInfo(before, now) }
+          : { type: 'registered', agentId: record.agentId, agent },
+      );
+      if (!before || facetsChanged(before, record)) refaceted.push(record);
+      if (before && facetsChanged(before, record)) replacing.push(record.agentId);
+    }
+    await writeFacets(tx, refaceted, replacing);
+    return records.map((value) => ({ ok: true, value }));
+  }
+
+  /** Heartbeats inside a batch's transaction: the agents were read, so the leases they now hold are known too. */
+  private async renewKnown(tx: EntityManager, ids: string[], now: number, agents: Agents): Promise<Outcome<Lease>[]> {
+    const outcomes = await this.renew(tx, ids, now, LISTED);
+    outcomes.forEach((outcome, i) => {
+      const agent = agents.get(ids[i]);
+      if (outcome.ok && agent) agents.set(ids[i], { ...agent, ...outcome.value });
+    });
+    return outcomes;
   }
 
   /**
@@ -215,10 +283,33 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     return leasesOf(ids, rows);
   }
 
-  private async remove(em: EntityManager, ids: string[], among: RowsAmong): Promise<Outcome<true>[]> {
-    const deleted = new Set(await deleteAgentsReturningIds(em, 'deregister', `agent_id in ${among(ids)}`, ids));
-    return ids.map((id) => (deleted.has(id) ? { ok: true, value: true } : { ok: false, error: agentNotFound(id) }));
+  private async remove(
+    tx: EntityManager,
+    ids: string[],
+    now: number,
+    agents: Agents,
+    changes: Change[],
+  ): Promise<Outcome<true>[]> {
+    const deleted = new Set(
+      (await deleteAgents(tx, 'deregister', `agent_id in ${LISTED(ids)}`, ids)).map((record) => record.agentId),
+    );
+    return ids.map((id) => {
+      if (!deleted.has(id)) return { ok: false, error: agentNotFound(id) };
+      const before = agents.get(id);
+      agents.delete(id);
+      changes.push({ type: 'deregistered', agentId: id, previous: before && toAgentInfo(before, now) });
+      return { ok: true, value: true };
+    });
   }
+}
+
+/** Whether the side tables of a re-registered agent need rewriting. */
+function facetsChanged(before: Registration, after: Registration): boolean {
+  return (
+    before.capabilities !== after.capabilities ||
+    before.labels !== after.labels ||
+    (before.agentCard ?? null) !== (after.agentCard ?? null)
+  );
 }
 
 /** Each heartbeat's renewed lease, or 404 for an id the statement did not find (PostgreSQL answers bigint as text). */
@@ -266,27 +357,23 @@ function statementRuns(writes: RegistryWrite[]): RegistryWrite[][] {
   return runs;
 }
 
-/** Locks the batch's existing rows in one order every replica shares, before any statement writes them. */
-async function lockRows(tx: EntityManager, writes: RegistryWrite[]): Promise<void> {
-  const ids = [...new Set(writes.map((write) => write.agentId))].sort();
-  if (ids.length < 2) return;
-  await tx
-    .createQueryBuilder(AgentRecord)
-    .select('agentId')
-    .where({ agentId: { $in: ids } })
-    .orderBy({ agentId: 'asc' })
-    .setLockMode(LockMode.PESSIMISTIC_WRITE)
-    .execute('all', false);
-}
-
 function sortedById<T extends { agentId: string }>(records: T[]): T[] {
   return [...records].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
 }
 
 /** About what a queued registration holds in memory (JavaScript strings are UTF-16). */
 function registrationBytes(registration: Registration): number {
-  const text = registration.agentId.length + registration.agentName.length + registration.host.length;
-  return 2 * (text + (registration.metadata?.length ?? 0)) + 64;
+  const text =
+    registration.agentId.length +
+    registration.agentName.length +
+    registration.host.length +
+    (registration.metadata?.length ?? 0) +
+    registration.capabilities.length +
+    registration.labels.length +
+    (registration.agentCard?.length ?? 0) +
+    registration.searchName.length +
+    registration.searchText.length;
+  return 2 * text + 64;
 }
 
 export function agentNotFound(agentId: string): NotFoundException {

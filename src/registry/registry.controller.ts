@@ -1,14 +1,21 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { createHash } from 'node:crypto';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { AGENT_ID_RULE, AgentIdParam, ApiAgentIdParam } from './agent-id';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
+import { agentFilterOf } from './dto/agent-filter-query.dto';
 import { ListAgentsQuery } from './dto/list-agents-query.dto';
+import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
+
+/** The registry revision an answer reflects (see `GET /agents`). */
+export const REVISION_HEADER = 'X-Registry-Revision';
 
 const INVALID_ID = {
   detail: `Invalid request: ${AGENT_ID_RULE}`,
@@ -50,7 +57,10 @@ const WriteUnavailable = () =>
 })
 @Controller('agents')
 export class RegistryController {
-  constructor(private readonly registry: RegistryService) {}
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
 
   /**
    * Creates the agent, or overwrites its name, host, port, ttl and metadata if the id is already registered.
@@ -94,19 +104,45 @@ export class RegistryController {
   }
 
   /**
-   * Every live agent, ordered by `agent_id`. An agent disappears from this list the moment its lease runs out, even
-   * before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
+   * Every live agent that matches the filters, ordered by `agent_id`. An agent disappears from this list the moment
+   * its lease runs out, even before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
+   * With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
+   * registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
+   * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
+   * it (for a paged list, use the first page's).
    */
-  @ApiOperation({ summary: 'List agents' })
+  @ApiOperation({ summary: 'List and find agents' })
   @Get()
   @ReadUnavailable()
-  @ApiOkResponse({ type: [AgentInfo], description: 'The matching agents.' })
-  @ApiProblemResponse(400, 'An invalid query parameter.', {
-    detail: 'Invalid request: include_dead must be true or false',
-    errors: [{ field: 'include_dead', in: 'query', detail: 'include_dead must be true or false' }],
+  @ApiOkResponse({
+    type: [AgentInfo],
+    description: 'The matching agents (one page of them with `limit`).',
+    headers: {
+      [REVISION_HEADER]: {
+        description: 'The registry revision this answer reflects: watch from it with `GET /events?since=`.',
+        schema: { type: 'integer', example: 1042 },
+      },
+      Link: {
+        description: 'With `limit`, when more agents match: the next page, as `<…>; rel="next"`.',
+        schema: { type: 'string', example: '</agents?capability=planning&limit=100&cursor=WyJ2MSIs…>; rel="next"' },
+      },
+    },
   })
-  list(@Query() query: ListAgentsQuery): Promise<AgentInfo[]> {
-    return this.registry.list(query.include_dead ?? false);
+  @ApiProblemResponse(400, 'An invalid query parameter, or a cursor this registry did not make for this query.', {
+    detail: 'Invalid request: limit must be an integer between 1 and 1000',
+    errors: [{ field: 'limit', in: 'query', detail: 'limit must be an integer between 1 and 1000' }],
+  })
+  async list(@Query() query: ListAgentsQuery, @Res({ passthrough: true }) response: unknown): Promise<AgentInfo[]> {
+    const { agents, revision, next } = await this.registry.list({
+      filter: agentFilterOf(query),
+      includeDead: query.include_dead ?? false,
+      limit: query.limit,
+      cursor: query.cursor,
+    });
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
+    if (next !== undefined) httpAdapter.setHeader(response, 'Link', `<${nextPageUrl(query, next)}>; rel="next"`);
+    return agents;
   }
 
   /**
@@ -124,6 +160,54 @@ export class RegistryController {
   }
 
   /**
+   * The agent's A2A Agent Card exactly as registered, with an `ETag` (answers `If-None-Match` with 304) and
+   * `Cache-Control: no-cache`: caches keep it, and ask again each time, which costs a 304 while the card is unchanged.
+   */
+  @ApiOperation({ summary: "Get an agent's A2A Agent Card" })
+  @Get(':agent_id/card')
+  @ApiAgentIdParam()
+  @ApiHeader({
+    name: 'If-None-Match',
+    required: false,
+    description: 'The ETag of a copy the client holds: 304 if the card is unchanged.',
+    schema: { type: 'string', example: '"c2hhMjU2LWNhcmQ"' },
+  })
+  @ReadUnavailable()
+  @ApiOkResponse({
+    description: 'The card.',
+    schema: { type: 'object', additionalProperties: true, example: EXAMPLE_AGENT_CARD },
+    headers: {
+      ETag: {
+        description: 'Changes whenever the card does.',
+        schema: { type: 'string', example: '"c2hhMjU2LWNhcmQ"' },
+      },
+      'Cache-Control': { schema: { type: 'string', example: 'no-cache' } },
+    },
+  })
+  @ApiResponse({ status: 304, description: 'The card matches `If-None-Match`; no body.' })
+  @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
+  @ApiProblemResponse(404, 'No agent with this id is registered, or it registered no card.', {
+    detail: 'Agent planner-7 has no agent card',
+  })
+  async card(
+    @AgentIdParam() agentId: string,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res() response: unknown,
+  ): Promise<void> {
+    const { json } = await this.registry.card(agentId);
+    const etag = `"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.setHeader(response, 'ETag', etag);
+    httpAdapter.setHeader(response, 'Cache-Control', 'no-cache');
+    if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
+      httpAdapter.reply(response, undefined, HttpStatus.NOT_MODIFIED);
+      return;
+    }
+    httpAdapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8');
+    httpAdapter.reply(response, json, HttpStatus.OK);
+  }
+
+  /**
    * Removes the agent at once, alive or not.
    */
   @ApiOperation({ summary: 'Deregister an agent' })
@@ -136,4 +220,25 @@ export class RegistryController {
   deregister(@AgentIdParam() agentId: string): Promise<DeleteAgentResponse> {
     return this.registry.deregister(agentId);
   }
+}
+
+/** The same query, starting at `cursor`: a relative reference, so it is right behind any proxy that kept the path. */
+function nextPageUrl(query: ListAgentsQuery, cursor: string): string {
+  const params = new URLSearchParams();
+  for (const capability of query.capability ?? []) params.append('capability', capability);
+  for (const label of query.label ?? []) params.append('label', label);
+  for (const name of ['skill', 'name', 'q'] as const) {
+    const value = query[name];
+    if (value !== undefined) params.append(name, value);
+  }
+  if (query.include_dead) params.append('include_dead', 'true');
+  params.append('limit', String(query.limit));
+  params.append('cursor', cursor);
+  return `/agents?${params.toString()}`;
+}
+
+/** If-None-Match (RFC 9110 §13.1.2): `*`, or a list of entity tags compared weakly. */
+function etagMatches(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }

@@ -1,12 +1,13 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
+import { EventsModule } from '../events/events.module';
 import { AgentRecord } from './agent-record.entity';
 import { RegistryController } from './registry.controller';
 import { RegistryService } from './registry.service';
 import { RegistryWriter } from './registry-writer';
 
 @Module({
-  imports: [MikroOrmModule.forFeature([AgentRecord])],
+  imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
   controllers: [RegistryController],
   providers: [RegistryService, RegistryWriter],
   exports: [RegistryService],

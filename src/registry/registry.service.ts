@@ -1,23 +1,48 @@
-import { FilterQuery, raw } from '@mikro-orm/core';
+import { IsolationLevel, raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { BeforeApplicationShutdown, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
+import { ChangeFeed } from '../events/change-feed';
+import { lockRevision, revisionState } from '../events/event-log';
+import { AgentCardLike } from './agent-card';
 import { AgentRecord } from './agent-record.entity';
-import { deleteAgentsReturningIds } from './delete-agents';
+import { AgentSelection, Dialect, selectAgentsSql } from './agent-query';
+import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
+import { deleteAgents } from './delete-agents';
+import { AgentFilter } from './discovery';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
-import { DEFAULT_TTL_SECONDS, isAlive } from './lease';
-import {
-  agentNotFound,
-  MAX_QUEUED_BYTES,
-  MAX_ROWS_PER_STATEMENT,
-  Registration,
-  RegistryWriter,
-} from './registry-writer';
+import { DEFAULT_TTL_SECONDS } from './lease';
+import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
+import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
+
+/** What `GET /agents` asks for. */
+export interface AgentListQuery {
+  filter: AgentFilter;
+  includeDead: boolean;
+  limit?: number;
+  cursor?: string;
+}
+
+/** One answer to `GET /agents`: the agents, the registry revision they reflect, and where the next page starts. */
+export interface AgentList {
+  agents: AgentInfo[];
+  revision: number;
+  /** The cursor of the next page; absent on the last. */
+  next?: string;
+}
+
+/** A stored card, as `GET /agents/{agent_id}/card` serves it. */
+export interface StoredCard {
+  json: string;
+  card: AgentCardLike;
+}
 
 /** Most agents one cleanup statement deletes. */
 export const CLEANUP_CHUNK = 2000;
@@ -31,12 +56,16 @@ export const CLEANUP_CHUNK = 2000;
 export class RegistryService implements BeforeApplicationShutdown {
   private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
 
+  private readonly dialect: Dialect;
+
   constructor(
     private readonly em: EntityManager,
     private readonly writer: RegistryWriter,
+    private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
+    this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
     this.lookups = new WriteBatcher({
       flush: (ids) => this.findMany(ids),
       maxBatch: MAX_ROWS_PER_STATEMENT,
@@ -63,16 +92,57 @@ export class RegistryService implements BeforeApplicationShutdown {
     return { status: 'ok', last_heartbeat: iso(lastHeartbeat), expires_at: iso(expiresAt) };
   }
 
-  async list(includeDead: boolean): Promise<AgentInfo[]> {
+  /**
+   * The agents a query matches, in agent_id order, one page of them when `limit` is given, and the revision they
+   * reflect: read in one transaction (on PostgreSQL, one snapshot), so that watching from that revision misses
+   * nothing and repeats nothing.
+   */
+  async list(query: AgentListQuery): Promise<AgentList> {
+    if (query.cursor !== undefined && query.limit === undefined) {
+      throw new RequestValidationException([
+        { field: 'cursor', in: 'query', detail: 'cursor is only valid with limit' },
+      ]);
+    }
+    const scope = cursorScope(query.filter, query.includeDead);
     const now = this.clock.now().getTime();
-    const records = await this.select(includeDead ? {} : { expiresAt: { $gt: now } });
-    return records.map((record) => toAgentInfo(record, now));
+    const selection: AgentSelection = {
+      filter: query.filter,
+      includeDead: query.includeDead,
+      now,
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor, scope),
+      // One more than asked for says whether there is a next page.
+      limit: query.limit === undefined ? undefined : query.limit + 1,
+    };
+    const { sql, params } = selectAgentsSql(selection, this.dialect);
+    const { records, revision } = await this.em.fork().transactional(
+      async (tx) => {
+        const { revision } = await revisionState(tx);
+        const rows = await tx.getConnection().execute<StoredRow[]>(sql, params, 'all', tx.getTransactionContext());
+        return { records: rows.map(fromRow), revision };
+      },
+      this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
+    );
+    const more = query.limit !== undefined && records.length > query.limit;
+    const page = more ? records.slice(0, query.limit) : records;
+    return {
+      agents: page.map((record) => toAgentInfo(record, now)),
+      revision,
+      next: more ? encodeCursor(page[page.length - 1].agentId, scope) : undefined,
+    };
   }
 
   async get(agentId: string): Promise<AgentInfo> {
     const record = await this.lookups.submit(agentId);
     if (!record) throw agentNotFound(agentId);
     return toAgentInfo(record, this.clock.now().getTime());
+  }
+
+  /** The agent's card as stored (its JSON text is what the ETag is computed over). */
+  async card(agentId: string): Promise<StoredCard> {
+    const record = await this.lookups.submit(agentId);
+    if (!record) throw agentNotFound(agentId);
+    if (!record.agentCard) throw new NotFoundException(`Agent ${agentId} has no agent card`);
+    return { json: record.agentCard, card: JSON.parse(record.agentCard) as AgentCardLike };
   }
 
   async deregister(agentId: string): Promise<DeleteAgentResponse> {
@@ -94,88 +164,67 @@ export class RegistryService implements BeforeApplicationShutdown {
     return { registered: Number(counts.registered), active: Number(counts.active) };
   }
 
-  /** One query for a batch of lookups: each gets its agent, or undefined. */
-  private async findMany(ids: string[]): Promise<Outcome<AgentRecord | undefined>[]> {
-    const found = new Map((await this.select({ agentId: { $in: [...new Set(ids)] } })).map((r) => [r.agentId, r]));
-    return ids.map((id) => ({ ok: true, value: found.get(id) }));
-  }
-
   /**
-   * Rows as plain records, ordered by agent_id: a query, not entities. Nothing here needs an identity map or a
-   * per-request ORM context, so the registry registers none (see DatabaseModule).
+   * One query for a batch of lookups: each gets its agent, or undefined. Rows as plain records, not entities: nothing
+   * here needs an identity map or a per-request ORM context, so the registry registers none (see DatabaseModule).
    */
-  private async select(where: FilterQuery<AgentRecord>): Promise<AgentRecord[]> {
+  private async findMany(ids: string[]): Promise<Outcome<AgentRecord | undefined>[]> {
+    const unique = [...new Set(ids)];
     const rows = await this.em
-      .createQueryBuilder(AgentRecord)
-      .select('*')
-      .where(where)
-      .orderBy({ agentId: 'asc' })
-      .execute<StoredRow[]>('all');
-    return rows.map(fromRow);
+      .getConnection()
+      .execute<StoredRow[]>(
+        `select ${agentColumns()} from agent_record where agent_id in (${unique.map(() => '?').join(', ')})`,
+        unique,
+      );
+    const found = new Map(rows.map((row) => [row.agentId, fromRow(row)]));
+    return ids.map((id) => ({ ok: true, value: found.get(id) }));
   }
 
   /**
    * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
    * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk
    * re-checks `expires_at` on the row it deletes, so a heartbeat that commits while the chunk is being picked keeps
-   * its agent. Returns the ids removed. Replicas cleaning at once each delete, and return, what the others did not;
-   * one that finds its chunk taken by another stops and leaves the rest to it.
+   * its agent. Each chunk records its `expired` events in its own transaction. Returns the ids removed. Replicas
+   * cleaning at once take turns on the revision counter, and each deletes, and returns, what the others did not.
    */
   async removeExpired(): Promise<string[]> {
     const now = this.clock.now().getTime();
     const removed: string[] = [];
-    for (;;) {
-      const chunk = await deleteAgentsReturningIds(
-        this.em,
-        'cleanup',
-        'expires_at <= ? and agent_id in (select agent_id from agent_record where expires_at <= ? limit ?)',
-        [now, now, CLEANUP_CHUNK],
-      );
-      removed.push(...chunk);
-      if (chunk.length < CLEANUP_CHUNK) return removed;
+    try {
+      for (;;) {
+        const chunk = await this.em.fork().transactional(async (tx) => {
+          const counter = await lockRevision(tx);
+          const records = await deleteAgents(
+            tx,
+            'cleanup',
+            'expires_at <= ? and agent_id in (select agent_id from agent_record where expires_at <= ? limit ?)',
+            [now, now, CLEANUP_CHUNK],
+          );
+          await counter.append(
+            records.map((record) => ({ type: 'expired', agentId: record.agentId, previous: toAgentInfo(record, now) })),
+            now,
+          );
+          return records.map((record) => record.agentId);
+        });
+        removed.push(...chunk);
+        if (chunk.length < CLEANUP_CHUNK) return removed;
+      }
+    } finally {
+      if (removed.length > 0) this.feed.wake();
     }
   }
 }
 
-function toRegistration(request: RegisterAgentRequest): Registration {
-  return {
+function toRegistration(request: RegisterAgentRequest) {
+  return registrationOf({
     agentId: request.agent_id,
     agentName: request.agent_name,
     host: request.host,
     port: request.port,
     ttlSeconds: request.ttl_seconds ?? DEFAULT_TTL_SECONDS,
-    metadata: request.metadata ?? null,
-  };
-}
-
-/** A row as the query builder maps it: PostgreSQL answers bigint columns as strings. */
-type StoredRow = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'expiresAt'> &
-  Record<'registeredAt' | 'lastHeartbeat' | 'expiresAt', number | string>;
-
-function fromRow(row: StoredRow): AgentRecord {
-  return {
-    ...row,
-    registeredAt: Number(row.registeredAt),
-    lastHeartbeat: Number(row.lastHeartbeat),
-    expiresAt: Number(row.expiresAt),
-  };
-}
-
-function toAgentInfo(record: AgentRecord, now: number): AgentInfo {
-  return {
-    agent_id: record.agentId,
-    agent_name: record.agentName,
-    host: record.host,
-    port: record.port,
-    ttl_seconds: record.ttlSeconds,
-    metadata: record.metadata ?? null,
-    registered_at: iso(record.registeredAt),
-    last_heartbeat: iso(record.lastHeartbeat),
-    expires_at: iso(record.expiresAt),
-    is_alive: isAlive(record.expiresAt, now),
-  };
-}
-
-function iso(epochMillis: number): string {
-  return new Date(epochMillis).toISOString();
+    metadata: request.metadata,
+    capabilities: request.capabilities,
+    labels: request.labels,
+    agentCard: request.agent_card,
+  });
 }

@@ -2,6 +2,8 @@ import { INestApplicationContext, Logger } from '@nestjs/common';
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
+import { Clock } from '../common/clock';
+import { ChangeFeed } from '../events/change-feed';
 import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
 
@@ -9,8 +11,11 @@ import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
  * The cron handler's own logic and its scheduling, with the registry replaced: counting, logging, the configured
  * schedule, no overlap, no crash, and a shutdown that waits for a run in progress.
  */
+const NOW = Date.parse('2026-11-27T09:00:00Z');
+
 describe('CleanupJob', () => {
   let removeExpired: jest.Mock<Promise<string[]>, []>;
+  let pruneOldEvents: jest.Mock<Promise<number>, [number]>;
   let app: INestApplicationContext;
   let job: CleanupJob;
   let log: jest.SpyInstance;
@@ -19,11 +24,14 @@ describe('CleanupJob', () => {
 
   beforeEach(async () => {
     removeExpired = jest.fn<Promise<string[]>, []>();
+    pruneOldEvents = jest.fn<Promise<number>, [number]>().mockResolvedValue(0);
     const moduleRef = await Test.createTestingModule({
       imports: [ScheduleModule.forRoot()],
       providers: [
         CleanupJob,
         { provide: RegistryService, useValue: { removeExpired } },
+        { provide: ChangeFeed, useValue: { pruneOldEvents } },
+        { provide: Clock, useValue: { now: () => new Date(NOW) } },
         { provide: APP_CONFIG, useValue: { cleanupCron: '0 0 0 1 1 *' } },
       ],
     }).compile();
@@ -40,6 +48,14 @@ describe('CleanupJob', () => {
   });
 
   const cron = () => app.get(SchedulerRegistry).getCronJob(CLEANUP_JOB);
+
+  it('prunes the event log after removing agents, from the injected clock', async () => {
+    removeExpired.mockResolvedValue([]);
+    pruneOldEvents.mockResolvedValue(7);
+    await expect(job.run()).resolves.toEqual([]);
+    expect(pruneOldEvents).toHaveBeenCalledWith(NOW);
+    expect(debug).toHaveBeenCalledWith('Cleanup pruned 7 event(s) past EVENTS_RETENTION');
+  });
 
   it('is scheduled by CLEANUP_CRON', () => {
     expect(cron().cronTime.source).toBe('0 0 0 1 1 *');

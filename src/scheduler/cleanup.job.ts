@@ -2,6 +2,8 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { Cron, CronExpression, SchedulerRegistry } from '@nestjs/schedule';
 import { CronTime } from 'cron';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { Clock } from '../common/clock';
+import { ChangeFeed } from '../events/change-feed';
 import { RegistryService } from '../registry/registry.service';
 
 export const CLEANUP_JOB = 'agent-cleanup';
@@ -17,6 +19,8 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
 
   constructor(
     private readonly registry: RegistryService,
+    private readonly feed: ChangeFeed,
+    private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -35,7 +39,10 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** One cleanup run: the ids of the agents it removed, or undefined if it failed (and was logged). */
+  /**
+   * One cleanup run: removes expired agents, then prunes events older than EVENTS_RETENTION. Resolves with the ids
+   * of the agents it removed, or undefined if it failed (and was logged).
+   */
   @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true, waitForCompletion: true })
   async run(): Promise<string[] | undefined> {
     try {
@@ -46,6 +53,8 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
       } else {
         this.logger.debug('Cleanup removed no agents');
       }
+      const pruned = await this.feed.pruneOldEvents(this.clock.now().getTime());
+      if (pruned > 0) this.logger.debug(`Cleanup pruned ${pruned} event(s) past EVENTS_RETENTION`);
       return removed;
     } catch (error) {
       this.logger.error('Cleanup failed; the next run retries', error instanceof Error ? error.stack : String(error));

@@ -9,7 +9,7 @@ import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { createHttpAdapter } from '../../src/common/http-adapter';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { Registration } from '../../src/registry/registry-writer';
+import { Registration, registrationOf } from '../../src/registry/agent-rows';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
 import { testHttpAdapter } from './http-adapter';
@@ -92,7 +92,7 @@ function givenDatabase(): { url?: string; dir: string; drop(): Promise<void> } {
 
 /** A registration as the writer takes it (`RegistryWriter.register`), for tests that drive the writer directly. */
 export function registration(agentId: string, port = 8080): Registration {
-  return { agentId, agentName: `Agent ${agentId}`, host: '10.0.0.1', port, ttlSeconds: 60, metadata: null };
+  return registrationOf({ agentId, agentName: `Agent ${agentId}`, host: '10.0.0.1', port, ttlSeconds: 60 });
 }
 
 /** A valid registration body; override any field. */

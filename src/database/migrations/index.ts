@@ -1,11 +1,19 @@
 import { MigrationObject } from '@mikro-orm/core';
 import { Migration20261127014505 as PostgresInitial } from './postgresql/Migration20261127014505';
+import { Migration20261127190000 as PostgresDiscovery } from './postgresql/Migration20261127190000';
 import { Migration20261127014505 as SqliteInitial } from './sqlite/Migration20261127014505';
+import { Migration20261127190000 as SqliteDiscovery } from './sqlite/Migration20261127190000';
 
 /**
  * Every committed migration, oldest first: one set per dialect, under the same names, so both databases are at the
  * same schema version after the same migration. Add each new one to both lists.
  */
-export const sqliteMigrations: MigrationObject[] = [{ name: 'Migration20261127014505', class: SqliteInitial }];
+export const sqliteMigrations: MigrationObject[] = [
+  { name: 'Migration20261127014505', class: SqliteInitial },
+  { name: 'Migration20261127190000', class: SqliteDiscovery },
+];
 
-export const postgresMigrations: MigrationObject[] = [{ name: 'Migration20261127014505', class: PostgresInitial }];
+export const postgresMigrations: MigrationObject[] = [
+  { name: 'Migration20261127014505', class: PostgresInitial },
+  { name: 'Migration20261127190000', class: PostgresDiscovery },
+];

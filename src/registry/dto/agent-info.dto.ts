@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { AgentCardLike, EXAMPLE_AGENT_CARD } from '../agent-card';
 /** A registered agent and the state of its lease. */
 export class AgentInfo {
   /**
@@ -38,6 +39,28 @@ export class AgentInfo {
    */
   @ApiProperty({ example: '{"model":"gpt-5","queue":"planning"}' })
   metadata!: string | null;
+
+  /**
+   * What the agent can do, as registered (`[]` when none).
+   * @example ["planning","travel:booking"]
+   */
+  capabilities!: string[];
+
+  /**
+   * The agent's labels, as registered (`{}` when none).
+   */
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { region: 'eu-west-1', team: 'travel' },
+  })
+  labels!: Record<string, string>;
+
+  /**
+   * The agent's A2A Agent Card as registered, or null. `GET /agents/{agent_id}/card` serves it alone, with an ETag.
+   */
+  @ApiProperty({ type: 'object', additionalProperties: true, nullable: true, example: EXAMPLE_AGENT_CARD })
+  agent_card!: AgentCardLike | null;
 
   /**
    * When the agent was first registered (ISO 8601, UTC); kept across re-registrations.

@@ -1,8 +1,13 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { toBoolean } from '../../common/to-boolean';
+import { toInteger } from '../../common/to-integer';
+import { AgentFilterQuery } from './agent-filter-query.dto';
 
-export class ListAgentsQuery {
+export const PAGE_LIMIT_MAX = 1000;
+
+export class ListAgentsQuery extends AgentFilterQuery {
   /**
    * Also return agents whose lease has run out but which cleanup has not removed yet (`is_alive: false`).
    * Accepts true/false, 1/0, yes/no, on/off.
@@ -11,4 +16,31 @@ export class ListAgentsQuery {
   @Transform(toBoolean)
   @IsBoolean({ message: 'include_dead must be true or false' })
   include_dead?: boolean = false;
+
+  @ApiPropertyOptional({
+    description:
+      `Page size (1-${PAGE_LIMIT_MAX}). With it, the answer is one page and, if more agents match, a ` +
+      '`Link: <…>; rel="next"` header gives the next one. Without it, every match is returned.',
+    type: 'integer',
+    minimum: 1,
+    maximum: PAGE_LIMIT_MAX,
+    example: 100,
+  })
+  @IsOptional()
+  @Transform(toInteger)
+  @IsInt({ message: `limit must be an integer between 1 and ${PAGE_LIMIT_MAX}` })
+  @Min(1, { message: `limit must be an integer between 1 and ${PAGE_LIMIT_MAX}` })
+  @Max(PAGE_LIMIT_MAX, { message: `limit must be an integer between 1 and ${PAGE_LIMIT_MAX}` })
+  limit?: number;
+
+  @ApiPropertyOptional({
+    description:
+      "Where the page starts: copy it from the previous page's `Link` header. Opaque; it belongs to the filters it " +
+      'was made for.',
+    example: 'WyJ2MSIsInBsYW5uZXItNyIsIk9rM3RxS3BfVmJ3Wm5yQjEiXQ',
+  })
+  @IsOptional()
+  @IsString({ message: 'cursor must be given once, as a string' })
+  @MaxLength(2048, { message: 'cursor is not one this registry made' })
+  cursor?: string;
 }

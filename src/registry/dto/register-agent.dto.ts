@@ -3,6 +3,19 @@ import { IsStorableText } from '../../common/is-storable-text.decorator';
 import { AGENT_ID_DESCRIPTION, AGENT_ID_MAX_LENGTH, AGENT_ID_PATTERN, AGENT_ID_RULE } from '../agent-id';
 import { DEFAULT_TTL_SECONDS } from '../lease';
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { AGENT_CARD_MAX_BYTES, AgentCardLike, EXAMPLE_AGENT_CARD } from '../agent-card';
+import {
+  CAPABILITIES_MAX,
+  CAPABILITY_MAX_LENGTH,
+  CAPABILITY_PATTERN,
+  IsAgentCard,
+  IsCapabilities,
+  IsLabels,
+  LABEL_KEY_MAX_LENGTH,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_MAX_LENGTH,
+  LABELS_MAX,
+} from '../discovery';
 
 /** What an agent sends to register itself, or to update its registration. */
 export class RegisterAgentRequest {
@@ -64,4 +77,46 @@ export class RegisterAgentRequest {
   @Length(0, 4000)
   @IsStorableText()
   metadata?: string | null;
+
+  @ApiProperty({
+    description:
+      `What the agent can do, for \`GET /agents?capability=\`: up to ${CAPABILITIES_MAX} strings of 1-${CAPABILITY_MAX_LENGTH} ` +
+      'characters (letters, digits, `.` `_` `:` `/` `-`, starting with a letter or digit). Duplicates are removed; ' +
+      'the order is kept. Absent or null: none.',
+    type: [String],
+    example: ['planning', 'travel:booking'],
+    maxItems: CAPABILITIES_MAX,
+    items: { type: 'string', pattern: CAPABILITY_PATTERN.source, minLength: 1, maxLength: CAPABILITY_MAX_LENGTH },
+  })
+  @IsOptional()
+  @IsCapabilities()
+  capabilities?: string[] | null;
+
+  @ApiProperty({
+    description:
+      `Key-value pairs for \`GET /agents?label=key:value\`: up to ${LABELS_MAX}; keys 1-${LABEL_KEY_MAX_LENGTH} ` +
+      `characters matching \`${LABEL_KEY_PATTERN.source}\`, values strings of at most ` +
+      `${LABEL_VALUE_MAX_LENGTH} characters. Absent or null: none.`,
+    type: 'object',
+    additionalProperties: { type: 'string', maxLength: LABEL_VALUE_MAX_LENGTH },
+    maxProperties: LABELS_MAX,
+    example: { region: 'eu-west-1', team: 'travel' },
+  })
+  @IsOptional()
+  @IsLabels()
+  labels?: Record<string, string> | null;
+
+  @ApiProperty({
+    description:
+      'An A2A Agent Card: the 1.0 shape (`supportedInterfaces`) or the 0.3 shape (a top-level `url`). The registry ' +
+      'checks `name`, `description`, `version` and `skills[]` (each with `id`, `name`, `description`, `tags`) and ' +
+      `stores the card as sent, up to ${AGENT_CARD_MAX_BYTES} bytes of JSON; \`GET /agents/{agent_id}/card\` serves ` +
+      'it. A bad card gets 400 naming the path of each bad member. Absent or null: none.',
+    type: 'object',
+    additionalProperties: true,
+    example: EXAMPLE_AGENT_CARD,
+  })
+  @IsOptional()
+  @IsAgentCard()
+  agent_card?: AgentCardLike | null;
 }

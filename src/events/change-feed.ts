@@ -1,0 +1,225 @@
+import { MikroORM } from '@mikro-orm/core';
+import { EntityManager } from '@mikro-orm/knex';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { AgentFilter, matchesFilter } from '../registry/discovery';
+import { eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
+
+/** Events the feed keeps in memory, so watchers that are a little behind catch up without a query. */
+const RECENT_EVENTS = 10_000;
+/** Events one read of the log returns. */
+const READ_BATCH = 500;
+
+/** Where a watcher's events go: the SSE stream of one client. */
+export interface WatchSink {
+  /** Writes one event; false when the client's buffer is over its bound (the feed then drops the watcher). */
+  send(event: StoredEvent, matches: boolean): boolean;
+  /** Resolves once the client has taken what was written (catch-up reads no faster than the client does). */
+  drained(): Promise<void>;
+  /** Ends the stream; the client resumes from its Last-Event-ID. */
+  end(reason: string): void;
+}
+
+interface Watcher {
+  filter: AgentFilter;
+  sink: WatchSink;
+  /** The last revision this watcher has been given (or skipped, as not matching its filter). */
+  cursor: number;
+  live: boolean;
+  closed: boolean;
+}
+
+/**
+ * Follows the event log and fans it out to watchers. One reader per replica polls the log (every EVENTS_POLL_MS,
+ * and at once after a local write), so every replica's events reach every watcher, in revision order: revisions
+ * commit in order (see lockRevision), so reading `revision > head` never skips one that commits later. A watcher
+ * that resumes from an older revision first catches up from the log at its own pace, then follows live; one whose
+ * client does not keep up is disconnected, never waited for.
+ */
+@Injectable()
+export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(ChangeFeed.name);
+  private readonly watchers = new Set<Watcher>();
+  private recent: StoredEvent[] = [];
+  /** The last revision read from the log; undefined until the first read succeeds. */
+  private head?: number;
+  private failing = false;
+  private timer?: NodeJS.Timeout;
+  private reading?: Promise<void>;
+  private readAgain = false;
+  private closed = false;
+
+  constructor(
+    private readonly orm: MikroORM,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Starts following the log. A database not reachable (or not migrated) yet only delays the first read. */
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => this.wake(), this.config.eventsPollMs);
+    this.timer.unref();
+    this.wake();
+  }
+
+  /** Shutdown, before the server drains: an event stream never ends by itself, so the feed ends them all. */
+  onModuleDestroy(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const watcher of this.watchers) this.drop(watcher, 'the registry is shutting down');
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Watchers connected now. */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Deletes the events older than EVENTS_RETENTION (the cleanup job's work); returns how many. */
+  pruneOldEvents(now: number): Promise<number> {
+    const dialect = this.orm.config.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
+    return pruneEvents(this.orm.em.fork() as EntityManager, now - this.config.eventsRetentionMs, dialect);
+  }
+
+  /** Reads the log now: a local write committed events. */
+  wake(): void {
+    if (this.closed) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = this.readNew()
+      .then(() => {
+        if (this.failing) this.logger.log('Reading the event log again');
+        this.failing = false;
+      })
+      .catch((error: unknown) => {
+        // Once per outage, not once per poll.
+        if (!this.failing) {
+          this.logger.warn(
+            `Reading the event log failed; retrying: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+        this.failing = true;
+      })
+      .finally(() => {
+        this.reading = undefined;
+        if (this.readAgain) {
+          this.readAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  /**
+   * Starts a watcher after `since` (already checked against the retention window). Resolves once it has caught up
+   * and follows live, or has been dropped.
+   */
+  async watch(since: number, filter: AgentFilter, sink: WatchSink): Promise<void> {
+    const watcher: Watcher = { filter, sink, cursor: since, live: false, closed: false };
+    this.watchers.add(watcher);
+    try {
+      await this.catchUp(watcher);
+    } catch (error) {
+      this.drop(watcher, `reading the event log failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Stops delivering to a watcher whose client went away. */
+  unwatch(sink: WatchSink): void {
+    for (const watcher of this.watchers) {
+      if (watcher.sink === sink) {
+        watcher.closed = true;
+        this.watchers.delete(watcher);
+      }
+    }
+  }
+
+  /**
+   * Sends a new watcher the events it missed, from memory or from the log, at the pace its client reads them; then
+   * makes it live. A watcher is not dropped for being behind while it catches up: it is paced instead.
+   */
+  private async catchUp(watcher: Watcher): Promise<void> {
+    const em = this.orm.em.fork() as EntityManager;
+    for (;;) {
+      if (watcher.closed) return;
+      if (this.head === undefined) {
+        this.wake();
+        await this.reading;
+        if (this.head === undefined) throw new Error('the event log cannot be read');
+        continue;
+      }
+      // From this check to `live = true` nothing awaits, so no event the reader delivers can slip between.
+      if (watcher.cursor >= this.head) {
+        watcher.live = true;
+        return;
+      }
+      const first = this.recent[0]?.revision;
+      let events: StoredEvent[];
+      if (first !== undefined && first <= watcher.cursor + 1) {
+        // Revisions are gapless, so the missed events start at a known index.
+        events = this.recent.slice(watcher.cursor + 1 - first, watcher.cursor + 1 - first + READ_BATCH);
+      } else {
+        events = await eventsAfter(em, watcher.cursor, READ_BATCH);
+        if (events.length === 0 || events[0].revision !== watcher.cursor + 1) {
+          // Pruned after the request was checked: the client resumes, and hears 410.
+          return this.drop(watcher, `events after revision ${watcher.cursor} were pruned`);
+        }
+      }
+      for (const event of events) {
+        if (watcher.closed) return;
+        this.deliver(watcher, event, false);
+        await watcher.sink.drained();
+      }
+    }
+  }
+
+  /**
+   * Gives one event to a watcher (if it is new to it and matches its filter). A live watcher whose client is more
+   * than EVENTS_CLIENT_BUFFER behind is dropped: false.
+   */
+  private deliver(watcher: Watcher, event: StoredEvent, live = true): boolean {
+    if (watcher.closed) return false;
+    if (event.revision <= watcher.cursor) return true;
+    watcher.cursor = event.revision;
+    // A watcher sees an agent enter its filter, change in it, and leave it (`matches: false`).
+    const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
+    const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
+    if ((matches || matchedBefore) && !watcher.sink.send(event, matches) && live) {
+      this.drop(watcher, `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`);
+      return false;
+    }
+    return true;
+  }
+
+  private drop(watcher: Watcher, reason: string): void {
+    if (watcher.closed) return;
+    watcher.closed = true;
+    this.watchers.delete(watcher);
+    this.logger.debug(`Watcher disconnected: ${reason}`);
+    watcher.sink.end(reason);
+  }
+
+  private async readNew(): Promise<void> {
+    const em = this.orm.em.fork() as EntityManager;
+    this.head ??= (await revisionState(em)).revision;
+    for (;;) {
+      const events = await eventsAfter(em, this.head, READ_BATCH);
+      if (events.length === 0) return;
+      if (events[0].revision !== this.head + 1) {
+        this.logger.warn(`The event log skipped from revision ${this.head} to ${events[0].revision} (pruned)`);
+      }
+      this.head = events[events.length - 1].revision;
+      this.recent.push(...events);
+      if (this.recent.length > RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
+      for (const watcher of this.watchers) {
+        if (!watcher.live) continue;
+        for (const event of events) if (!this.deliver(watcher, event)) break;
+      }
+      if (events.length < READ_BATCH) return;
+    }
+  }
+}

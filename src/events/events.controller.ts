@@ -1,0 +1,189 @@
+import { EntityManager } from '@mikro-orm/knex';
+import { Controller, Get, GoneException, Headers, HttpStatus, Inject, Query, Res } from '@nestjs/common';
+import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import type { ServerResponse } from 'node:http';
+import { ApiProblemResponse } from '../common/api-problem-response.decorator';
+import { RequestValidationException } from '../common/request-validation.pipe';
+import { RetryLaterException } from '../common/retry-later.exception';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
+import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
+import { iso } from '../registry/agent-rows';
+import { ChangeFeed, WatchSink } from './change-feed';
+import { AgentEventData } from './dto/agent-event.dto';
+import { WatchQuery } from './dto/watch-query.dto';
+import { revisionState, StoredEvent } from './event-log';
+
+const REVISION = /^\d{1,15}$/;
+
+@ApiTags('events')
+@ApiExtraModels(AgentEventData)
+@Controller('events')
+export class EventsController {
+  constructor(
+    private readonly feed: ChangeFeed,
+    private readonly em: EntityManager,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * A Server-Sent Events stream of the registry's changes, in revision order, across every replica. Each event has
+   * `id: <revision>`, `event: <type>` and a JSON `data` (AgentEventData). The filters select the agents whose
+   * events are sent: an agent's events are sent while it matches, and once more when it stops matching
+   * (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
+   * `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
+   * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
+   * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
+   */
+  @ApiOperation({ summary: 'Watch the registry: a resumable stream of changes (SSE)' })
+  @Get()
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'The `id` of the last event received: the stream resumes after it. Takes precedence over `since`.',
+    schema: { type: 'string', example: '1042' },
+  })
+  @ApiOkResponse({
+    description:
+      'An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, ' +
+      '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives).',
+    content: {
+      'text/event-stream': {
+        schema: { $ref: getSchemaPath(AgentEventData) },
+        example:
+          'id: 1043\nevent: registered\ndata: {"revision":1043,"type":"registered","agent_id":"planner-7",' +
+          '"at":"2026-11-27T09:00:00.000Z","agent":{…},"matches":true}\n\n: keepalive\n\n',
+      },
+    },
+    headers: {
+      'X-Registry-Revision': {
+        description: 'The registry revision when the stream started.',
+        schema: { type: 'integer', example: 1042 },
+      },
+    },
+  })
+  @ApiProblemResponse(400, 'An invalid filter, `since`, or `Last-Event-ID`.', {
+    detail: 'Invalid request: label must be key:value',
+    errors: [{ field: 'label', in: 'query', detail: 'label must be key:value' }],
+  })
+  @ApiProblemResponse(
+    410,
+    'The events after the requested revision are no longer kept (EVENTS_RETENTION), or the revision is not one this ' +
+      'registry has reached: list the agents again (`GET /agents`) and watch from its `X-Registry-Revision`.',
+    {
+      detail:
+        'Events after revision 17 are no longer kept (the oldest kept follows revision 912): list the agents again and watch from the X-Registry-Revision of that list.',
+    },
+  )
+  @ApiProblemResponse(
+    503,
+    'The database cannot be reached (`Retry-After: 5`), or the registry is shutting down (`Retry-After: 1`).',
+    { detail: DATABASE_UNAVAILABLE },
+  )
+  async watch(
+    @Query() query: WatchQuery,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res() reply: unknown,
+  ): Promise<void> {
+    if (this.feed.isClosed) throw new RetryLaterException('The registry is shutting down; retry shortly.', 1);
+    const requested = lastEventId === undefined ? query.since : parseLastEventId(lastEventId);
+    const { revision, prunedThrough } = await revisionState(this.em.fork());
+    const since = requested ?? revision;
+    if (since < prunedThrough) {
+      throw new GoneException(
+        `Events after revision ${since} are no longer kept (the oldest kept follows revision ${prunedThrough}): ` +
+          'list the agents again and watch from the X-Registry-Revision of that list.',
+      );
+    }
+    if (since > revision) {
+      throw new GoneException(
+        `Revision ${since} is ahead of this registry's (${revision}); it was not made by this registry's database: ` +
+          'list the agents again and watch from the X-Registry-Revision of that list.',
+      );
+    }
+    const response = openStream(reply, revision);
+    const sink = new StreamSink(response, this.config.eventsClientBufferBytes);
+    const keepalive = setInterval(() => sink.comment('keepalive'), this.config.eventsKeepaliveMs);
+    response.on('close', () => {
+      clearInterval(keepalive);
+      this.feed.unwatch(sink);
+    });
+    await this.feed.watch(since, agentFilterOf(query), sink);
+  }
+}
+
+/** Last-Event-ID as a revision, or a 400 naming it. */
+function parseLastEventId(value: string): number {
+  if (!REVISION.test(value.trim())) {
+    const detail = 'Last-Event-ID must be the id of an event: a revision, an integer of 0 or more';
+    throw new RequestValidationException([{ field: 'Last-Event-ID', in: 'header', detail }]);
+  }
+  return Number(value.trim());
+}
+
+/**
+ * Takes the response over from the adapter (Fastify must be told, Express need not) and sends the stream's headers.
+ * `X-Accel-Buffering: no` keeps nginx from holding events back.
+ */
+function openStream(reply: unknown, revision: number): ServerResponse {
+  const fastify = reply as { raw?: ServerResponse; hijack?: () => void };
+  const response = fastify.raw ?? (reply as ServerResponse);
+  fastify.hijack?.();
+  response.writeHead(HttpStatus.OK, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+    'X-Registry-Revision': String(revision),
+  });
+  response.write(`: watching from revision ${revision}\n\n`);
+  return response;
+}
+
+/** One client's stream. Its buffer is Node's own: the feed drops the client once it holds more than `bound` bytes. */
+class StreamSink implements WatchSink {
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly bound: number,
+  ) {}
+
+  send(event: StoredEvent, matches: boolean): boolean {
+    const data: AgentEventData = {
+      revision: event.revision,
+      type: event.type,
+      agent_id: event.agentId,
+      at: iso(event.at),
+      ...(event.agent ? { agent: event.agent } : {}),
+      matches,
+    };
+    // What it had not taken before this event: one large event alone does not make a client slow.
+    const behind = this.response.writableLength;
+    this.response.write(`id: ${event.revision}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    return behind <= this.bound;
+  }
+
+  comment(text: string): void {
+    this.response.write(`: ${text}\n\n`);
+    if (this.response.writableLength > this.bound) this.response.destroy();
+  }
+
+  drained(): Promise<void> {
+    // 'drain' follows only a write that was refused; until then there is nothing to wait for.
+    if (!this.response.writableNeedDrain || this.response.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.response.off('drain', done);
+        this.response.off('close', done);
+        resolve();
+      };
+      this.response.once('drain', done);
+      this.response.once('close', done);
+    });
+  }
+
+  end(): void {
+    // A client that is far behind gets nothing more; one that is not gets its last events before the end.
+    if (this.response.writableLength > this.bound) this.response.destroy();
+    else this.response.end();
+  }
+}
