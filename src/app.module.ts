@@ -10,6 +10,7 @@ import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { RegistryModule } from './registry/registry.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
+import { ServiceDiscoveryModule } from './service-discovery/service-discovery.module';
 
 @Module({})
 export class AppModule {
@@ -22,6 +23,7 @@ export class AppModule {
         CommonModule,
         DatabaseModule.forRoot(config.database),
         RegistryModule,
+        ServiceDiscoveryModule,
         SchedulerModule,
         HealthModule,
       ],

@@ -1,0 +1,48 @@
+import { AgentInfo } from '../registry/dto/agent-info.dto';
+import { prometheusLabelName, targetGroupOf } from './prometheus-sd';
+
+const agent = (fields: Partial<AgentInfo>): AgentInfo => ({
+  agent_id: 'a',
+  agent_name: 'A',
+  host: '10.0.0.1',
+  port: 8080,
+  ttl_seconds: 60,
+  metadata: null,
+  capabilities: [],
+  labels: {},
+  agent_card: null,
+  registered_at: '',
+  last_heartbeat: '',
+  expires_at: '',
+  is_alive: true,
+  ...fields,
+});
+
+describe('Prometheus service discovery', () => {
+  it.each([
+    ['region', 'region'],
+    ['team.name/x-y', 'team_name_x_y'],
+    ['9lives', '_9lives'],
+    ['job', 'label_job'],
+    ['instance', 'label_instance'],
+    ['agent_id', 'label_agent_id'],
+  ])('label key %s is the Prometheus label %s', (key, name) => {
+    expect(prometheusLabelName(key)).toBe(name);
+    expect(name).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
+  });
+
+  it('makes a target of host:port, IPv6 in brackets, with the agent and its labels', () => {
+    expect(targetGroupOf(agent({ labels: { 'a.b': '1', a_b: '2', job: 'x' }, capabilities: ['p', 'q'] }))).toEqual({
+      targets: ['10.0.0.1:8080'],
+      labels: {
+        a_b: '1',
+        label_job: 'x',
+        agent_id: 'a',
+        agent_name: 'A',
+        __meta_agent_capabilities: ',p,q,',
+      },
+    });
+    expect(targetGroupOf(agent({ host: 'fd00::1' })).targets).toEqual(['[fd00::1]:8080']);
+    expect(targetGroupOf(agent({ host: '[fd00::1]' })).targets).toEqual(['[fd00::1]:8080']);
+  });
+});

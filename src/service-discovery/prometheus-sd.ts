@@ -1,0 +1,36 @@
+import { AgentInfo } from '../registry/dto/agent-info.dto';
+
+/** One target group of Prometheus' HTTP service discovery. */
+export interface PrometheusTargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+/** Label names Prometheus or this endpoint already gives a meaning to: an agent's own label of that name is prefixed. */
+const RESERVED = new Set(['job', 'instance', 'agent_id', 'agent_name']);
+
+/**
+ * An agent as a Prometheus target: `host:port` (an IPv6 host in brackets), with `agent_id`, `agent_name`, the
+ * agent's labels under Prometheus label names, and `__meta_agent_capabilities` (`,a,b,`, as Consul's tags) for
+ * relabelling rules; Prometheus drops `__meta_` labels after relabelling.
+ */
+export function targetGroupOf(agent: AgentInfo): PrometheusTargetGroup {
+  const host = agent.host.includes(':') && !agent.host.startsWith('[') ? `[${agent.host}]` : agent.host;
+  const labels: Record<string, string> = {};
+  for (const key of Object.keys(agent.labels).sort()) {
+    const name = prometheusLabelName(key);
+    // Two keys that differ only in characters Prometheus does not allow: the first, in key order, keeps the name.
+    if (!(name in labels)) labels[name] = agent.labels[key];
+  }
+  labels.agent_id = agent.agent_id;
+  labels.agent_name = agent.agent_name;
+  labels.__meta_agent_capabilities = agent.capabilities.length > 0 ? `,${agent.capabilities.join(',')},` : '';
+  return { targets: [`${host}:${agent.port}`], labels };
+}
+
+/** A label key as a valid Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not reserved). */
+export function prometheusLabelName(key: string): string {
+  let name = key.replace(/[^a-zA-Z0-9_]/g, '_');
+  if (/^[0-9]/.test(name)) name = `_${name}`;
+  return RESERVED.has(name) ? `label_${name}` : name;
+}
