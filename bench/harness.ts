@@ -68,16 +68,17 @@ export function stop(server: { child: ChildProcess } | undefined): Promise<void>
 export const registration = (id: string) =>
   JSON.stringify({ agent_id: id, agent_name: `Agent ${id}`, host: '10.0.0.1', port: 8080, ttl_seconds: 3600 });
 
-/** Registers agent-0 … agent-(count-1) through the API. */
-export async function preregister(url: string, count: number): Promise<void> {
+/** Registers agent-0 … agent-(count-1) through the API; `extra` adds fields to agent i's registration. */
+export async function preregister(url: string, count: number, extra?: (i: number) => object): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < count) {
-      const id = `agent-${next++}`;
+      const i = next++;
+      const id = `agent-${i}`;
       const res = await fetch(`${url}/agents/register`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: registration(id),
+        body: extra ? JSON.stringify({ ...JSON.parse(registration(id)), ...extra(i) }) : registration(id),
       });
       if (res.status !== 200) throw new Error(`registering ${id}: ${res.status} ${await res.text()}`);
     }

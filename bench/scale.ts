@@ -6,7 +6,7 @@ import { ModuleKind, transpileModule } from 'typescript';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { HttpAdapterName, loadConfig } from '../src/config/app-config';
 import { maskPassword } from '../src/config/database-config';
-import { AgentRecord } from '../src/registry/agent-record.entity';
+import { AgentCapability, AgentLabel, AgentRecord } from '../src/registry/agent-record.entity';
 import { registrationOf } from '../src/registry/agent-rows';
 import {
   args,
@@ -26,12 +26,15 @@ import {
   start,
   stop,
 } from './harness';
+import { facetsOf, QUERIES, queryRates, watchLatency } from './discovery';
 import { table, writeSection } from './report';
 
 /** The registry runs its cleanup this often in the scale run; the expired agents are removed by one run. */
 const CLEANUP_EVERY_SECONDS = 5;
 const SMALL = 10_000;
 const INSERT_CHUNK = 1000;
+const WATCHERS = 100;
+const WATCHED_EVENTS = 1000;
 
 interface Probe {
   stallMs: number;
@@ -56,23 +59,39 @@ function probe(server: Server, message: 'reset' | 'report'): Promise<Probe> {
   });
 }
 
-/** Inserts agent-from … agent-(to-1) straight into the table, much faster than through the API. */
+/**
+ * Inserts agent-from … agent-(to-1) straight into the tables, much faster than through the API: each with the
+ * capabilities and labels of facetsOf, in agent_record and in the side tables the filters use.
+ */
 async function seed(orm: MikroORM, from: number, to: number, expiresAt: number): Promise<void> {
   const now = Date.now();
   for (let start = from; start < to; start += INSERT_CHUNK) {
-    const rows = Array.from({ length: Math.min(INSERT_CHUNK, to - start) }, (_, i) => ({
+    const ids = Array.from({ length: Math.min(INSERT_CHUNK, to - start) }, (_, i) => start + i);
+    const rows = ids.map((n) => ({
       ...registrationOf({
-        agentId: `agent-${start + i}`,
-        agentName: `Agent ${start + i}`,
+        agentId: `agent-${n}`,
+        agentName: `Agent ${n}`,
         host: '10.0.0.1',
         port: 8080,
         ttlSeconds: 3600,
+        ...facetsOf(n),
       }),
       registeredAt: now,
       lastHeartbeat: now,
       expiresAt,
     }));
-    await orm.em.fork().insertMany(AgentRecord, rows);
+    const em = orm.em.fork();
+    await em.insertMany(AgentRecord, rows);
+    await em.insertMany(
+      AgentCapability,
+      ids.flatMap((n) => facetsOf(n).capabilities.map((capability) => ({ agentId: `agent-${n}`, capability }))),
+    );
+    await em.insertMany(
+      AgentLabel,
+      ids.flatMap((n) =>
+        Object.entries(facetsOf(n).labels).map(([name, value]) => ({ agentId: `agent-${n}`, name, value })),
+      ),
+    );
     if ((start - from) % 100_000 === 0) process.stdout.write('.');
   }
   process.stdout.write('\n');
@@ -118,14 +137,18 @@ export async function scale(): Promise<void> {
     orm = await MikroORM.init(mikroOrmOptions(loadConfig({ DATABASE_URL: url }).database));
 
     console.log(`Registering ${SMALL} agents through the API on ${maskPassword(url)} …`);
-    await preregister(server.url, SMALL);
+    await preregister(server.url, SMALL, facetsOf);
     const small = await heartbeatRate(server, SMALL);
     const atSmall = await probe(server, 'report');
+    const queriesAtSmall = await queryRates(server.url);
 
     console.log(`Inserting agents up to ${agents} …`);
     await seed(orm, SMALL, agents, Date.now() + 3_600_000);
     const large = await heartbeatRate(server, agents);
     const atLarge = await probe(server, 'report');
+    const queriesAtLarge = await queryRates(server.url);
+    console.log(`Watching with ${WATCHERS} clients while ${WATCHED_EVENTS} agents register …`);
+    const watch = await watchLatency(server.url, WATCHERS, WATCHED_EVENTS);
 
     // Agents whose leases run out together once they are all stored; the next cleanup run removes them at once.
     console.log(`Inserting ${expired} agents that expire together …`);
@@ -175,7 +198,31 @@ export async function scale(): Promise<void> {
       ],
       ['l', 'r', 'r'],
     );
-    console.log(`\n${results}\n\n${memory}\n`);
+    const queries = table(
+      ['query', `req/s at ${SMALL}`, `req/s at ${agents}`, 'ratio', `p99 ms at ${agents}`],
+      QUERIES.map(([name], i) => [
+        name,
+        String(Math.round(queriesAtSmall[i].rps)),
+        String(Math.round(queriesAtLarge[i].rps)),
+        ratio(queriesAtLarge[i].rps, queriesAtSmall[i].rps),
+        String(queriesAtLarge[i].p99),
+      ]),
+      ['l', 'r', 'r', 'r', 'r'],
+    );
+    const watching = table(
+      ['watch', 'this run'],
+      [
+        ['watchers (half filtered on a capability every new agent has)', String(watch.watchers)],
+        ['registrations, each an event to every watcher', String(watch.events)],
+        [
+          'delay from the 200 to the event at a watcher, p50 / p99 / max',
+          `${watch.p50Ms.toFixed(1)} / ${watch.p99Ms.toFixed(1)} / ${watch.maxMs.toFixed(1)} ms`,
+        ],
+        ['events delivered per second, all watchers', String(Math.round(watch.deliveredPerSecond))],
+      ],
+      ['l', 'r'],
+    );
+    console.log(`\n${results}\n\n${memory}\n\n${queries}\n\n${watching}\n`);
     writeSection(
       'scale',
       `## Scale: ${agents} agents
@@ -189,7 +236,17 @@ the expiring agents expired until the cleanup job (every ${CLEANUP_EVERY_SECONDS
 
 ${results}
 
-${memory}`,
+${memory}
+
+Queries at ${SMALL} and at ${agents} agents (each agent has 1 of 100 capabilities and 1 of 10 zone labels; 10 have
+the capability \`rare\`), ${CONNECTIONS} connections, one round of ${DURATION} s each:
+
+${queries}
+
+The watch at ${agents} agents: ${WATCHERS} SSE clients on \`GET /events\`, then ${WATCHED_EVENTS} registrations through
+the API, ${CONNECTIONS} at a time:
+
+${watching}`,
     );
   } finally {
     await orm?.close();

@@ -1,5 +1,5 @@
 import { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { Server } from 'node:http';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
@@ -12,6 +12,14 @@ An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbea
  * main.ts and the e2e tests both call this.
  */
 export function configureApp(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, openApiDocument(app), {
+    jsonDocumentUrl: 'docs-json',
+    yamlDocumentUrl: 'docs-yaml',
+  });
+}
+
+/** The OpenAPI document of the app: served at /docs, and the source of the client's types (src/openapi.ts). */
+export function openApiDocument(app: INestApplication): OpenAPIObject {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -24,7 +32,7 @@ export function configureApp(app: INestApplication): void {
   );
   // No operation needs credentials yet; say so explicitly rather than leave it undefined.
   document.security = [];
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  return document;
 }
 
 /** The port a listening app is bound to (the one the system picked, with PORT=0). */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
@@ -115,5 +115,15 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     }).catch((error: { stdout: string; stderr: string }) => ({ ...error, failed: true }));
     expect({ ...result, failed: 'failed' in result }).toMatchObject({ failed: false });
     expect(`${result.stdout}${result.stderr}`).toContain('Your API description is valid');
+  });
+
+  it('matches the client types checked in (src/client/openapi.ts): `npm run client:types` regenerates them', async () => {
+    const file = join(database.dir, 'openapi.json');
+    const generated = join(database.dir, 'openapi.ts');
+    writeFileSync(file, JSON.stringify(doc));
+    const cli = join(__dirname, '..', 'node_modules', '.bin', 'openapi-typescript');
+    await promisify(execFile)(cli, [file, '-o', generated]);
+    const committed = readFileSync(join(__dirname, '..', 'src', 'client', 'openapi.ts'), 'utf8');
+    expect(readFileSync(generated, 'utf8')).toBe(committed);
   });
 });

@@ -63,9 +63,10 @@ export class RegistryController {
   ) {}
 
   /**
-   * Creates the agent, or overwrites its name, host, port, ttl and metadata if the id is already registered.
-   * Either way the lease starts afresh from now; `registered_at` keeps its first value. Answered once the write is
-   * committed.
+   * Creates the agent, or overwrites its name, host, port, ttl, metadata, capabilities, labels and card if the id is
+   * already registered. Either way the lease starts afresh from now; `registered_at` keeps its first value. Answered
+   * once the write is committed. A new agent, or a re-registration that changes anything but the lease, is an event
+   * of `GET /events`.
    */
   @ApiOperation({ summary: 'Register an agent, or update its registration' })
   @Post('register')

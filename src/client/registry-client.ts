@@ -1,0 +1,178 @@
+import type { components } from './openapi';
+
+/**
+ * A client for the agent registry, on `fetch` alone (Node 20+, browsers, Deno, Bun), with no NestJS in it: import it
+ * as `agent-registry/client`. The types come from the server's OpenAPI document (`npm run client:types`).
+ */
+
+export type AgentInfo = components['schemas']['AgentInfo'];
+export type AgentRegistration = components['schemas']['RegisterAgentRequest'];
+export type AgentEvent = components['schemas']['AgentEventData'];
+export type AgentCard = NonNullable<AgentInfo['agent_card']>;
+export type ProblemDetails = components['schemas']['ValidationProblemDetails'];
+
+/** The filters of `GET /agents` and `GET /events`: every one given must match. */
+export interface AgentFilter {
+  /** All of these capabilities. */
+  capability?: string | string[];
+  /** All of these labels: `{ region: 'eu' }` or `'region:eu'`. */
+  label?: Record<string, string> | string | string[];
+  /** A card skill whose id or one of whose tags equals this. */
+  skill?: string;
+  /** A case-insensitive substring of the agent's name. */
+  name?: string;
+  /** A case-insensitive substring of the name, card description, skill names and tags. */
+  q?: string;
+}
+
+export interface ListQuery extends AgentFilter {
+  include_dead?: boolean;
+  /** Page size (1-1000); without it, the whole match. */
+  limit?: number;
+  /** Where the page starts: a previous page's `next`. */
+  cursor?: string;
+}
+
+/** One answer of `GET /agents`. */
+export interface AgentPage {
+  agents: AgentInfo[];
+  /** The registry revision the page reflects: watch from it to miss nothing. */
+  revision: number;
+  /** The cursor of the next page, when there is one. */
+  next?: string;
+}
+
+export interface ClientOptions {
+  /** The registry's base URL, e.g. `http://registry:3000`. */
+  url: string;
+  /** Headers sent with every request (an Authorization header, say). */
+  headers?: Record<string, string>;
+  /** A request that takes longer fails (default 10 s). Streams are not timed out. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** An answer other than 2xx: the status and the problem details the registry sent. */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+
+  constructor(
+    readonly status: number,
+    readonly problem: ProblemDetails | undefined,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(problem?.detail ?? `The registry answered ${status}`);
+  }
+}
+
+export class RegistryClient {
+  readonly url: string;
+  private readonly fetch: typeof fetch;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.headers = options.headers ?? {};
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** Registers (or re-registers) once; see `lease()` in lease.ts to keep it alive. */
+  register(agent: AgentRegistration): Promise<AgentInfo> {
+    return this.json('POST', '/agents/register', agent);
+  }
+
+  heartbeat(agentId: string): Promise<components['schemas']['HeartbeatResponse']> {
+    return this.json('POST', `/agents/${encodeURIComponent(agentId)}/heartbeat`);
+  }
+
+  deregister(agentId: string): Promise<components['schemas']['DeleteAgentResponse']> {
+    return this.json('DELETE', `/agents/${encodeURIComponent(agentId)}`);
+  }
+
+  get(agentId: string): Promise<AgentInfo> {
+    return this.json('GET', `/agents/${encodeURIComponent(agentId)}`);
+  }
+
+  card(agentId: string): Promise<AgentCard> {
+    return this.json('GET', `/agents/${encodeURIComponent(agentId)}/card`);
+  }
+
+  /** One page with `limit`, or the whole match without it. */
+  async list(query: ListQuery = {}): Promise<AgentPage> {
+    const response = await this.request('GET', `/agents${queryString(query)}`);
+    const agents = (await response.json()) as AgentInfo[];
+    const link = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get('link') ?? '');
+    const next = link ? (new URL(link[1], this.url).searchParams.get('cursor') ?? undefined) : undefined;
+    return { agents, revision: Number(response.headers.get('x-registry-revision')), next };
+  }
+
+  /** Every agent that matches, page by page (`limit` per request, default 1000), and the first page's revision. */
+  async listAll(query: AgentFilter & { include_dead?: boolean; limit?: number } = {}): Promise<AgentPage> {
+    const first = await this.list({ ...query, limit: query.limit ?? 1000 });
+    const agents = [...first.agents];
+    for (let cursor = first.next; cursor !== undefined;) {
+      const page = await this.list({ ...query, limit: query.limit ?? 1000, cursor });
+      agents.push(...page.agents);
+      cursor = page.next;
+    }
+    return { agents, revision: first.revision };
+  }
+
+  /** A raw request, for the watch's stream: no timeout, the caller's signal. */
+  async request(method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
+    const signal = init.signal ?? AbortSignal.timeout(this.timeoutMs);
+    const response = await this.fetch(`${this.url}${path}`, {
+      ...init,
+      method,
+      signal,
+      headers: {
+        Accept: 'application/json',
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...this.headers,
+        ...(init.headers as Record<string, string> | undefined),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await (await this.request(method, path, body)).json()) as T;
+  }
+}
+
+/** The query string of a list or watch, repeated parameters repeated. */
+export function queryString(query: ListQuery & { since?: number }): string {
+  const params = new URLSearchParams();
+  const list = (value: string | string[] | undefined) => (value === undefined ? [] : [value].flat());
+  for (const capability of list(query.capability)) params.append('capability', capability);
+  const labels =
+    typeof query.label === 'object' && !Array.isArray(query.label)
+      ? Object.entries(query.label).map(([key, value]) => `${key}:${value}`)
+      : list(query.label);
+  for (const label of labels) params.append('label', label);
+  for (const name of ['skill', 'name', 'q', 'include_dead', 'limit', 'cursor', 'since'] as const) {
+    const value = query[name];
+    if (value !== undefined) params.append(name, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+async function errorOf(response: Response): Promise<RegistryError> {
+  let problem: ProblemDetails | undefined;
+  try {
+    problem = (await response.json()) as ProblemDetails;
+  } catch {
+    problem = undefined;
+  }
+  const retryAfter = Number(response.headers.get('retry-after'));
+  return new RegistryError(
+    response.status,
+    problem,
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+  );
+}

@@ -1,0 +1,186 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lease, LeaseState, RegistryClient, RegistryError, Watch, WatchUpdate } from '../src/client';
+import { MikroORM } from '@mikro-orm/core';
+import { mikroOrmOptions } from '../mikro-orm.config';
+import { DatabaseConfig, parseDatabaseUrl } from '../src/config/database-config';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
+import { ServerProcess } from './support/server-process';
+import { agent } from './support/test-app';
+
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function revisionState(client: RegistryClient): Promise<number> {
+  return (await client.list({ limit: 1 })).revision;
+}
+
+/** registry_revision.pruned_through, read past the API. */
+async function prunedThrough(url: string): Promise<number> {
+  const orm = await MikroORM.init(
+    mikroOrmOptions(
+      parseDatabaseUrl(url, { poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 3000 }) as DatabaseConfig,
+    ),
+  );
+  try {
+    const [row] = await orm.em
+      .getConnection()
+      .execute<{ pruned_through: number | string }[]>('select pruned_through from registry_revision');
+    return Number(row.pruned_through);
+  } finally {
+    await orm.close();
+  }
+}
+
+/** The TypeScript client (`agent-registry/client`) against the built server, as a process, on each database. */
+describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
+  let database: TestDatabase;
+  let server: ServerProcess | undefined;
+  let client: RegistryClient;
+  const cleanup: (() => Promise<unknown>)[] = [];
+
+  beforeEach(async () => {
+    database = await createTestDatabase(dialect);
+    server = await ServerProcess.start({ DATABASE_URL: database.url, EVENTS_POLL_MS: '50' });
+    client = new RegistryClient({ url: server.url });
+  });
+
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+    await server?.stop();
+    await database.drop();
+  });
+
+  it('is exported as agent-registry/client, with its types, from the built package', () => {
+    const script =
+      "const c = require('agent-registry/client'); console.log(typeof c.RegistryClient, typeof c.Lease, typeof c.Watch)";
+    expect(
+      execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8' }).trim(),
+    ).toBe('function function function');
+    const root = join(__dirname, '..');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string }>;
+    };
+    expect(existsSync(join(root, pkg.exports['./client'].types))).toBe(true);
+  });
+
+  it('registers, gets, lists with filters and paging, reads the card, deregisters; errors carry the problem', async () => {
+    const card = {
+      name: 'P',
+      description: 'Plans',
+      version: '1',
+      url: 'http://x/',
+      skills: [{ id: 'plan', name: 'Plan', description: '', tags: ['trip'] }],
+    };
+    await client.register({
+      ...agent('p1'),
+      capabilities: ['plan'],
+      labels: { region: 'eu' },
+      agent_card: card,
+    } as never);
+    for (let i = 2; i <= 5; i++) await client.register({ ...agent(`p${i}`), capabilities: ['plan'] } as never);
+    expect((await client.get('p1')).labels).toEqual({ region: 'eu' });
+    expect(await client.card('p1')).toEqual(card);
+    const page = await client.list({ capability: 'plan', limit: 2 });
+    expect(page.agents.map((a) => a.agent_id)).toEqual(['p1', 'p2']);
+    expect(page.revision).toBe(5);
+    expect(page.next).toEqual(expect.any(String));
+    const all = await client.listAll({ capability: 'plan', limit: 2 });
+    expect(all.agents.map((a) => a.agent_id)).toEqual(['p1', 'p2', 'p3', 'p4', 'p5']);
+    expect((await client.list({ label: { region: 'eu' }, skill: 'trip' })).agents.map((a) => a.agent_id)).toEqual([
+      'p1',
+    ]);
+    await client.deregister('p1');
+    const missing = await client.get('p1').catch((error: unknown) => error);
+    expect(missing).toBeInstanceOf(RegistryError);
+    expect(missing).toMatchObject({ status: 404, problem: { detail: 'Agent not found: p1' } });
+    const bad = await client.list({ label: 'nocolon' }).catch((error: unknown) => error);
+    expect(bad).toMatchObject({ status: 400, problem: { errors: [expect.objectContaining({ field: 'label' })] } });
+  });
+
+  it('a lease heartbeats every ttl/3, survives a registry restart, re-registers after a 404, and deregisters on close', async () => {
+    const states: LeaseState[] = [];
+    let heartbeats = 0;
+    let reregistered = 0;
+    const lease = await Lease.start(client, { ...agent('leased'), ttl_seconds: 3 } as never);
+    cleanup.push(() => lease.close());
+    lease.on('state', (state) => states.push(state)).on('heartbeat', () => heartbeats++);
+    lease.on('reregistered', () => reregistered++);
+    await until(() => heartbeats >= 2); // about one a second
+
+    // The registry restarts (same database, same port) in the middle of the lease.
+    const port = new URL(server!.url).port;
+    await server!.stop();
+    await until(() => states.includes('retrying'));
+    server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port });
+    const before = heartbeats;
+    await until(() => lease.state === 'active' && heartbeats > before);
+    expect((await client.get('leased')).is_alive).toBe(true);
+    expect(reregistered).toBe(0);
+
+    // Another client removes the agent: the next heartbeat gets 404 and the lease registers it again.
+    await client.deregister('leased');
+    await until(() => reregistered === 1);
+    expect((await client.get('leased')).agent_id).toBe('leased');
+
+    await lease.close();
+    expect(lease.state).toBe('closed');
+    expect(states).toEqual(['retrying', 'active', 'closed']);
+    await expect(client.get('leased')).rejects.toMatchObject({ status: 404 });
+  }, 45_000);
+
+  it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
+    await client.register({ ...agent('a'), capabilities: ['x'] } as never);
+    const updates: WatchUpdate[] = [];
+    const watch = new Watch(client, { capability: 'x' }, (update) => {
+      updates.push(update);
+    });
+    cleanup.push(() => watch.close());
+    await until(() => updates.length >= 1);
+    expect(updates[0]).toEqual({ type: 'snapshot', agents: [expect.objectContaining({ agent_id: 'a' })], revision: 1 });
+
+    await client.register({ ...agent('b'), capabilities: ['x'] } as never);
+    await client.register({ ...agent('other') } as never);
+    await until(() => updates.length >= 2);
+    expect(updates[1]).toMatchObject({ type: 'event', event: { revision: 2, type: 'registered', agent_id: 'b' } });
+
+    // The registry restarts: the stream drops, and the watch resumes from revision 3 with nothing lost.
+    const port = new URL(server!.url).port;
+    await server!.stop();
+    await client.register({ ...agent('c'), capabilities: ['x'] } as never).catch(() => undefined); // refused: down
+    server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
+    await client.register({ ...agent('c'), capabilities: ['x'] } as never);
+    await until(() => updates.length >= 3);
+    expect(updates[2]).toMatchObject({ type: 'event', event: { revision: 4, type: 'registered', agent_id: 'c' } });
+    expect(watch.revision).toBe(4);
+
+    // While the watch cannot reach the registry, changes are made elsewhere and their events pruned: when it is back,
+    // resuming from revision 4 is a 410, so the watch lists again and carries on from the new snapshot.
+    await server.stop();
+    const elsewhere = await ServerProcess.start({
+      DATABASE_URL: database.url,
+      EVENTS_RETENTION: '1s',
+      CLEANUP_CRON: '* * * * * *',
+    });
+    const other = new RegistryClient({ url: elsewhere.url });
+    await other.register({ ...agent('d'), capabilities: ['x'] } as never);
+    await other.deregister('a');
+    await until(async () => (await revisionState(other)) === 6 && (await prunedThrough(database.url)) === 6);
+    await elsewhere.stop();
+    server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
+    await until(() => updates.length >= 4);
+    expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 6 });
+    expect((updates[3] as { agents: { agent_id: string }[] }).agents.map((a) => a.agent_id)).toEqual(['b', 'c', 'd']);
+    await client.register({ ...agent('e'), capabilities: ['x'] } as never);
+    await until(() => updates.length >= 5);
+    expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 7, agent_id: 'e' } });
+  }, 45_000);
+});
