@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lease, LeaseState, RegistryClient, RegistryError, Watch, WatchUpdate } from '../src/client';
+import { LeaseState, RegistryClient, RegistryError, WatchUpdate } from '../src/client';
 import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { DatabaseConfig, parseDatabaseUrl } from '../src/config/database-config';
@@ -80,13 +80,13 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
       url: 'http://x/',
       skills: [{ id: 'plan', name: 'Plan', description: '', tags: ['trip'] }],
     };
-    await client.register({
+    await client.registerOnce({
       ...agent('p1'),
       capabilities: ['plan'],
       labels: { region: 'eu' },
       agent_card: card,
     } as never);
-    for (let i = 2; i <= 5; i++) await client.register({ ...agent(`p${i}`), capabilities: ['plan'] } as never);
+    for (let i = 2; i <= 5; i++) await client.registerOnce({ ...agent(`p${i}`), capabilities: ['plan'] } as never);
     expect((await client.get('p1')).labels).toEqual({ region: 'eu' });
     expect(await client.card('p1')).toEqual(card);
     const page = await client.list({ capability: 'plan', limit: 2 });
@@ -110,7 +110,7 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     const states: LeaseState[] = [];
     let heartbeats = 0;
     let reregistered = 0;
-    const lease = await Lease.start(client, { ...agent('leased'), ttl_seconds: 3 } as never);
+    const lease = await client.register({ ...agent('leased'), ttl_seconds: 3 } as never);
     cleanup.push(() => lease.close());
     lease.on('state', (state) => states.push(state)).on('heartbeat', () => heartbeats++);
     lease.on('reregistered', () => reregistered++);
@@ -138,26 +138,26 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
   }, 45_000);
 
   it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
-    await client.register({ ...agent('a'), capabilities: ['x'] } as never);
+    await client.registerOnce({ ...agent('a'), capabilities: ['x'] } as never);
     const updates: WatchUpdate[] = [];
-    const watch = new Watch(client, { capability: 'x' }, (update) => {
+    const watch = client.watch({ capability: 'x' }, (update) => {
       updates.push(update);
     });
     cleanup.push(() => watch.close());
     await until(() => updates.length >= 1);
     expect(updates[0]).toEqual({ type: 'snapshot', agents: [expect.objectContaining({ agent_id: 'a' })], revision: 1 });
 
-    await client.register({ ...agent('b'), capabilities: ['x'] } as never);
-    await client.register({ ...agent('other') } as never);
+    await client.registerOnce({ ...agent('b'), capabilities: ['x'] } as never);
+    await client.registerOnce({ ...agent('other') } as never);
     await until(() => updates.length >= 2);
     expect(updates[1]).toMatchObject({ type: 'event', event: { revision: 2, type: 'registered', agent_id: 'b' } });
 
     // The registry restarts: the stream drops, and the watch resumes from revision 3 with nothing lost.
     const port = new URL(server!.url).port;
     await server!.stop();
-    await client.register({ ...agent('c'), capabilities: ['x'] } as never).catch(() => undefined); // refused: down
+    await client.registerOnce({ ...agent('c'), capabilities: ['x'] } as never).catch(() => undefined); // refused: down
     server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
-    await client.register({ ...agent('c'), capabilities: ['x'] } as never);
+    await client.registerOnce({ ...agent('c'), capabilities: ['x'] } as never);
     await until(() => updates.length >= 3);
     expect(updates[2]).toMatchObject({ type: 'event', event: { revision: 4, type: 'registered', agent_id: 'c' } });
     expect(watch.revision).toBe(4);
@@ -171,7 +171,7 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
       CLEANUP_CRON: '* * * * * *',
     });
     const other = new RegistryClient({ url: elsewhere.url });
-    await other.register({ ...agent('d'), capabilities: ['x'] } as never);
+    await other.registerOnce({ ...agent('d'), capabilities: ['x'] } as never);
     await other.deregister('a');
     await until(async () => (await revisionState(other)) === 6 && (await prunedThrough(database.url)) === 6);
     await elsewhere.stop();
@@ -179,7 +179,7 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     await until(() => updates.length >= 4);
     expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 6 });
     expect((updates[3] as { agents: { agent_id: string }[] }).agents.map((a) => a.agent_id)).toEqual(['b', 'c', 'd']);
-    await client.register({ ...agent('e'), capabilities: ['x'] } as never);
+    await client.registerOnce({ ...agent('e'), capabilities: ['x'] } as never);
     await until(() => updates.length >= 5);
     expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 7, agent_id: 'e' } });
   }, 45_000);

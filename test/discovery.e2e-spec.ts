@@ -14,16 +14,44 @@ function skill(id: string, name: string, tags: string[], description = ''): Card
   return { id, name, description, tags };
 }
 
+const BAD_QUERIES: [string, string, RegExp][] = [
+  ['?label=region', 'label', /label must be key:value/],
+  ['?label=bad%20key:v', 'label', /label key "bad key"/],
+  ['?capability=a%20b', 'capability', /capability/],
+  ['?limit=0', 'limit', /limit must be an integer between 1 and 1000/],
+  ['?limit=1001', 'limit', /limit/],
+  ['?limit=ten', 'limit', /limit/],
+  ['?skill=a&skill=b', 'skill', /skill must be given once/],
+  ['?name=', 'name', /name must be 1-256 characters/],
+  ['?cursor=abc&limit=1', 'cursor', /cursor is not one this registry made/],
+  ['?cursor=abc', 'cursor', /cursor is only valid with limit/],
+];
+
 describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
   let t: TestApp;
+  // Read-only groups share one app (see `sharedApp`); the others get a new one per test.
+  let shared = false;
 
   beforeEach(async () => {
-    t = await createTestApp({}, dialect);
+    if (!shared) t = await createTestApp({}, dialect);
   });
 
   afterEach(async () => {
-    await t.close();
+    if (!shared) await t.close();
   });
+
+  /** One app for the whole group, set up by `seed`: for tests that change nothing stored. */
+  const sharedApp = (seed: () => Promise<void>) => {
+    beforeAll(async () => {
+      shared = true;
+      t = await createTestApp({}, dialect);
+      await seed();
+    });
+    afterAll(async () => {
+      await t.close();
+      shared = false;
+    });
+  };
 
   const register = (body: object) => request(t.server).post('/agents/register').send(body);
   const ids = async (query: string): Promise<string[]> => {
@@ -82,7 +110,7 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
   });
 
   describe('bad capabilities, labels and cards: 400 naming the bad member, nothing stored', () => {
-    beforeEach(async () => {
+    sharedApp(async () => {
       await register(agent('keeper', { capabilities: ['keep'], labels: { k: 'v' }, agent_card: card('K') })).expect(
         200,
       );
@@ -192,29 +220,32 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
     });
   });
 
+  /** Three agents the filter tests look for. */
+  const registerThree = async () => {
+    await register(
+      agent('planner', {
+        agent_name: 'Trip Planner',
+        capabilities: ['plan', 'travel'],
+        labels: { region: 'eu', tier: 'gold' },
+        agent_card: card('Planner', {
+          description: 'Builds ITINERARIES for families',
+          skills: [skill('plan-trip', 'Plan a trip', ['travel', 'Family'])],
+        }),
+      }),
+    ).expect(200);
+    await register(
+      agent('booker', {
+        agent_name: 'Booker',
+        capabilities: ['book', 'travel'],
+        labels: { region: 'us', tier: 'gold' },
+        agent_card: card('Booker', { description: 'Books hotels', skills: [skill('book-hotel', 'Book', ['hotel'])] }),
+      }),
+    ).expect(200);
+    await register(agent('plain', { agent_name: 'Plain Älvsjö agent', labels: { region: 'eu' } })).expect(200);
+  };
+
   describe('GET /agents filters', () => {
-    beforeEach(async () => {
-      await register(
-        agent('planner', {
-          agent_name: 'Trip Planner',
-          capabilities: ['plan', 'travel'],
-          labels: { region: 'eu', tier: 'gold' },
-          agent_card: card('Planner', {
-            description: 'Builds ITINERARIES for families',
-            skills: [skill('plan-trip', 'Plan a trip', ['travel', 'Family'])],
-          }),
-        }),
-      ).expect(200);
-      await register(
-        agent('booker', {
-          agent_name: 'Booker',
-          capabilities: ['book', 'travel'],
-          labels: { region: 'us', tier: 'gold' },
-          agent_card: card('Booker', { description: 'Books hotels', skills: [skill('book-hotel', 'Book', ['hotel'])] }),
-        }),
-      ).expect(200);
-      await register(agent('plain', { agent_name: 'Plain Älvsjö agent', labels: { region: 'eu' } })).expect(200);
-    });
+    sharedApp(registerThree);
 
     it.each([
       ['', ['booker', 'plain', 'planner']],
@@ -246,6 +277,19 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
       expect(await ids(query)).toEqual(expected);
     });
 
+    it.each(BAD_QUERIES)('%s: 400 naming %s', async (query, field, detail) => {
+      const res = await request(t.server).get(`/agents${query}`);
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body.errors).toEqual([
+        expect.objectContaining({ field, in: 'query', detail: expect.stringMatching(detail) }),
+      ]);
+    });
+  });
+
+  describe('GET /agents filters, as agents change', () => {
+    beforeEach(registerThree);
+
     it('hides agents whose lease ran out unless include_dead=true', async () => {
       t.clock.advance(61_000);
       expect(await ids('?capability=travel')).toEqual([]);
@@ -270,26 +314,6 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
       expect(await ids('?skill=Family')).toEqual([]);
       await register(agent('planner')).expect(200);
       expect(await ids('?capability=travel')).toEqual(['booker']);
-    });
-
-    it.each([
-      ['?label=region', 'label', /label must be key:value/],
-      ['?label=bad%20key:v', 'label', /label key "bad key"/],
-      ['?capability=a%20b', 'capability', /capability/],
-      ['?limit=0', 'limit', /limit must be an integer between 1 and 1000/],
-      ['?limit=1001', 'limit', /limit/],
-      ['?limit=ten', 'limit', /limit/],
-      ['?skill=a&skill=b', 'skill', /skill must be given once/],
-      ['?name=', 'name', /name must be 1-256 characters/],
-      ['?cursor=abc&limit=1', 'cursor', /cursor is not one this registry made/],
-      ['?cursor=abc', 'cursor', /cursor is only valid with limit/],
-    ])('%s: 400 naming %s', async (query, field, detail) => {
-      const res = await request(t.server).get(`/agents${query}`);
-      expect(res.status).toBe(400);
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(res.body.errors).toEqual([
-        expect.objectContaining({ field, in: 'query', detail: expect.stringMatching(detail) }),
-      ]);
     });
   });
 

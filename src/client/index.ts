@@ -2,11 +2,13 @@
  * `agent-registry/client`: register an agent and keep its lease alive, find agents, and watch them come and go.
  *
  *     const registry = new RegistryClient({ url: 'http://registry:3000' });
- *     const lease = await Lease.start(registry, { agent_id: 'planner-7', agent_name: 'Planner', host, port });
+ *     const lease = await registry.register({ agent_id: 'planner-7', agent_name: 'Planner', host, port });
  *     const planners = await registry.listAll({ capability: 'planning' });
- *     const watch = new Watch(registry, { capability: 'planning' }, (update) => console.log(update));
+ *     const watch = registry.watch({ capability: 'planning' }, (update) => console.log(update));
  *     await lease.close();
  */
+export * from './errors';
+export * from './query';
 export * from './registry-client';
 export * from './lease';
 export * from './watch';

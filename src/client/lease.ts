@@ -1,4 +1,5 @@
-import { AgentInfo, AgentRegistration, RegistryClient, RegistryError } from './registry-client';
+import { RegistryError } from './errors';
+import type { AgentInfo, AgentRegistration, RegistryClient } from './registry-client';
 
 /** `active`: the last heartbeat (or registration) succeeded; `retrying`: it failed and is being retried; `closed`. */
 export type LeaseState = 'active' | 'retrying' | 'closed';
@@ -46,13 +47,13 @@ export class Lease {
     private readonly options: LeaseOptions,
   ) {}
 
-  /** Registers the agent (failing if that fails) and keeps it registered until `close()`. */
+  /** Registers the agent (failing if that fails) and keeps it registered until `close()`; `client.register()`. */
   static async start(
     client: RegistryClient,
     registration: AgentRegistration,
     options: LeaseOptions = {},
   ): Promise<Lease> {
-    const lease = new Lease(client, registration, await client.register(registration), options);
+    const lease = new Lease(client, registration, await client.registerOnce(registration), options);
     lease.schedule(lease.interval());
     return lease;
   }
@@ -113,7 +114,7 @@ export class Lease {
         this.emit('heartbeat', expires_at);
       } catch (error) {
         if (!(error instanceof RegistryError && error.status === 404)) throw error;
-        this.registered = await this.client.register(this.registration);
+        this.registered = await this.client.registerOnce(this.registration);
         this.emit('reregistered', this.registered);
       }
       this.failures = 0;

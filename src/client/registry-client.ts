@@ -1,4 +1,8 @@
+import { ProblemDetails, RegistryError } from './errors';
+import { Lease, LeaseOptions } from './lease';
 import type { components } from './openapi';
+import { AgentFilter, ListQuery, queryString } from './query';
+import { Watch, WatchOptions, WatchUpdate } from './watch';
 
 /**
  * A client for the agent registry, on `fetch` alone (Node 20+, browsers, Deno, Bun), with no NestJS in it: import it
@@ -9,29 +13,6 @@ export type AgentInfo = components['schemas']['AgentInfo'];
 export type AgentRegistration = components['schemas']['RegisterAgentRequest'];
 export type AgentEvent = components['schemas']['AgentEventData'];
 export type AgentCard = NonNullable<AgentInfo['agent_card']>;
-export type ProblemDetails = components['schemas']['ValidationProblemDetails'];
-
-/** The filters of `GET /agents` and `GET /events`: every one given must match. */
-export interface AgentFilter {
-  /** All of these capabilities. */
-  capability?: string | string[];
-  /** All of these labels: `{ region: 'eu' }` or `'region:eu'`. */
-  label?: Record<string, string> | string | string[];
-  /** A card skill whose id or one of whose tags equals this. */
-  skill?: string;
-  /** A case-insensitive substring of the agent's name. */
-  name?: string;
-  /** A case-insensitive substring of the name, card description, skill names and tags. */
-  q?: string;
-}
-
-export interface ListQuery extends AgentFilter {
-  include_dead?: boolean;
-  /** Page size (1-1000); without it, the whole match. */
-  limit?: number;
-  /** Where the page starts: a previous page's `next`. */
-  cursor?: string;
-}
 
 /** One answer of `GET /agents`. */
 export interface AgentPage {
@@ -52,19 +33,6 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-/** An answer other than 2xx: the status and the problem details the registry sent. */
-export class RegistryError extends Error {
-  override name = 'RegistryError';
-
-  constructor(
-    readonly status: number,
-    readonly problem: ProblemDetails | undefined,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(problem?.detail ?? `The registry answered ${status}`);
-  }
-}
-
 export class RegistryClient {
   readonly url: string;
   private readonly fetch: typeof fetch;
@@ -78,9 +46,25 @@ export class RegistryClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  /** Registers (or re-registers) once; see `lease()` in lease.ts to keep it alive. */
-  register(agent: AgentRegistration): Promise<AgentInfo> {
+  /**
+   * Registers the agent and keeps it registered: the lease heartbeats every ttl/3 with jitter, backs off on errors,
+   * registers again after a 404, and deregisters on `close()`. Rejects if the first registration fails.
+   */
+  register(agent: AgentRegistration, options?: LeaseOptions): Promise<Lease> {
+    return Lease.start(this, agent, options);
+  }
+
+  /** One registration (or re-registration), no lease kept. */
+  registerOnce(agent: AgentRegistration): Promise<AgentInfo> {
     return this.json('POST', '/agents/register', agent);
+  }
+
+  /**
+   * Lists the agents that match, then follows every change to them; resumes after a dropped connection, lists again
+   * after a 410. Runs until the returned watch is closed.
+   */
+  watch(filter: AgentFilter, handler: (update: WatchUpdate) => void | Promise<void>, options?: WatchOptions): Watch {
+    return new Watch(this, filter, handler, options);
   }
 
   heartbeat(agentId: string): Promise<components['schemas']['HeartbeatResponse']> {
@@ -142,24 +126,6 @@ export class RegistryClient {
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     return (await (await this.request(method, path, body)).json()) as T;
   }
-}
-
-/** The query string of a list or watch, repeated parameters repeated. */
-export function queryString(query: ListQuery & { since?: number }): string {
-  const params = new URLSearchParams();
-  const list = (value: string | string[] | undefined) => (value === undefined ? [] : [value].flat());
-  for (const capability of list(query.capability)) params.append('capability', capability);
-  const labels =
-    typeof query.label === 'object' && !Array.isArray(query.label)
-      ? Object.entries(query.label).map(([key, value]) => `${key}:${value}`)
-      : list(query.label);
-  for (const label of labels) params.append('label', label);
-  for (const name of ['skill', 'name', 'q', 'include_dead', 'limit', 'cursor', 'since'] as const) {
-    const value = query[name];
-    if (value !== undefined) params.append(name, String(value));
-  }
-  const text = params.toString();
-  return text ? `?${text}` : '';
 }
 
 async function errorOf(response: Response): Promise<RegistryError> {

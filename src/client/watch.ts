@@ -1,4 +1,6 @@
-import { AgentEvent, AgentFilter, AgentInfo, queryString, RegistryClient, RegistryError } from './registry-client';
+import { RegistryError } from './errors';
+import { AgentFilter, queryString } from './query';
+import type { AgentEvent, AgentInfo, RegistryClient } from './registry-client';
 
 /** What a watch hands its handler: the whole match (at the start, and after a 410), then each change. */
 export type WatchUpdate =

@@ -62,11 +62,16 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.wake();
   }
 
-  /** Shutdown, before the server drains: an event stream never ends by itself, so the feed ends them all. */
-  onModuleDestroy(): void {
+  /**
+   * Shutdown, before the server drains: an event stream never ends by itself, so the feed ends them all; and a read
+   * of the log in flight finishes while the database is still open (one started on a closing pool would wait out
+   * its acquire timeout).
+   */
+  async onModuleDestroy(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     for (const watcher of this.watchers) this.drop(watcher, 'the registry is shutting down');
+    await this.reading;
   }
 
   get isClosed(): boolean {
@@ -206,7 +211,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private async readNew(): Promise<void> {
     const em = this.orm.em.fork() as EntityManager;
     this.head ??= (await revisionState(em)).revision;
-    for (;;) {
+    while (!this.closed) {
       const events = await eventsAfter(em, this.head, READ_BATCH);
       if (events.length === 0) return;
       if (events[0].revision !== this.head + 1) {
