@@ -45,7 +45,7 @@ export interface StoredCard {
 }
 
 /** Most agents one cleanup statement deletes. */
-export const CLEANUP_CHUNK = 2000;
+export const CLEANUP_CHUNK = 500;
 
 /**
  * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
