@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { AGENT_CARD_MAX_BYTES, EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
+import { NO_FILTER } from '../src/registry/discovery';
+import { cursorScope, encodeCursor } from '../src/registry/page-cursor';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
@@ -25,6 +27,17 @@ const BAD_QUERIES: [string, string, RegExp][] = [
   ['?name=', 'name', /name must be 1-256 characters/],
   ['?cursor=abc&limit=1', 'cursor', /cursor is not one this registry made/],
   ['?cursor=abc', 'cursor', /cursor is only valid with limit/],
+  ['?q=a%00b', 'q', /q must not contain NUL/],
+  ['?name=%00', 'name', /name must not contain NUL/],
+  ['?skill=x%00', 'skill', /skill must not contain NUL/],
+  [`?${Array.from({ length: 65 }, (_, i) => `capability=c${i}`).join('&')}`, 'capability', /at most 64 times/],
+  [`?${Array.from({ length: 33 }, (_, i) => `label=k${i}:v`).join('&')}`, 'label', /at most 32 times/],
+  // A cursor made by hand, with a valid checksum, naming something that is not an agent id.
+  [
+    `?limit=1&cursor=${encodeCursor('a\u0000b', cursorScope(NO_FILTER, false))}`,
+    'cursor',
+    /not one this registry made/,
+  ],
 ];
 
 describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {

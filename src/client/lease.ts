@@ -117,6 +117,8 @@ export class Lease {
         this.registered = await this.client.registerOnce(this.registration);
         this.emit('reregistered', this.registered);
       }
+      // Closed while this heartbeat was in flight: it must not revive the lease close() is ending.
+      if (this.current === 'closed') return;
       this.failures = 0;
       this.setState('active');
       this.schedule(this.interval());

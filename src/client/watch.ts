@@ -64,7 +64,7 @@ export class Watch {
         if (this.closed) return;
         if (error instanceof RegistryError && error.status === 410) {
           needSnapshot = true;
-          continue;
+          continue; // the list that follows is the way back; its own failures back off below
         }
         this.options.onError?.(error);
         failures++;
@@ -85,6 +85,15 @@ export class Watch {
     );
     connected();
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      await this.read(reader);
+    } finally {
+      // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
+  private async read(reader: ReadableStreamDefaultReader<string>): Promise<void> {
     let text = '';
     for (;;) {
       const { value, done } = await reader.read();
@@ -111,10 +120,12 @@ export class Watch {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
   });
 }

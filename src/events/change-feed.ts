@@ -6,8 +6,13 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
 import { eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
 
-/** Events the feed keeps in memory, so watchers that are a little behind catch up without a query. */
-const RECENT_EVENTS = 10_000;
+/**
+ * Events the feed keeps in memory, so watchers that are a little behind catch up without a query. Each may hold two
+ * agents with 64 KiB cards, so the count stays small; older ones come from the database.
+ */
+const RECENT_EVENTS = 1000;
+/** Longest wait at shutdown for a read of the log in flight. */
+const SHUTDOWN_READ_WAIT_MS = 2000;
 /** Events one read of the log returns. */
 const READ_BATCH = 500;
 
@@ -65,13 +70,15 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Shutdown, before the server drains: an event stream never ends by itself, so the feed ends them all; and a read
    * of the log in flight finishes while the database is still open (one started on a closing pool would wait out
-   * its acquire timeout).
+   * its acquire timeout). A read that cannot finish (the database is already gone) is waited for only briefly.
    */
   async onModuleDestroy(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     for (const watcher of this.watchers) this.drop(watcher, 'the registry is shutting down');
-    await this.reading;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.reading, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_READ_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   get isClosed(): boolean {
@@ -124,6 +131,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
    * and follows live, or has been dropped.
    */
   async watch(since: number, filter: AgentFilter, sink: WatchSink): Promise<void> {
+    // A request that was checked before shutdown began, and arrives after the feed ended every stream.
+    if (this.closed) return sink.end('the registry is shutting down');
     const watcher: Watcher = { filter, sink, cursor: since, live: false, closed: false };
     this.watchers.add(watcher);
     try {
@@ -216,6 +225,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
       if (events.length === 0) return;
       if (events[0].revision !== this.head + 1) {
         this.logger.warn(`The event log skipped from revision ${this.head} to ${events[0].revision} (pruned)`);
+        // The memory is sliced by revision (catchUp): it must hold no gap.
+        this.recent = [];
       }
       this.head = events[events.length - 1].revision;
       this.recent.push(...events);

@@ -102,6 +102,8 @@ export class EventsController {
       );
     }
     const response = openStream(reply, revision);
+    // A client that hung up while the revision was read: its 'close' has been and gone.
+    if (response.destroyed || !response.socket || response.socket.destroyed) return;
     const sink = new StreamSink(response, this.config.eventsClientBufferBytes);
     const keepalive = setInterval(() => sink.comment('keepalive'), this.config.eventsKeepaliveMs);
     response.on('close', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { RequestValidationException } from '../common/request-validation.pipe';
-import { AGENT_ID_MAX_LENGTH } from './agent-id';
+import { AGENT_ID_MAX_LENGTH, AGENT_ID_PATTERN } from './agent-id';
 import { AgentFilter } from './discovery';
 
 /**
@@ -29,6 +29,8 @@ export function decodeCursor(cursor: string, scope: string): string {
     decoded[0] === VERSION &&
     typeof decoded[1] === 'string' &&
     decoded[1].length <= AGENT_ID_MAX_LENGTH &&
+    // The checksum is no secret: what a hand-made cursor names must be an agent id, as any the registry made.
+    AGENT_ID_PATTERN.test(decoded[1]) &&
     decoded[2] === checksum(decoded[1], scope)
   ) {
     return decoded[1];

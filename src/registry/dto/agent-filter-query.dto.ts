@@ -2,7 +2,16 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, ValidateBy } from 'class-validator';
 import { SKILL_TERM_MAX_LENGTH } from '../agent-card';
-import { AgentFilter, CAPABILITY_RULE, fold, isCapability, parseLabelSelector } from '../discovery';
+import { isStorableText } from '../../common/is-storable-text.decorator';
+import {
+  AgentFilter,
+  CAPABILITIES_MAX,
+  CAPABILITY_RULE,
+  fold,
+  isCapability,
+  LABELS_MAX,
+  parseLabelSelector,
+} from '../discovery';
 
 /** The longest `name=` or `q=` searched for. */
 const SEARCH_MAX_LENGTH = 256;
@@ -22,7 +31,9 @@ export class AgentFilterQuery {
   })
   @IsOptional()
   @Transform(toList)
-  @IsEach('capability', (value) => (isCapability(value) ? undefined : `capability: ${CAPABILITY_RULE}`))
+  @IsEach('capability', CAPABILITIES_MAX, (value) =>
+    isCapability(value) ? undefined : `capability: ${CAPABILITY_RULE}`,
+  )
   capability?: string[];
 
   @ApiPropertyOptional({
@@ -33,7 +44,7 @@ export class AgentFilterQuery {
   })
   @IsOptional()
   @Transform(toList)
-  @IsEach('label', (value) => {
+  @IsEach('label', LABELS_MAX, (value) => {
     const parsed = parseLabelSelector(value);
     return typeof parsed === 'string' ? parsed : undefined;
   })
@@ -63,9 +74,12 @@ export class AgentFilterQuery {
 }
 
 /** A repeatable parameter: every value a string that `problem` finds nothing wrong with; one message, the first. */
-function IsEach(name: string, problem: (value: string) => string | undefined): PropertyDecorator {
+function IsEach(name: string, max: number, problem: (value: string) => string | undefined): PropertyDecorator {
   const first = (values: unknown): string | undefined => {
-    for (const value of Array.isArray(values) ? (values as unknown[]) : [values]) {
+    const list = Array.isArray(values) ? (values as unknown[]) : [values];
+    // Each one is a condition of the query: as many as an agent can have.
+    if (list.length > max) return `${name} may be given at most ${max} times`;
+    for (const value of list) {
       const found = typeof value === 'string' ? problem(value) : `${name} must be a string`;
       if (found) return found;
     }
@@ -87,7 +101,9 @@ function IsSearchTerm(name: string, max: number): PropertyDecorator {
       ? `${name} must be given once, as a string`
       : value.length < 1 || value.length > max
         ? `${name} must be 1-${max} characters`
-        : undefined;
+        : !isStorableText(value)
+          ? `${name} must not contain NUL characters or unpaired surrogates`
+          : undefined;
   return ValidateBy({
     name: `isSearchTerm_${name}`,
     validator: {
