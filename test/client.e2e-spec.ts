@@ -137,6 +137,19 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     await expect(client.get('leased')).rejects.toMatchObject({ status: 404 });
   }, 45_000);
 
+  it("a watch's snapshot holds agents whose lease ran out but which cleanup has not removed", async () => {
+    await client.registerOnce({ ...agent('lapsed'), ttl_seconds: 1 } as never);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const updates: WatchUpdate[] = [];
+    const watch = client.watch({}, (update) => {
+      updates.push(update);
+    });
+    cleanup.push(() => watch.close());
+    await until(() => updates.length >= 1);
+    // A heartbeat would revive it without an event: the view must already hold it.
+    expect(updates[0]).toMatchObject({ type: 'snapshot', agents: [{ agent_id: 'lapsed', is_alive: false }] });
+  });
+
   it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
     await client.registerOnce({ ...agent('a'), capabilities: ['x'] } as never);
     const updates: WatchUpdate[] = [];

@@ -14,8 +14,9 @@ export interface WatchOptions {
 }
 
 /**
- * Lists the agents that match, then follows `GET /events` from the list's revision: the handler sees a snapshot,
- * then every change after it, in revision order, none skipped and none repeated. A dropped connection is resumed
+ * Lists the agents that match, then follows `GET /events` from the list's revision: the handler sees a snapshot
+ * (every registered agent that matches, alive or not yet removed: check `is_alive` / `expires_at`), then every change
+ * after it, in revision order, none skipped and none repeated. A dropped connection is resumed
  * from the last revision seen; a 410 (events past the registry's retention) lists again and hands over a fresh
  * snapshot. Runs until `close()`.
  */
@@ -53,7 +54,9 @@ export class Watch {
     while (!this.closed) {
       try {
         if (needSnapshot) {
-          const { agents, revision } = await this.client.listAll(this.filter);
+          // Agents whose lease ran out but which cleanup has not removed are in it too (is_alive: false): a lease
+          // running out, or renewed, is not an event, so a view without them would miss one that is renewed.
+          const { agents, revision } = await this.client.listAll({ ...this.filter, include_dead: true });
           if (this.closed) return;
           this.lastRevision = revision;
           await this.handler({ type: 'snapshot', agents, revision });
