@@ -37,6 +37,9 @@ export function mikroOrmOptions(database: DatabaseConfig): Options {
     extensions: [Migrator],
     forceUtcTimezone: true,
     ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),
+    // agent_search and its shadow tables are SQLite's FTS5 trigram index, made by a migration and kept by triggers;
+    // MikroORM cannot describe a virtual table, and must not read it as one of its own.
+    schemaGenerator: { skipTables: [/^agent_search(_|$)/] },
     migrations: {
       // Listed explicitly (one set per dialect) so the same code runs from src (tests, CLI) and from dist; `path`
       // is where the CLI writes a new migration, which then gets added to its dialect's list.

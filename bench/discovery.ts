@@ -24,6 +24,14 @@ export const QUERIES: [string, string][] = [
   ['one label (10%), a page of 100', '/agents?label=zone:z3&limit=100'],
   ['a rare capability (10 agents in 1,000,000)', '/agents?capability=rare&limit=100'],
   ['no filter, a page of 100', '/agents?limit=100'],
+  // The `rare` agents have cap-7 too: listed first, the common capability must not drive the query.
+  [
+    'a common capability, then a rare one (1 agent at 10,000, 10 at 1,000,000)',
+    '/agents?capability=cap-7&capability=rare&limit=100',
+  ],
+  ['name= that no agent matches', '/agents?name=nobody&limit=100'],
+  ['q= matching 1 agent at 10,000, 111 at 1,000,000', '/agents?q=agent%209999&limit=100'],
+  ['name= matching every agent, a page of 100', '/agents?name=agent&limit=100'],
 ];
 
 /** Requests/s and p99 of each query, one round of DURATION seconds each. */

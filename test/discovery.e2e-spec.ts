@@ -2,6 +2,7 @@ import request from 'supertest';
 import { AGENT_CARD_MAX_BYTES, EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { NO_FILTER } from '../src/registry/discovery';
 import { cursorScope, encodeCursor } from '../src/registry/page-cursor';
+import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
@@ -325,8 +326,48 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
       expect(await ids('?capability=plan')).toEqual([]);
       expect(await ids('?label=tier:gold')).toEqual(['booker']);
       expect(await ids('?skill=Family')).toEqual([]);
+      expect(await ids('?q=itinerar')).toEqual([]);
       await register(agent('planner')).expect(200);
       expect(await ids('?capability=travel')).toEqual(['booker']);
+      expect(await ids('?name=trip')).toEqual([]);
+    });
+
+    it('name= and q= follow a re-registration, a removal by cleanup, and a new agent in the place of the removed one', async () => {
+      await register(agent('planner', { agent_name: 'Zebra Router' })).expect(200);
+      expect(await ids('?name=zebra')).toEqual(['planner']);
+      expect(await ids('?q=router')).toEqual(['planner']);
+      expect(await ids('?name=trip')).toEqual([]);
+      expect(await ids('?q=itinerar')).toEqual([]);
+      // A heartbeat changes no searchable text.
+      await request(t.server).post('/agents/planner/heartbeat').expect(200);
+      expect(await ids('?name=zebra')).toEqual(['planner']);
+
+      t.clock.advance(61_000);
+      expect((await t.app.get(CleanupJob).run())?.sort()).toEqual(['booker', 'plain', 'planner']);
+      expect(await ids('?name=zebra&include_dead=true')).toEqual([]);
+      // The newest agent removed, then one registered: SQLite may hand the new row the removed one's rowid.
+      await register(agent('walrus', { agent_name: 'Walrus Router' })).expect(200);
+      expect(await ids('?q=router')).toEqual(['walrus']);
+      expect(await ids('?name=walrus&q=rus%20rou')).toEqual(['walrus']);
+    });
+
+    it('several facets: whichever one drives the query, every filter holds', async () => {
+      for (let i = 0; i < 20; i++) {
+        await register(
+          agent(`worker-${String(i).padStart(2, '0')}`, {
+            agent_name: i % 5 ? 'Worker' : 'Special Worker',
+            capabilities: ['work', ...(i % 7 ? [] : ['rare'])],
+            labels: { zone: `z${i % 2}` },
+          }),
+        ).expect(200);
+      }
+      // Listed with the common filter first and last: the rarest drives either way.
+      expect(await ids('?capability=work&capability=rare')).toEqual(['worker-00', 'worker-07', 'worker-14']);
+      expect(await ids('?capability=rare&capability=work&label=zone:z0')).toEqual(['worker-00', 'worker-14']);
+      expect(await ids('?label=zone:z1&capability=rare')).toEqual(['worker-07']);
+      expect(await ids('?capability=work&name=special')).toEqual(['worker-00', 'worker-05', 'worker-10', 'worker-15']);
+      expect(await ids('?label=zone:z0&q=special%20w')).toEqual(['worker-00', 'worker-10']);
+      expect(await ids('?capability=rare&name=special&label=zone:z1')).toEqual([]);
     });
   });
 
@@ -375,6 +416,32 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
         url = nextOf(res);
       }
       expect(seen).toEqual(['b', 'd', 'f', 'g', 'j']);
+    });
+
+    it('pages through a name= or q= match, and through several facets, in agent_id order', async () => {
+      for (let i = 0; i < 12; i++) {
+        await register(
+          agent(`agent-${String(i).padStart(2, '0')}`, {
+            agent_name: i % 3 ? 'Plain' : 'Searcher',
+            capabilities: ['all', ...(i % 2 ? ['odd'] : [])],
+          }),
+        ).expect(200);
+      }
+      const walk = async (query: string): Promise<string[]> => {
+        const seen: string[] = [];
+        let url: string | undefined = `/agents?${query}&limit=2`;
+        while (url) {
+          const res = await page(url);
+          seen.push(...(res.body as { agent_id: string }[]).map((a) => a.agent_id));
+          url = nextOf(res);
+        }
+        return seen;
+      };
+      expect(await walk('name=searcher')).toEqual(['agent-00', 'agent-03', 'agent-06', 'agent-09']);
+      expect(await walk('q=searcher&capability=odd')).toEqual(['agent-03', 'agent-09']);
+      expect(await walk('capability=all&capability=odd')).toEqual(
+        ['01', '03', '05', '07', '09', '11'].map((n) => `agent-${n}`),
+      );
     });
 
     it('a cursor belongs to its filters: used with others, or edited, it is refused', async () => {

@@ -10,7 +10,7 @@ import { ChangeFeed } from '../events/change-feed';
 import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { AgentRecord } from './agent-record.entity';
-import { AgentSelection, Dialect, selectAgentsSql } from './agent-query';
+import { AgentSelection, Dialect, planAgentQuery } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
 import { AgentFilter } from './discovery';
@@ -113,11 +113,13 @@ export class RegistryService implements BeforeApplicationShutdown {
       // One more than asked for says whether there is a next page.
       limit: query.limit === undefined ? undefined : query.limit + 1,
     };
-    const { sql, params } = selectAgentsSql(selection, this.dialect);
     const { records, revision } = await this.em.fork().transactional(
       async (tx) => {
         const { revision } = await revisionState(tx);
-        const rows = await tx.getConnection().execute<StoredRow[]>(sql, params, 'all', tx.getTransactionContext());
+        const run = (sql: string, params: unknown[]) =>
+          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
+        const { sql, params } = await planAgentQuery(selection, this.dialect, run);
+        const rows = (await run(sql, params)) as unknown as StoredRow[];
         return { records: rows.map(fromRow), revision };
       },
       this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
