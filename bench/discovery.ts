@@ -25,23 +25,21 @@ export const QUERIES: [string, string][] = [
   ['a rare capability (10 agents in 1,000,000)', '/agents?capability=rare&limit=100'],
   ['no filter, a page of 100', '/agents?limit=100'],
   // The `rare` agents have cap-7 too: listed first, the common capability must not drive the query.
-  [
-    'a common capability, then a rare one (1 agent at 10,000, 10 at 1,000,000)',
-    '/agents?capability=cap-7&capability=rare&limit=100',
-  ],
+  ['a common capability, then a rare one', '/agents?capability=cap-7&capability=rare&limit=100'],
   ['name= that no agent matches', '/agents?name=nobody&limit=100'],
-  ['q= matching 1 agent at 10,000, 111 at 1,000,000', '/agents?q=agent%209999&limit=100'],
+  ['q= matching a few agents', '/agents?q=agent-9999&limit=100'],
   ['name= matching every agent, a page of 100', '/agents?name=agent&limit=100'],
 ];
 
-/** Requests/s and p99 of each query, one round of DURATION seconds each. */
-export async function queryRates(url: string): Promise<Result[]> {
-  const results: Result[] = [];
+/** Requests/s and p99 of each query, one round of DURATION seconds each, and how many agents it answers. */
+export async function queryRates(url: string): Promise<(Result & { agents: number })[]> {
+  const results: (Result & { agents: number })[] = [];
   for (const [name, path] of QUERIES) {
+    const agents = ((await (await fetch(`${url}${path}`)).json()) as unknown[]).length;
     const result = await load(url, { method: 'GET', path });
     if (result.failures > 0) throw new Error(`${result.failures} failures for ${path}`);
-    console.log(`${name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms`);
-    results.push(result);
+    console.log(`${name}: ${agents} agents, ${Math.round(result.rps)} req/s, p99 ${result.p99} ms`);
+    results.push({ ...result, agents });
   }
   return results;
 }

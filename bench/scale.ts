@@ -70,7 +70,7 @@ async function seed(orm: MikroORM, from: number, to: number, expiresAt: number):
     const rows = ids.map((n) => ({
       ...registrationOf({
         agentId: `agent-${n}`,
-        agentName: `Agent ${n}`,
+        agentName: `Agent agent-${n}`,
         host: '10.0.0.1',
         port: 8080,
         ttlSeconds: 3600,
@@ -201,15 +201,23 @@ export async function scale(): Promise<void> {
       ['l', 'r', 'r'],
     );
     const queries = table(
-      ['query', `req/s at ${SMALL}`, `req/s at ${agents}`, 'ratio', `p99 ms at ${agents}`],
+      [
+        'query',
+        `agents answered at ${SMALL} / ${agents}`,
+        `req/s at ${SMALL}`,
+        `req/s at ${agents}`,
+        'ratio',
+        `p99 ms at ${agents}`,
+      ],
       QUERIES.map(([name], i) => [
         name,
+        `${queriesAtSmall[i].agents} / ${queriesAtLarge[i].agents}`,
         String(Math.round(queriesAtSmall[i].rps)),
         String(Math.round(queriesAtLarge[i].rps)),
         ratio(queriesAtLarge[i].rps, queriesAtSmall[i].rps),
         String(queriesAtLarge[i].p99),
       ]),
-      ['l', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
     );
     const watching = table(
       ['watch', 'this run'],

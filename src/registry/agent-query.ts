@@ -31,7 +31,7 @@ export type QueryDriver = { kind: 'facet'; index: number } | { kind: 'search' } 
 
 /** How many rows a probe reads of a facet's index, or of the search index, at most. */
 export const FACET_PROBE_ROWS = 1000;
-export const SEARCH_PROBE_ROWS = 10_000;
+export const SEARCH_PROBE_ROWS = 2000;
 
 /** What a probe found: how many rows, up to its limit, and (for a facet) the agent_id of the last one. */
 export interface Probe {
