@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { AuthGuard } from './auth/auth.guard';
 import { CommonModule } from './common/common.module';
 import { HttpDrain } from './common/http-drain';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
@@ -29,6 +30,7 @@ export class AppModule {
       ],
       providers: [
         HttpDrain,
+        { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_PIPE, useClass: RequestValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],

@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { Server } from 'node:http';
+import { API_KEY_SCHEME } from './auth/access.decorator';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 
@@ -28,10 +29,13 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       .setVersion('1.0.0')
       .setLicense('MIT', 'https://opensource.org/license/mit')
       .addServer('/', 'This registry')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (REGISTRY_API_KEYS_FILE).' })
+      .addApiKey(
+        { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same key, in its own header.' },
+        API_KEY_SCHEME,
+      )
       .build(),
   );
-  // No operation needs credentials yet; say so explicitly rather than leave it undefined.
-  document.security = [];
   return document;
 }
 

@@ -687,6 +687,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
                 };
             };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The body exceeds BODY_LIMIT. */
             413: {
                 headers: {
@@ -802,6 +838,42 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description No agent with this id is registered: register it again. */
@@ -925,6 +997,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
                 };
             };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description An unexpected error; the log has the cause, the body says nothing about it. */
             500: {
                 headers: {
@@ -1006,6 +1114,42 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description No agent with this id is registered. */
@@ -1106,6 +1250,42 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description No agent with this id is registered. */
@@ -1223,6 +1403,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
                 };
             };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description No agent with this id is registered, or it registered no card. */
             404: {
                 headers: {
@@ -1336,6 +1552,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
                 };
             };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The database cannot be reached (`Retry-After: 5`). */
             503: {
                 headers: {
@@ -1371,6 +1623,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description The database does not answer. */
@@ -1587,6 +1875,42 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ValidationProblemDetails"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description The events after the requested revision are no longer kept (EVENTS_RETENTION), or the revision is not one this registry has reached: list the agents again (`GET /agents`) and watch from its `X-Registry-Revision`. */

@@ -26,7 +26,9 @@ export interface AgentPage {
 export interface ClientOptions {
   /** The registry's base URL, e.g. `http://registry:3000`. */
   url: string;
-  /** Headers sent with every request (an Authorization header, say). */
+  /** The API key, sent as `Authorization: Bearer <key>` with every request. */
+  apiKey?: string;
+  /** Headers sent with every request. */
   headers?: Record<string, string>;
   /** A request that takes longer fails (default 10 s). Streams are not timed out. */
   timeoutMs?: number;
@@ -42,7 +44,10 @@ export class RegistryClient {
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-    this.headers = options.headers ?? {};
+    this.headers = {
+      ...(options.apiKey === undefined ? {} : { Authorization: `Bearer ${options.apiKey}` }),
+      ...options.headers,
+    };
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { AuthenticationRequiredException } from '../auth/auth.guard';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
@@ -56,6 +57,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (error instanceof RetryLaterException) {
       httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
     }
+    if (error instanceof AuthenticationRequiredException) httpAdapter.setHeader(response, 'WWW-Authenticate', 'Bearer');
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
   }

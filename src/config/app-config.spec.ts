@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keysFileLine, sha256 } from '../auth/api-keys';
 import { ConfigError, loadConfig } from './app-config';
 
 describe('loadConfig', () => {
@@ -17,6 +21,7 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 15_000,
       eventsClientBufferBytes: 1024 * 1024,
       eventsPollMs: 250,
+      auth: { mode: 'protected', keys: [] },
     });
   });
 
@@ -40,6 +45,7 @@ describe('loadConfig', () => {
       EVENTS_KEEPALIVE_SECONDS: '2',
       EVENTS_CLIENT_BUFFER: '64kb',
       EVENTS_POLL_MS: '50',
+      REGISTRY_AUTH: 'off',
     });
     expect(config).toEqual({
       port: 8080,
@@ -56,6 +62,7 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 2000,
       eventsClientBufferBytes: 64 * 1024,
       eventsPollMs: 50,
+      auth: { mode: 'off', keys: [] },
     });
   });
 
@@ -201,6 +208,77 @@ describe('loadConfig', () => {
       expect(loadConfig({ DATABASE_URL: 'postgresql://u:hun@ter2@h/db' }).database.display).toBe(
         'postgresql://u:*****@h/db',
       );
+    });
+  });
+
+  describe('API keys', () => {
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'keys-'))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const keysFile = (text: string) => {
+      const path = join(dir, 'keys');
+      writeFileSync(path, text);
+      return path;
+    };
+
+    it('reads a keys file (comments and blank lines skipped) and REGISTRY_API_KEYS together', () => {
+      const file = keysFile(
+        `# ops\n\n${keysFileLine('ops', 'admin', 'ops-secret-0123456789')}\n  bot agent ${'AB'.repeat(32)}  \n`,
+      );
+      const { auth } = loadConfig({
+        REGISTRY_API_KEYS_FILE: file,
+        REGISTRY_API_KEYS: 'dev:reader:dev-secret-0123456789',
+      });
+      expect(auth.mode).toBe('keys');
+      expect(auth.keys.map((key) => [key.name, key.role])).toEqual([
+        ['ops', 'admin'],
+        ['bot', 'agent'],
+        ['dev', 'reader'],
+      ]);
+      expect(auth.keys[0].sha256).toEqual(sha256('ops-secret-0123456789'));
+      expect(auth.keys[2].sha256).toEqual(sha256('dev-secret-0123456789'));
+    });
+
+    it('refuses a keys file with any malformed line, naming every one, and never echoes a secret', () => {
+      const file = keysFile(
+        [
+          keysFileLine('ok', 'admin', 'ok-secret-0123456789'),
+          'two fields',
+          `bad name! reader ${'0'.repeat(64)}`,
+          `x owner ${'0'.repeat(64)}`,
+          'y reader 1234',
+        ].join('\n'),
+      );
+      expect(() => loadConfig({ REGISTRY_API_KEYS_FILE: file })).toThrow(
+        new RegExp(
+          [
+            'line 2: expected "name role sha256-hex", got 2 field',
+            'line 3: expected "name role sha256-hex", got 4 field',
+            'line 4: the role must be one of reader, agent, admin',
+            'line 5: the hash must be 64 hex digits',
+          ].join('.*'),
+          's',
+        ),
+      );
+      expect(() => loadConfig({ REGISTRY_API_KEYS: 'dev:reader:short' })).toThrow(
+        /REGISTRY_API_KEYS: entry 1: the secret must be at least 16 characters/,
+      );
+      expect(() => loadConfig({ REGISTRY_API_KEYS: 'dev:reader:short' })).not.toThrow(/short/);
+      expect(() => loadConfig({ REGISTRY_API_KEYS_FILE: join(dir, 'missing') })).toThrow(/cannot be read/);
+    });
+
+    it('refuses a name or a secret used twice, and keys with REGISTRY_AUTH=off', () => {
+      expect(() =>
+        loadConfig({ REGISTRY_API_KEYS: 'a:reader:secret-one-0123456789,a:admin:secret-two-0123456789' }),
+      ).toThrow(/the key name "a" is used twice/);
+      expect(() =>
+        loadConfig({ REGISTRY_API_KEYS: 'a:reader:same-secret-0123456789,b:admin:same-secret-0123456789' }),
+      ).toThrow(/the key "b" has the same secret as another key/);
+      expect(() => loadConfig({ REGISTRY_AUTH: 'off', REGISTRY_API_KEYS: 'a:reader:secret-one-0123456789' })).toThrow(
+        /REGISTRY_AUTH=off serves everyone/,
+      );
+      expect(loadConfig({ REGISTRY_AUTH: 'off' }).auth).toEqual({ mode: 'off', keys: [] });
+      expect(() => loadConfig({ REGISTRY_AUTH: 'maybe' })).toThrow(/REGISTRY_AUTH="maybe" must be on or off/);
     });
   });
 

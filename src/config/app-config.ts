@@ -1,8 +1,21 @@
 import { LogLevel } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
 import { validateCronExpression } from 'cron';
 import { toBoolean } from '../common/to-boolean';
+import { readFileSync } from 'node:fs';
+import { ApiKey, keySetProblems, parseKeysFile, parseKeysVariable } from '../auth/api-keys';
 import { toInteger } from '../common/to-integer';
 import { DatabaseConfig, maskPassword, parseDatabaseUrl } from './database-config';
 
@@ -28,6 +41,16 @@ export interface AppConfig {
   eventsClientBufferBytes: number;
   /** How often each replica reads the event log for other replicas' events. */
   eventsPollMs: number;
+  auth: AuthConfig;
+}
+
+/**
+ * Who may call the registry: `keys` (an API key on every request but the open ones), `protected` (no keys are
+ * configured: loopback clients only) or `off` (REGISTRY_AUTH=off: everyone, openly).
+ */
+export interface AuthConfig {
+  mode: 'keys' | 'protected' | 'off';
+  keys: ApiKey[];
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -137,6 +160,18 @@ class EnvironmentVariables {
   @Min(10, { message: 'must be a number of milliseconds between 10 and 60000' })
   @Max(60_000, { message: 'must be a number of milliseconds between 10 and 60000' })
   EVENTS_POLL_MS: number = 250;
+
+  @IsIn(['on', 'off'], { message: 'must be on or off' })
+  REGISTRY_AUTH: string = 'on';
+
+  @IsOptional()
+  @IsString()
+  REGISTRY_API_KEYS_FILE: string | undefined = undefined;
+
+  /** For development: the secrets are in the environment. */
+  @IsOptional()
+  @IsString()
+  REGISTRY_API_KEYS: string | undefined = undefined;
 }
 
 export class ConfigError extends Error {
@@ -188,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (typeof database === 'string' && typeof vars.DATABASE_URL === 'string') {
     problems.push(`DATABASE_URL=${JSON.stringify(maskPassword(vars.DATABASE_URL))} ${database}`);
   }
+  const auth = authConfigOf(vars, problems);
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -208,5 +244,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     eventsKeepaliveMs: vars.EVENTS_KEEPALIVE_SECONDS * 1000,
     eventsClientBufferBytes: eventsClientBufferBytes!,
     eventsPollMs: vars.EVENTS_POLL_MS,
+    auth,
   };
+}
+
+/** The keys from REGISTRY_API_KEYS_FILE and REGISTRY_API_KEYS (both may be given), and the mode they make. */
+function authConfigOf(vars: EnvironmentVariables, problems: string[]): AuthConfig {
+  const keys: ApiKey[] = [];
+  const add = (variable: string, parsed: ApiKey[] | string[]) => {
+    if (parsed.every((item): item is ApiKey => typeof item !== 'string')) keys.push(...parsed);
+    else problems.push(...parsed.map((problem) => `${variable}: ${problem}`));
+  };
+  if (vars.REGISTRY_API_KEYS_FILE !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(vars.REGISTRY_API_KEYS_FILE, 'utf8');
+    } catch (error) {
+      problems.push(
+        `REGISTRY_API_KEYS_FILE=${JSON.stringify(vars.REGISTRY_API_KEYS_FILE)} cannot be read: ${(error as Error).message}`,
+      );
+    }
+    if (text !== undefined) add(`REGISTRY_API_KEYS_FILE ${vars.REGISTRY_API_KEYS_FILE}`, parseKeysFile(text));
+  }
+  // The secrets in this variable are not repeated in the messages.
+  if (vars.REGISTRY_API_KEYS !== undefined) add('REGISTRY_API_KEYS', parseKeysVariable(vars.REGISTRY_API_KEYS));
+  problems.push(...keySetProblems(keys).map((problem) => `API keys: ${problem}`));
+  if (vars.REGISTRY_AUTH === 'off' && keys.length > 0) {
+    problems.push('REGISTRY_AUTH=off serves everyone without a key: remove the keys, or REGISTRY_AUTH=off');
+  }
+  const mode = vars.REGISTRY_AUTH === 'off' ? 'off' : keys.length > 0 ? 'keys' : 'protected';
+  return { mode, keys };
 }

@@ -13,6 +13,7 @@ import { ChangeFeed, WatchSink } from './change-feed';
 import { AgentEventData } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
 import { revisionState, StoredEvent } from './event-log';
+import { Access } from '../auth/access.decorator';
 
 const REVISION = /^\d{1,15}$/;
 
@@ -37,6 +38,7 @@ export class EventsController {
    */
   @ApiOperation({ summary: 'Watch the registry: a resumable stream of changes (SSE)' })
   @Get()
+  @Access('read')
   @ApiHeader({
     name: 'Last-Event-ID',
     required: false,

@@ -5,6 +5,7 @@ import { Clock } from '../common/clock';
 import { RegistryService } from '../registry/registry.service';
 import { HealthResponse, UnhealthyResponse } from './dto/health-response.dto';
 import { HealthDocumentFilter } from './health-document.filter';
+import { Access } from '../auth/access.decorator';
 
 /** How long a health check waits for the database before calling it down. */
 export const DATABASE_CHECK_TIMEOUT_MS = 2000;
@@ -27,6 +28,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Registry health with agent counts' })
   @Get()
+  @Access('read')
   @Header('Cache-Control', 'no-cache, no-store, must-revalidate')
   @ApiOkResponse({ type: HealthResponse, description: 'The database answers.' })
   @ApiServiceUnavailableResponse({ type: UnhealthyResponse, description: 'The database does not answer.' })
@@ -58,6 +60,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Liveness probe' })
   @Get('live')
+  @Access('public')
   @HealthCheck({ swaggerDocumentation: false })
   @ApiOkResponse({
     description: 'The process serves HTTP (terminus format).',
@@ -72,6 +75,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Readiness probe' })
   @Get('ready')
+  @Access('public')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
     return this.health.check([() => this.database.pingCheck('database', { timeout: DATABASE_CHECK_TIMEOUT_MS })]);

@@ -13,6 +13,7 @@ import { ListAgentsQuery } from './dto/list-agents-query.dto';
 import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
+import { Access } from '../auth/access.decorator';
 
 /** The registry revision an answer reflects (see `GET /agents`). */
 export const REVISION_HEADER = 'X-Registry-Revision';
@@ -70,6 +71,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Register an agent, or update its registration' })
   @Post('register')
+  @Access('write')
   @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: AgentInfo, description: 'The agent as now registered.' })
@@ -94,6 +96,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
+  @Access('write')
   @ApiAgentIdParam()
   @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
@@ -114,6 +117,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'List and find agents' })
   @Get()
+  @Access('read')
   @ReadUnavailable()
   @ApiOkResponse({
     type: [AgentInfo],
@@ -151,6 +155,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Get one agent' })
   @Get(':agent_id')
+  @Access('read')
   @ApiAgentIdParam()
   @ReadUnavailable()
   @ApiOkResponse({ type: AgentInfo, description: 'The agent.' })
@@ -166,6 +171,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: "Get an agent's A2A Agent Card" })
   @Get(':agent_id/card')
+  @Access('read')
   @ApiAgentIdParam()
   @ApiHeader({
     name: 'If-None-Match',
@@ -213,6 +219,7 @@ export class RegistryController {
    */
   @ApiOperation({ summary: 'Deregister an agent' })
   @Delete(':agent_id')
+  @Access('write')
   @ApiAgentIdParam()
   @WriteUnavailable()
   @ApiOkResponse({ type: DeleteAgentResponse, description: 'The agent was removed.' })

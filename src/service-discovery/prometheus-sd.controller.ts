@@ -5,6 +5,7 @@ import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { AgentFilterQuery, agentFilterOf } from '../registry/dto/agent-filter-query.dto';
 import { RegistryService } from '../registry/registry.service';
 import { PrometheusTargetGroup, targetGroupOf } from './prometheus-sd';
+import { Access } from '../auth/access.decorator';
 
 @ApiTags('service discovery')
 @Controller('sd')
@@ -20,6 +21,7 @@ export class PrometheusSdController {
    */
   @ApiOperation({ summary: 'Prometheus HTTP service discovery' })
   @Get('prometheus')
+  @Access('read')
   @ApiOkResponse({
     description: 'Target groups, one per live agent, ordered by agent_id.',
     schema: {

@@ -1,0 +1,51 @@
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiProblemResponse } from '../common/api-problem-response.decorator';
+import { Role } from './api-keys';
+
+/**
+ * Who may call a route when keys are configured: `public` (anyone, even in protected mode), `read` (any key),
+ * `write` (`agent` or `admin` keys), `admin`. A route without @Access needs an admin key: a route added by an
+ * extension module is closed until it says otherwise.
+ */
+export type AccessLevel = 'public' | 'read' | 'write' | 'admin';
+
+export const ACCESS_LEVEL = 'agent-registry:access';
+
+/** The roles that may call a route of each level. */
+export const ROLES_FOR: Record<Exclude<AccessLevel, 'public'>, readonly Role[]> = {
+  read: ['reader', 'agent', 'admin'],
+  write: ['agent', 'admin'],
+  admin: ['admin'],
+};
+
+export const API_KEY_SCHEME = 'api-key';
+
+export const MISSING_KEY_DETAIL = 'A valid API key is required: send it as "Authorization: Bearer <key>".';
+
+/** Sets a route's access level, and documents its security and its 401 and 403 answers. */
+export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
+  if (level === 'public') return applyDecorators(SetMetadata(ACCESS_LEVEL, level), ApiSecurity({}));
+  return applyDecorators(
+    SetMetadata(ACCESS_LEVEL, level),
+    ApiBearerAuth(),
+    ApiSecurity(API_KEY_SCHEME),
+    ApiProblemResponse(
+      401,
+      'No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`.',
+      { detail: MISSING_KEY_DETAIL },
+      {
+        'WWW-Authenticate': {
+          description: 'The scheme to authenticate with.',
+          schema: { type: 'string', example: 'Bearer' },
+        },
+      },
+    ),
+    ApiProblemResponse(
+      403,
+      `The key's role may not do this (${ROLES_FOR[level].join(' or ')} needed), or, in protected mode (no keys ` +
+        'configured), the client is not on this host.',
+      { detail: `This needs the ${ROLES_FOR[level].join(' or ')} role.` },
+    ),
+  );
+}

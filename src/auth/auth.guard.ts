@@ -1,0 +1,112 @@
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { ApiKey, findKey, Role } from './api-keys';
+import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, ROLES_FOR } from './access.decorator';
+
+/** Who made a request: the key's name and role, or, without keys (protected mode, auth off), nobody in particular. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+/** The principal of a request that passed the guard. */
+export const PRINCIPAL = Symbol('agent-registry:principal');
+
+/** A 401 the problem-details filter answers with `WWW-Authenticate: Bearer`. */
+export class AuthenticationRequiredException extends UnauthorizedException {
+  constructor() {
+    super(MISSING_KEY_DETAIL);
+  }
+}
+
+interface RequestLike {
+  headers: Record<string, string | string[] | undefined>;
+  /** Express */
+  socket?: { remoteAddress?: string };
+  /** Fastify */
+  raw?: { socket?: { remoteAddress?: string } };
+  [PRINCIPAL]?: Principal;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/**
+ * Every route's gate (APP_GUARD). The client's address is the socket's, never a header: a proxy in front makes every
+ * client look like the proxy, so protected mode is for a registry nobody else can reach; put keys on one that can be.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate, OnApplicationBootstrap {
+  private readonly logger = new Logger('Auth');
+  private readonly keys: readonly ApiKey[];
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.keys = config.auth.keys;
+  }
+
+  onApplicationBootstrap(): void {
+    const { mode, keys } = this.config.auth;
+    if (mode === 'off') {
+      this.logger.warn(
+        'REGISTRY_AUTH=off: ANYONE WHO CAN REACH THIS REGISTRY CAN REGISTER, OVERWRITE AND DELETE EVERY AGENT. ' +
+          'Configure REGISTRY_API_KEYS_FILE for any registry reachable from another host.',
+      );
+    } else if (mode === 'protected') {
+      this.logger.warn(
+        'Protected mode: no API keys are configured (REGISTRY_API_KEYS_FILE), so only clients on this host are ' +
+          'served; others get 403. Configure keys, or set REGISTRY_AUTH=off to serve everyone without one.',
+      );
+    } else {
+      this.logger.log(`API keys: ${keys.map((key) => `${key.name} (${key.role})`).join(', ')}`);
+    }
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const level =
+      this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? 'admin';
+    const request = context.switchToHttp().getRequest<RequestLike>();
+    const { mode } = this.config.auth;
+    if (level === 'public' || mode === 'off') return true;
+    if (mode === 'protected') {
+      const address = request.socket?.remoteAddress ?? request.raw?.socket?.remoteAddress ?? '';
+      if (LOOPBACK.test(address)) return true;
+      throw new ForbiddenException(
+        'This registry is in protected mode: no API keys are configured, so it serves only clients on its own ' +
+          'host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone).',
+      );
+    }
+    const secret = presentedSecret(request.headers);
+    const key = secret === undefined ? undefined : findKey(this.keys, secret);
+    if (!key) throw new AuthenticationRequiredException();
+    const roles = ROLES_FOR[level];
+    if (!roles.includes(key.role)) throw new ForbiddenException(`This needs the ${roles.join(' or ')} role.`);
+    request[PRINCIPAL] = { name: key.name, role: key.role };
+    return true;
+  }
+}
+
+/** The secret from `Authorization: Bearer <secret>` or, failing that, `X-API-Key`. */
+function presentedSecret(headers: RequestLike['headers']): string | undefined {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (match) return match[1];
+  }
+  const apiKey = headers['x-api-key'];
+  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined;
+}

@@ -1,0 +1,204 @@
+import { networkInterfaces } from 'node:os';
+import { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
+import { onEachDatabase } from './support/databases';
+import { openEventStream } from './support/event-stream';
+import { agent, createTestApp, TestApp } from './support/test-app';
+
+const SECRETS = {
+  reader: 'reader-secret-0123456789',
+  agent: 'agent-secret-0123456789',
+  admin: 'admin-secret-0123456789',
+};
+const KEYS = Object.entries(SECRETS)
+  .map(([role, secret]) => `${role}-key:${role}:${secret}`)
+  .join(',');
+
+type Caller = 'nobody' | 'unknown' | keyof typeof SECRETS;
+const CALLERS: Caller[] = ['nobody', 'unknown', 'reader', 'agent', 'admin'];
+const headersOf = (caller: Caller): Record<string, string> =>
+  caller === 'nobody'
+    ? {}
+    : { Authorization: `Bearer ${caller === 'unknown' ? 'not-a-key-0123456789' : SECRETS[caller]}` };
+
+/** Each route once, with who may call it. */
+const ROUTES: {
+  name: string;
+  level: 'public' | 'read' | 'write';
+  send: (t: TestApp, caller: Caller) => Promise<number>;
+}[] = [
+  { name: 'GET /agents', level: 'read', send: (t, c) => get(t, '/agents', c) },
+  { name: 'GET /agents/{id}', level: 'read', send: (t, c) => get(t, '/agents/seed', c) },
+  { name: 'GET /agents/{id}/card', level: 'read', send: (t, c) => get(t, '/agents/seed/card', c) },
+  { name: 'GET /sd/prometheus', level: 'read', send: (t, c) => get(t, '/sd/prometheus', c) },
+  { name: 'GET /health', level: 'read', send: (t, c) => get(t, '/health', c) },
+  {
+    name: 'GET /events',
+    level: 'read',
+    send: async (t, c) => {
+      const stream = await openEventStream(t.server, '/events', headersOf(c));
+      stream.close();
+      return stream.status;
+    },
+  },
+  {
+    name: 'POST /agents/register',
+    level: 'write',
+    send: async (t, c) =>
+      (
+        await request(t.server)
+          .post('/agents/register')
+          .set(headersOf(c))
+          .send(agent(`new-${c}`))
+      ).status,
+  },
+  {
+    name: 'POST /agents/{id}/heartbeat',
+    level: 'write',
+    send: async (t, c) => (await request(t.server).post('/agents/seed/heartbeat').set(headersOf(c))).status,
+  },
+  {
+    name: 'DELETE /agents/{id}',
+    level: 'write',
+    send: async (t, c) => {
+      await request(t.server)
+        .post('/agents/register')
+        .set(headersOf('admin'))
+        .send(agent(`doomed-${c}`))
+        .expect(200);
+      return (await request(t.server).delete(`/agents/doomed-${c}`).set(headersOf(c))).status;
+    },
+  },
+  { name: 'GET /health/live', level: 'public', send: (t, c) => get(t, '/health/live', c) },
+  { name: 'GET /health/ready', level: 'public', send: (t, c) => get(t, '/health/ready', c) },
+  { name: 'GET /docs-json', level: 'public', send: (t, c) => get(t, '/docs-json', c) },
+];
+
+async function get(t: TestApp, path: string, caller: Caller): Promise<number> {
+  return (await request(t.server).get(path).set(headersOf(caller))).status;
+}
+
+function expectedStatus(level: 'public' | 'read' | 'write', caller: Caller): number {
+  if (level === 'public') return 200;
+  if (caller === 'nobody' || caller === 'unknown') return 401;
+  if (level === 'write' && caller === 'reader') return 403;
+  return 200;
+}
+
+describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await request(t.server)
+      .post('/agents/register')
+      .set(headersOf('admin'))
+      .send(agent('seed', { agent_card: EXAMPLE_AGENT_CARD }))
+      .expect(200);
+  });
+
+  afterAll(() => t.close());
+
+  describe.each(ROUTES)('$name ($level)', ({ level, send }) => {
+    it.each(CALLERS)('called by %s', async (caller) => {
+      expect(await send(t, caller)).toBe(expectedStatus(level, caller));
+    });
+  });
+
+  it('401 carries WWW-Authenticate: Bearer and the same problem details for a missing and an unknown key', async () => {
+    const missing = await request(t.server).get('/agents').expect(401);
+    const unknown = await request(t.server).get('/agents').set(headersOf('unknown')).expect(401);
+    for (const res of [missing, unknown]) {
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    expect(unknown.body).toEqual(missing.body);
+    expect(missing.body).toEqual({
+      type: 'about:blank',
+      title: 'Unauthorized',
+      status: 401,
+      detail: 'A valid API key is required: send it as "Authorization: Bearer <key>".',
+    });
+  });
+
+  it('403 names the role needed, as problem details, and the write leaves nothing behind', async () => {
+    const res = await request(t.server)
+      .post('/agents/register')
+      .set(headersOf('reader'))
+      .send(agent('by-reader'))
+      .expect(403);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body.detail).toBe('This needs the agent or admin role.');
+    await request(t.server).get('/agents/by-reader').set(headersOf('admin')).expect(404);
+  });
+
+  it('takes the key from X-API-Key too, and a lower-case bearer scheme; not from Basic or a query string', async () => {
+    await request(t.server).get('/agents').set('X-API-Key', SECRETS.reader).expect(200);
+    await request(t.server).get('/agents').set('Authorization', `bearer ${SECRETS.reader}`).expect(200);
+    await request(t.server)
+      .get('/agents')
+      .set('Authorization', `Basic ${Buffer.from(`x:${SECRETS.admin}`).toString('base64')}`)
+      .expect(401);
+    await request(t.server).get(`/agents?api_key=${SECRETS.admin}`).expect(401);
+  });
+
+  it('documents both schemes in the OpenAPI document, and which operations need none', async () => {
+    const doc = (await request(t.server).get('/docs-json').expect(200)).body;
+    expect(doc.components.securitySchemes).toEqual({
+      bearer: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      'api-key': expect.objectContaining({ type: 'apiKey', in: 'header', name: 'X-API-Key' }),
+    });
+    expect(doc.paths['/agents/register'].post.security).toEqual(
+      expect.arrayContaining([{ bearer: [] }, { 'api-key': [] }]),
+    );
+    expect(doc.paths['/agents/register'].post.responses['401']).toBeDefined();
+    expect(doc.paths['/health/live'].get.security).toEqual([{}]);
+  });
+});
+
+/** An address of this host that is not loopback, to call the registry from as if from elsewhere. */
+function externalAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address && address.family === 'IPv4' && !address.internal)?.address;
+}
+
+describe('Protected mode: no keys configured', () => {
+  let t: TestApp;
+
+  afterEach(() => t.close());
+
+  it('serves loopback clients, refuses others with 403 (health probes stay open)', async () => {
+    const address = externalAddress();
+    if (!address) {
+      if (process.env.CI) throw new Error('no non-loopback IPv4 address to test protected mode from');
+      console.warn('Skipping: this host has no non-loopback IPv4 address');
+      return;
+    }
+    t = await createTestApp();
+    await new Promise<void>((resolve) => t.server.listen(0, '0.0.0.0', resolve));
+    const { port } = t.server.address() as AddressInfo;
+    await request(`http://127.0.0.1:${port}`).post('/agents/register').send(agent('local')).expect(200);
+    const remote = request(`http://${address}:${port}`);
+    const refused = await remote.get('/agents').expect(403);
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(refused.body.detail).toMatch(/protected mode/);
+    await remote.post('/agents/register').send(agent('remote')).expect(403);
+    // A forwarding header does not make a remote client local.
+    await remote.get('/agents').set('X-Forwarded-For', '127.0.0.1').expect(403);
+    await remote.get('/health/live').expect(200);
+    await request(`http://127.0.0.1:${port}`).get('/agents/remote').expect(404);
+  });
+
+  it('REGISTRY_AUTH=off serves everyone without a key', async () => {
+    const address = externalAddress();
+    t = await createTestApp({ REGISTRY_AUTH: 'off' });
+    await new Promise<void>((resolve) => t.server.listen(0, '0.0.0.0', resolve));
+    const { port } = t.server.address() as AddressInfo;
+    await request(`http://${address ?? '127.0.0.1'}:${port}`)
+      .post('/agents/register')
+      .send(agent('anyone'))
+      .expect(200);
+  });
+});
