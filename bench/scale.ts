@@ -234,7 +234,7 @@ export async function scale(): Promise<void> {
     );
     console.log(`\n${results}\n\n${memory}\n\n${queries}\n\n${watching}\n`);
     writeSection(
-      'scale',
+      url.startsWith('postgres') ? 'scale-postgresql' : 'scale',
       `## Scale: ${agents} agents
 
 \`npm run bench -- --scale\` on ${new Date().toISOString().slice(0, 10)}: ${machine()}.

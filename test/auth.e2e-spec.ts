@@ -2,7 +2,7 @@ import { networkInterfaces } from 'node:os';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
-import { onEachDatabase } from './support/databases';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { openEventStream } from './support/event-stream';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
@@ -10,9 +10,11 @@ const SECRETS = {
   reader: 'reader-secret-0123456789',
   agent: 'agent-secret-0123456789',
   admin: 'admin-secret-0123456789',
+  /** A second agent key: a fleet that does not own the first one's agents. */
+  other: 'other-secret-0123456789',
 };
 const KEYS = Object.entries(SECRETS)
-  .map(([role, secret]) => `${role}-key:${role}:${secret}`)
+  .map(([name, secret]) => `${name}-key:${name === 'other' ? 'agent' : name}:${secret}`)
   .join(',');
 
 type Caller = 'nobody' | 'unknown' | keyof typeof SECRETS;
@@ -64,7 +66,7 @@ const ROUTES: {
     send: async (t, c) => {
       await request(t.server)
         .post('/agents/register')
-        .set(headersOf('admin'))
+        .set(headersOf('agent'))
         .send(agent(`doomed-${c}`))
         .expect(200);
       return (await request(t.server).delete(`/agents/doomed-${c}`).set(headersOf(c))).status;
@@ -91,9 +93,10 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
 
   beforeAll(async () => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    // Owned by the agent key, which may then renew it; the admin key may renew any agent.
     await request(t.server)
       .post('/agents/register')
-      .set(headersOf('admin'))
+      .set(headersOf('agent'))
       .send(agent('seed', { agent_card: EXAMPLE_AGENT_CARD }))
       .expect(200);
   });
@@ -103,6 +106,78 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
   describe.each(ROUTES)('$name ($level)', ({ level, send }) => {
     it.each(CALLERS)('called by %s', async (caller) => {
       expect(await send(t, caller)).toBe(expectedStatus(level, caller));
+    });
+  });
+
+  describe('ownership', () => {
+    const as = (caller: Caller) => ({
+      register: (id: string, fields: Record<string, unknown> = {}) =>
+        request(t.server).post('/agents/register').set(headersOf(caller)).send(agent(id, fields)),
+      heartbeat: (id: string) => request(t.server).post(`/agents/${id}/heartbeat`).set(headersOf(caller)),
+      deregister: (id: string) => request(t.server).delete(`/agents/${id}`).set(headersOf(caller)),
+      get: (id: string) => request(t.server).get(`/agents/${id}`).set(headersOf(caller)),
+    });
+
+    it('the key that registers an agent first owns it: another agent key gets 403 and changes nothing', async () => {
+      await as('agent').register('owned', { port: 1111 }).expect(200);
+      for (const res of [
+        await as('other').register('owned', { port: 2222 }),
+        await as('other').heartbeat('owned'),
+        await as('other').deregister('owned'),
+      ]) {
+        expect(res.status).toBe(403);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.body.detail).toBe('Agent owned belongs to another API key.');
+      }
+      const stored = (await as('admin').get('owned').expect(200)).body;
+      expect(stored).toMatchObject({ port: 1111, owner: 'agent-key' });
+      await as('agent').heartbeat('owned').expect(200);
+      await as('agent').register('owned', { port: 3333 }).expect(200);
+      await as('agent').deregister('owned').expect(200);
+      // Gone, it is anyone's to register again.
+      await as('other').register('owned').expect(200);
+      expect((await as('admin').get('owned')).body.owner).toBe('other-key');
+    });
+
+    it('an admin key renews, re-registers and deletes any agent, and its owner stays', async () => {
+      await as('agent').register('managed').expect(200);
+      await as('admin').heartbeat('managed').expect(200);
+      await as('admin').register('managed', { port: 4444 }).expect(200);
+      expect((await as('admin').get('managed')).body).toMatchObject({ port: 4444, owner: 'agent-key' });
+      await as('admin').deregister('managed').expect(200);
+      await as('agent').get('managed').expect(404);
+    });
+
+    it('shows the owner to admin keys only', async () => {
+      const registered = await as('agent').register('shown').expect(200);
+      expect(registered.body).not.toHaveProperty('owner');
+      expect((await as('reader').get('shown')).body).not.toHaveProperty('owner');
+      expect((await as('agent').get('shown')).body).not.toHaveProperty('owner');
+      const listed = (await request(t.server).get('/agents').set(headersOf('admin')).expect(200)).body as {
+        agent_id: string;
+        owner?: string;
+      }[];
+      expect(listed.find((a) => a.agent_id === 'shown')?.owner).toBe('agent-key');
+      const forReader = (await request(t.server).get('/agents').set(headersOf('reader')).expect(200)).body;
+      expect(forReader.every((a: object) => !('owner' in a))).toBe(true);
+    });
+
+    it('heartbeats of several keys in one batch: each renews what it owns, 403 for the rest, 404 for the unknown', async () => {
+      await as('agent').register('mine').expect(200);
+      await as('other').register('theirs').expect(200);
+      const statuses = await Promise.all([
+        as('agent').heartbeat('mine'),
+        as('other').heartbeat('theirs'),
+        as('other').heartbeat('mine'),
+        as('agent').heartbeat('theirs'),
+        as('admin').heartbeat('mine'),
+        as('agent').heartbeat('nobody-has-this'),
+        as('other').deregister('mine'),
+        as('agent').register('theirs', { port: 5555 }),
+      ]).then((responses) => responses.map((res) => res.status));
+      expect(statuses).toEqual([200, 200, 403, 403, 200, 404, 403, 403]);
+      expect((await as('admin').get('theirs')).body).toMatchObject({ port: 8080, owner: 'other-key' });
+      await as('admin').get('mine').expect(200);
     });
   });
 
@@ -154,6 +229,42 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
     );
     expect(doc.paths['/agents/register'].post.responses['401']).toBeDefined();
     expect(doc.paths['/health/live'].get.security).toEqual([{}]);
+  });
+});
+
+describe.each(onEachDatabase())('Ownership across restarts (%s)', (dialect) => {
+  let database: TestDatabase;
+  let t: TestApp | undefined;
+
+  beforeEach(async () => (database = await createTestDatabase(dialect)));
+  afterEach(async () => {
+    await t?.close();
+    await database.drop();
+  });
+
+  it("survives a restart; agents registered without keys are anyone's until a key registers them", async () => {
+    t = await createTestApp({ DATABASE_URL: database.url }, dialect);
+    await request(t.server).post('/agents/register').send(agent('unowned')).expect(200);
+    await t.close();
+
+    t = await createTestApp({ DATABASE_URL: database.url, REGISTRY_API_KEYS: KEYS }, dialect);
+    await request(t.server).post('/agents/register').set(headersOf('agent')).send(agent('owned')).expect(200);
+    await request(t.server).post('/agents/unowned/heartbeat').set(headersOf('other')).expect(200);
+    // Registering an agent nobody owns claims it.
+    await request(t.server).post('/agents/register').set(headersOf('other')).send(agent('unowned')).expect(200);
+    await t.close();
+
+    t = await createTestApp({ DATABASE_URL: database.url, REGISTRY_API_KEYS: KEYS }, dialect);
+    await request(t.server).post('/agents/owned/heartbeat').set(headersOf('other')).expect(403);
+    await request(t.server).post('/agents/unowned/heartbeat').set(headersOf('agent')).expect(403);
+    await request(t.server).post('/agents/owned/heartbeat').set(headersOf('agent')).expect(200);
+    const owners = (await request(t.server).get('/agents').set(headersOf('admin')).expect(200)).body.map(
+      (a: { agent_id: string; owner: string }) => [a.agent_id, a.owner],
+    );
+    expect(owners).toEqual([
+      ['owned', 'agent-key'],
+      ['unowned', 'other-key'],
+    ]);
   });
 });
 

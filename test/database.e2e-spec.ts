@@ -26,6 +26,7 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
       'Migration20261127014505',
       'Migration20261127190000',
       'Migration20261127220000',
+      'Migration20261127230000',
     ]);
   });
 

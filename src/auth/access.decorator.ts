@@ -43,8 +43,9 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
     ),
     ApiProblemResponse(
       403,
-      `The key's role may not do this (${ROLES_FOR[level].join(' or ')} needed), or, in protected mode (no keys ` +
-        'configured), the client is not on this host.',
+      `The key's role may not do this (${ROLES_FOR[level].join(' or ')} needed)` +
+        (level === 'write' ? ', or the agent belongs to another key (an admin key may write any agent)' : '') +
+        '; or, in protected mode (no keys configured), the client is not on this host.',
       { detail: `This needs the ${ROLES_FOR[level].join(' or ')} role.` },
     ),
   );

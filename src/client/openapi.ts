@@ -469,6 +469,12 @@ export interface components {
              */
             expires_at: string;
             /**
+             * @description The name of the API key that owns the agent (the first to register it), or null if it was registered without
+             *     keys. Shown to admin keys only; other keys never see this member.
+             * @example planner-fleet
+             */
+            owner?: string | null;
+            /**
              * @description The agent's unique id.
              * @example planner-7
              */
@@ -706,7 +712,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (agent or admin needed), or the agent belongs to another key (an admin key may write any agent); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -859,7 +865,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (agent or admin needed), or the agent belongs to another key (an admin key may write any agent); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1016,7 +1022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1135,7 +1141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1271,7 +1277,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (agent or admin needed), or the agent belongs to another key (an admin key may write any agent); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1422,7 +1428,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1571,7 +1577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1644,7 +1650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1896,7 +1902,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The key's role may not do this (reader or agent or admin needed), or, in protected mode (no keys configured), the client is not on this host. */
+            /** @description The key's role may not do this (reader or agent or admin needed); or, in protected mode (no keys configured), the client is not on this host. */
             403: {
                 headers: {
                     [name: string]: unknown;

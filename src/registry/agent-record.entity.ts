@@ -46,6 +46,10 @@ export class AgentRecord {
   @Property({ type: 'text', default: '' })
   searchText!: string;
 
+  /** The name of the API key that registered the agent first; null when it was registered without keys. */
+  @Property({ length: 64, nullable: true })
+  owner?: string | null;
+
   @Property({ type: new BigIntType('number') })
   registeredAt!: number;
 

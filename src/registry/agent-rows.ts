@@ -29,6 +29,7 @@ const COLUMNS: [string, keyof AgentRecord][] = [
   ['agent_card', 'agentCard'],
   ['search_name', 'searchName'],
   ['search_text', 'searchText'],
+  ['owner', 'owner'],
   ['registered_at', 'registeredAt'],
   ['last_heartbeat', 'lastHeartbeat'],
   ['expires_at', 'expiresAt'],
@@ -89,8 +90,9 @@ export function registrationChanged(before: Registration, after: Registration): 
   );
 }
 
-export function toAgentInfo(record: AgentRecord, now: number): AgentInfo {
-  return {
+/** The agent as the API shows it; `owner` only to admin keys (`withOwner`). */
+export function toAgentInfo(record: AgentRecord, now: number, withOwner = false): AgentInfo {
+  const info: AgentInfo = {
     agent_id: record.agentId,
     agent_name: record.agentName,
     host: record.host,
@@ -105,6 +107,8 @@ export function toAgentInfo(record: AgentRecord, now: number): AgentInfo {
     expires_at: iso(record.expiresAt),
     is_alive: isAlive(record.expiresAt, now),
   };
+  if (withOwner) info.owner = record.owner ?? null;
+  return info;
 }
 
 export function iso(epochMillis: number): string {

@@ -1,7 +1,15 @@
 import { MikroORM } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+} from '@nestjs/common';
+import { Principal } from '../auth/auth.guard';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
@@ -20,10 +28,16 @@ export interface Lease {
   expiresAt: number;
 }
 
+/**
+ * Who writes: a key (see AuthGuard), or nobody in particular (protected mode, auth off), whose writes are not checked
+ * against ownership and claim nothing.
+ */
+export type Writer = Principal | undefined;
+
 type RegistryWrite =
-  | { kind: 'register'; agentId: string; registration: Registration }
-  | { kind: 'heartbeat'; agentId: string }
-  | { kind: 'deregister'; agentId: string };
+  | { kind: 'register'; agentId: string; registration: Registration; writer: Writer }
+  | { kind: 'heartbeat'; agentId: string; writer: Writer }
+  | { kind: 'deregister'; agentId: string; writer: Writer };
 type RegistryWriteResult = AgentRecord | Lease | true;
 
 /**
@@ -51,6 +65,7 @@ const REREGISTER_FIELDS = [
   'agentCard',
   'searchName',
   'searchText',
+  'owner',
   'lastHeartbeat',
   'expiresAt',
 ] as const;
@@ -96,23 +111,27 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     this.renewal = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite');
   }
 
-  /** Creates or overwrites the agent; resolves with the stored record (its first `registered_at` kept). */
-  register(registration: Registration): Promise<AgentRecord> {
+  /**
+   * Creates or overwrites the agent; resolves with the stored record (its first `registered_at` kept). A new agent
+   * is owned by its writer's key; rejects with 403 if another key owns it (see mayWrite).
+   */
+  register(registration: Registration, writer?: Writer): Promise<AgentRecord> {
     return this.batcher.submit({
       kind: 'register',
       agentId: registration.agentId,
       registration,
+      writer,
     }) as Promise<AgentRecord>;
   }
 
-  /** Renews the lease from now; rejects with 404 if the agent is not registered. */
-  heartbeat(agentId: string): Promise<Lease> {
-    return this.batcher.submit({ kind: 'heartbeat', agentId }) as Promise<Lease>;
+  /** Renews the lease from now; rejects with 404 if the agent is not registered, 403 if another key owns it. */
+  heartbeat(agentId: string, writer?: Writer): Promise<Lease> {
+    return this.batcher.submit({ kind: 'heartbeat', agentId, writer }) as Promise<Lease>;
   }
 
-  /** Deletes the agent; rejects with 404 if it is not registered. */
-  async deregister(agentId: string): Promise<void> {
-    await this.batcher.submit({ kind: 'deregister', agentId });
+  /** Deletes the agent; rejects with 404 if it is not registered, 403 if another key owns it. */
+  async deregister(agentId: string, writer?: Writer): Promise<void> {
+    await this.batcher.submit({ kind: 'deregister', agentId, writer });
   }
 
   /** Writes waiting for a group commit, and writes in the one in flight. */
@@ -149,12 +168,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     const runs = statementRuns(writes);
     if (runs.length === 1 && runs[0][0].kind === 'heartbeat') {
       const among = this.lockRowsFirst ? LOCKED_IN_ORDER : LISTED;
-      return this.renew(
-        em,
-        runs[0].map((write) => write.agentId),
-        this.clock.now().getTime(),
-        among,
-      );
+      return this.renew(em, runs[0], this.clock.now().getTime(), among);
     }
     let revision: number | undefined;
     const outcomes = await em.transactional(async (tx) => {
@@ -205,14 +219,13 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     agents: Agents,
     changes: Change[],
   ): Promise<Outcome<RegistryWriteResult>[]> {
-    const ids = run.map((write) => write.agentId);
     switch (run[0].kind) {
       case 'register':
         return this.upsert(tx, run as Extract<RegistryWrite, { kind: 'register' }>[], now, agents, changes);
       case 'heartbeat':
-        return this.renewKnown(tx, ids, now, agents);
+        return this.renewKnown(tx, run, now, agents);
       case 'deregister':
-        return this.remove(tx, ids, now, agents, changes);
+        return this.remove(tx, run, now, agents, changes);
     }
   }
 
@@ -223,12 +236,23 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     agents: Agents,
     changes: Change[],
   ): Promise<Outcome<AgentRecord>[]> {
-    const records: AgentRecord[] = run.map(({ registration }) => ({
-      ...registration,
-      registeredAt: agents.get(registration.agentId)?.registeredAt ?? now,
-      lastHeartbeat: now,
-      expiresAt: leaseExpiry(now, registration.ttlSeconds),
-    }));
+    // The agents were read (and on PostgreSQL locked) after the revision counter: no other batch writes them now.
+    const refused = new Set(
+      run.filter(({ writer, agentId }) => !mayWrite(writer, agents.get(agentId))).map((write) => write.agentId),
+    );
+    const records: AgentRecord[] = run
+      .filter(({ agentId }) => !refused.has(agentId))
+      .map(({ registration, writer }) => {
+        const before = agents.get(registration.agentId);
+        return {
+          ...registration,
+          owner: before?.owner ?? writer?.name ?? null,
+          registeredAt: before?.registeredAt ?? now,
+          lastHeartbeat: now,
+          expiresAt: leaseExpiry(now, registration.ttlSeconds),
+        };
+      });
+    if (records.length === 0) return run.map(({ agentId }) => ({ ok: false, error: ownedByAnother(agentId) }));
     await tx
       .createQueryBuilder(AgentRecord)
       .insert(sortedById(records))
@@ -251,15 +275,24 @@ export class RegistryWriter implements BeforeApplicationShutdown {
       if (before && facetsChanged(before, record)) replacing.push(record.agentId);
     }
     await writeFacets(tx, refaceted, replacing);
-    return records.map((value) => ({ ok: true, value }));
+    const stored = new Map(records.map((record) => [record.agentId, record]));
+    return run.map(({ agentId }) => {
+      const value = stored.get(agentId);
+      return value ? { ok: true, value } : { ok: false, error: ownedByAnother(agentId) };
+    });
   }
 
   /** Heartbeats inside a batch's transaction: the agents were read, so the leases they now hold are known too. */
-  private async renewKnown(tx: EntityManager, ids: string[], now: number, agents: Agents): Promise<Outcome<Lease>[]> {
-    const outcomes = await this.renew(tx, ids, now, LISTED);
+  private async renewKnown(
+    tx: EntityManager,
+    run: RegistryWrite[],
+    now: number,
+    agents: Agents,
+  ): Promise<Outcome<Lease>[]> {
+    const outcomes = await this.renew(tx, run, now, LISTED);
     outcomes.forEach((outcome, i) => {
-      const agent = agents.get(ids[i]);
-      if (outcome.ok && agent) agents.set(ids[i], { ...agent, ...outcome.value });
+      const agent = agents.get(run[i].agentId);
+      if (outcome.ok && agent) agents.set(run[i].agentId, { ...agent, ...outcome.value });
     });
     return outcomes;
   }
@@ -269,31 +302,59 @@ export class RegistryWriter implements BeforeApplicationShutdown {
    * for another replica's may carry an earlier time than the one it overwrites: the renewal SQL keeps the later one
    * (leaseRenewalSql). The leading comment makes MikroORM's SQLite dialect read the RETURNING rows of raw SQL.
    */
-  private async renew(em: EntityManager, ids: string[], now: number, among: RowsAmong): Promise<Outcome<Lease>[]> {
+  private async renew(
+    em: EntityManager,
+    run: RegistryWrite[],
+    now: number,
+    among: RowsAmong,
+  ): Promise<Outcome<Lease>[]> {
+    const ids = run.map((write) => write.agentId);
+    const owned = ownedBy(run);
     const rows = await em
       .getConnection()
       .execute<{ agentId: string; lastHeartbeat: number | string; expiresAt: number | string }[]>(
         `/* heartbeat */ update agent_record set last_heartbeat = ${this.renewal.lastHeartbeat}, ` +
-          `expires_at = ${this.renewal.expiresAt} where agent_id in ${among(ids)} ` +
+          `expires_at = ${this.renewal.expiresAt} where agent_id in ${among(ids)}${owned.sql} ` +
           'returning agent_id as "agentId", last_heartbeat as "lastHeartbeat", expires_at as "expiresAt"',
-        [now, now, ...ids],
+        [now, now, ...ids, ...owned.params],
         'all',
         em.getTransactionContext(),
       );
-    return leasesOf(ids, rows);
+    const outcomes = leasesOf(ids, rows);
+    // Not renewed: not registered (404), or owned by another key (403).
+    const missing = ids.filter((_, i) => !outcomes[i].ok);
+    if (owned.sql === '' || missing.length === 0) return outcomes;
+    const present = await em
+      .getConnection()
+      .execute<{ agentId: string }[]>(
+        `select agent_id as "agentId" from agent_record where agent_id in ${LISTED(missing)}`,
+        missing,
+        'all',
+        em.getTransactionContext(),
+      );
+    const taken = new Set(present.map((row) => row.agentId));
+    return outcomes.map((outcome, i) => (taken.has(ids[i]) ? { ok: false, error: ownedByAnother(ids[i]) } : outcome));
   }
 
   private async remove(
     tx: EntityManager,
-    ids: string[],
+    run: RegistryWrite[],
     now: number,
     agents: Agents,
     changes: Change[],
   ): Promise<Outcome<true>[]> {
-    const deleted = new Set(
-      (await deleteAgents(tx, 'deregister', `agent_id in ${LISTED(ids)}`, ids)).map((record) => record.agentId),
+    // As in upsert: the agents were read and are held since the revision counter.
+    const refused = new Set(
+      run.filter(({ writer, agentId }) => !mayWrite(writer, agents.get(agentId))).map((write) => write.agentId),
     );
-    return ids.map((id) => {
+    const ids = run.map((write) => write.agentId).filter((id) => !refused.has(id));
+    const deleted = new Set(
+      ids.length === 0
+        ? []
+        : (await deleteAgents(tx, 'deregister', `agent_id in ${LISTED(ids)}`, ids)).map((record) => record.agentId),
+    );
+    return run.map(({ agentId: id }) => {
+      if (refused.has(id)) return { ok: false, error: ownedByAnother(id) };
       if (!deleted.has(id)) return { ok: false, error: agentNotFound(id) };
       const before = agents.get(id);
       agents.delete(id);
@@ -301,6 +362,36 @@ export class RegistryWriter implements BeforeApplicationShutdown {
       return { ok: true, value: true };
     });
   }
+}
+
+/**
+ * Whether a writer may overwrite, renew or delete an agent as stored: an admin key or no key at all (protected mode,
+ * auth off) may write any; another key only one it owns, one nobody owns, or a new one.
+ */
+function mayWrite(writer: Writer, stored: AgentRecord | undefined): boolean {
+  return !writer || writer.role === 'admin' || !stored?.owner || stored.owner === writer.name;
+}
+
+/**
+ * The heartbeat statement's ownership condition (see mayWrite): rows nobody owns, rows of writers that may renew any,
+ * and rows owned by the key that renews them.
+ */
+function ownedBy(run: RegistryWrite[]): { sql: string; params: string[] } {
+  const checked = run.filter(({ writer }) => writer && writer.role !== 'admin');
+  if (checked.length === 0) return { sql: '', params: [] };
+  const free = run.filter(({ writer }) => !writer || writer.role === 'admin').map((write) => write.agentId);
+  // A row value IN a VALUES list: SQLite takes no other right-hand side for a row value.
+  const pairs = checked.map(() => '(?, ?)').join(', ');
+  return {
+    sql:
+      ` and (owner is null${free.length > 0 ? ` or agent_id in ${LISTED(free)}` : ''}` +
+      ` or (agent_id, owner) in (values ${pairs}))`,
+    params: [...free, ...checked.flatMap(({ agentId, writer }) => [agentId, writer!.name])],
+  };
+}
+
+function ownedByAnother(agentId: string): ForbiddenException {
+  return new ForbiddenException(`Agent ${agentId} belongs to another API key.`);
 }
 
 /** Whether the side tables of a re-registered agent need rewriting. */

@@ -14,6 +14,8 @@ import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
 import { Access } from '../auth/access.decorator';
+import { Principal } from '../auth/auth.guard';
+import { Caller, seesOwners } from '../auth/caller.decorator';
 
 /** The registry revision an answer reflects (see `GET /agents`). */
 export const REVISION_HEADER = 'X-Registry-Revision';
@@ -85,8 +87,8 @@ export class RegistryController {
   @ApiProblemResponse(415, 'The body is declared in a charset other than UTF-8.', {
     detail: 'unsupported charset "LATIN1"',
   })
-  register(@Body() request: RegisterAgentRequest): Promise<AgentInfo> {
-    return this.registry.register(request);
+  register(@Body() request: RegisterAgentRequest, @Caller() caller?: Principal): Promise<AgentInfo> {
+    return this.registry.register(request, caller);
   }
 
   /**
@@ -103,8 +105,8 @@ export class RegistryController {
   @ApiOkResponse({ type: HeartbeatResponse, description: 'The renewed lease.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule, or the body is malformed JSON.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered: register it again.', NOT_FOUND)
-  heartbeat(@AgentIdParam() agentId: string): Promise<HeartbeatResponse> {
-    return this.registry.heartbeat(agentId);
+  heartbeat(@AgentIdParam() agentId: string, @Caller() caller?: Principal): Promise<HeartbeatResponse> {
+    return this.registry.heartbeat(agentId, caller);
   }
 
   /**
@@ -137,12 +139,17 @@ export class RegistryController {
     detail: 'Invalid request: limit must be an integer between 1 and 1000',
     errors: [{ field: 'limit', in: 'query', detail: 'limit must be an integer between 1 and 1000' }],
   })
-  async list(@Query() query: ListAgentsQuery, @Res({ passthrough: true }) response: unknown): Promise<AgentInfo[]> {
+  async list(
+    @Query() query: ListAgentsQuery,
+    @Res({ passthrough: true }) response: unknown,
+    @Caller() caller?: Principal,
+  ): Promise<AgentInfo[]> {
     const { agents, revision, next } = await this.registry.list({
       filter: agentFilterOf(query),
       includeDead: query.include_dead ?? false,
       limit: query.limit,
       cursor: query.cursor,
+      withOwner: seesOwners(caller),
     });
     const { httpAdapter } = this.adapterHost;
     httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
@@ -161,8 +168,8 @@ export class RegistryController {
   @ApiOkResponse({ type: AgentInfo, description: 'The agent.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
-  get(@AgentIdParam() agentId: string): Promise<AgentInfo> {
-    return this.registry.get(agentId);
+  get(@AgentIdParam() agentId: string, @Caller() caller?: Principal): Promise<AgentInfo> {
+    return this.registry.get(agentId, seesOwners(caller));
   }
 
   /**
@@ -225,8 +232,8 @@ export class RegistryController {
   @ApiOkResponse({ type: DeleteAgentResponse, description: 'The agent was removed.' })
   @ApiProblemResponse(400, 'The agent id breaks the agent_id rule.', INVALID_ID)
   @ApiProblemResponse(404, 'No agent with this id is registered.', NOT_FOUND)
-  deregister(@AgentIdParam() agentId: string): Promise<DeleteAgentResponse> {
-    return this.registry.deregister(agentId);
+  deregister(@AgentIdParam() agentId: string, @Caller() caller?: Principal): Promise<DeleteAgentResponse> {
+    return this.registry.deregister(agentId, caller);
   }
 }
 

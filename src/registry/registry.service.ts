@@ -21,6 +21,8 @@ import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { DEFAULT_TTL_SECONDS } from './lease';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
 import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
+import { Principal } from '../auth/auth.guard';
+import { seesOwners } from '../auth/caller.decorator';
 
 /** What `GET /agents` asks for. */
 export interface AgentListQuery {
@@ -28,6 +30,8 @@ export interface AgentListQuery {
   includeDead: boolean;
   limit?: number;
   cursor?: string;
+  /** Show each agent's owner (to admin keys). */
+  withOwner?: boolean;
 }
 
 /** One answer to `GET /agents`: the agents, the registry revision they reflect, and where the next page starts. */
@@ -82,13 +86,13 @@ export class RegistryService implements BeforeApplicationShutdown {
     await this.lookups.close();
   }
 
-  async register(request: RegisterAgentRequest): Promise<AgentInfo> {
-    const record = await this.writer.register(toRegistration(request));
-    return toAgentInfo(record, this.clock.now().getTime());
+  async register(request: RegisterAgentRequest, caller?: Principal): Promise<AgentInfo> {
+    const record = await this.writer.register(toRegistration(request), caller);
+    return toAgentInfo(record, this.clock.now().getTime(), seesOwners(caller));
   }
 
-  async heartbeat(agentId: string): Promise<HeartbeatResponse> {
-    const { lastHeartbeat, expiresAt } = await this.writer.heartbeat(agentId);
+  async heartbeat(agentId: string, caller?: Principal): Promise<HeartbeatResponse> {
+    const { lastHeartbeat, expiresAt } = await this.writer.heartbeat(agentId, caller);
     return { status: 'ok', last_heartbeat: iso(lastHeartbeat), expires_at: iso(expiresAt) };
   }
 
@@ -127,16 +131,16 @@ export class RegistryService implements BeforeApplicationShutdown {
     const more = query.limit !== undefined && records.length > query.limit;
     const page = more ? records.slice(0, query.limit) : records;
     return {
-      agents: page.map((record) => toAgentInfo(record, now)),
+      agents: page.map((record) => toAgentInfo(record, now, query.withOwner)),
       revision,
       next: more ? encodeCursor(page[page.length - 1].agentId, scope) : undefined,
     };
   }
 
-  async get(agentId: string): Promise<AgentInfo> {
+  async get(agentId: string, withOwner = false): Promise<AgentInfo> {
     const record = await this.lookups.submit(agentId);
     if (!record) throw agentNotFound(agentId);
-    return toAgentInfo(record, this.clock.now().getTime());
+    return toAgentInfo(record, this.clock.now().getTime(), withOwner);
   }
 
   /** The agent's card as stored (its JSON text is what the ETag is computed over). */
@@ -147,8 +151,8 @@ export class RegistryService implements BeforeApplicationShutdown {
     return { json: record.agentCard, card: JSON.parse(record.agentCard) as AgentCardLike };
   }
 
-  async deregister(agentId: string): Promise<DeleteAgentResponse> {
-    await this.writer.deregister(agentId);
+  async deregister(agentId: string, caller?: Principal): Promise<DeleteAgentResponse> {
+    await this.writer.deregister(agentId, caller);
     return { status: 'deleted', agent_id: agentId };
   }
 

@@ -2,9 +2,11 @@ import { MigrationObject } from '@mikro-orm/core';
 import { Migration20261127014505 as PostgresInitial } from './postgresql/Migration20261127014505';
 import { Migration20261127190000 as PostgresDiscovery } from './postgresql/Migration20261127190000';
 import { Migration20261127220000 as PostgresSearch } from './postgresql/Migration20261127220000';
+import { Migration20261127230000 as PostgresOwner } from './postgresql/Migration20261127230000';
 import { Migration20261127014505 as SqliteInitial } from './sqlite/Migration20261127014505';
 import { Migration20261127190000 as SqliteDiscovery } from './sqlite/Migration20261127190000';
 import { Migration20261127220000 as SqliteSearch } from './sqlite/Migration20261127220000';
+import { Migration20261127230000 as SqliteOwner } from './sqlite/Migration20261127230000';
 
 /**
  * Every committed migration, oldest first: one set per dialect, under the same names, so both databases are at the
@@ -14,10 +16,12 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261127014505', class: SqliteInitial },
   { name: 'Migration20261127190000', class: SqliteDiscovery },
   { name: 'Migration20261127220000', class: SqliteSearch },
+  { name: 'Migration20261127230000', class: SqliteOwner },
 ];
 
 export const postgresMigrations: MigrationObject[] = [
   { name: 'Migration20261127014505', class: PostgresInitial },
   { name: 'Migration20261127190000', class: PostgresDiscovery },
   { name: 'Migration20261127220000', class: PostgresSearch },
+  { name: 'Migration20261127230000', class: PostgresOwner },
 ];

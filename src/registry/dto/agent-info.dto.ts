@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { AgentCardLike, EXAMPLE_AGENT_CARD } from '../agent-card';
 /** A registered agent and the state of its lease. */
 export class AgentInfo {
@@ -88,4 +88,11 @@ export class AgentInfo {
    * @example true
    */
   is_alive!: boolean;
+
+  /**
+   * The name of the API key that owns the agent (the first to register it), or null if it was registered without
+   * keys. Shown to admin keys only; other keys never see this member.
+   */
+  @ApiPropertyOptional({ type: 'string', nullable: true, example: 'planner-fleet' })
+  owner?: string | null;
 }
