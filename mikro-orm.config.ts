@@ -10,6 +10,7 @@ import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/datab
 import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
 import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
 import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
+import { RegistryWatermark } from './src/registry/registry-watermark.entity';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
@@ -33,7 +34,7 @@ const CLIENT_TIMEOUT_MARGIN_MS = 1000;
  */
 export function mikroOrmOptions(database: DatabaseConfig): Options {
   return defineConfig({
-    entities: [AgentRecord, AgentCapability, AgentLabel, AgentSkill, AgentEvent, RegistryRevision],
+    entities: [AgentRecord, AgentCapability, AgentLabel, AgentSkill, AgentEvent, RegistryRevision, RegistryWatermark],
     extensions: [Migrator],
     forceUtcTimezone: true,
     ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),

@@ -127,6 +127,8 @@ export async function scale(): Promise<void> {
     HTTP_ADAPTER: adapter,
     DATABASE_URL: url,
     CLEANUP_CRON: `*/${CLEANUP_EVERY_SECONDS} * * * * *`,
+    // The whole load comes from one address: RATE_LIMIT (per address) would cap it.
+    RATE_LIMIT: 'off',
   };
   let server: Server | undefined;
   let orm: MikroORM | undefined;

@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthGuard } from './auth/auth.guard';
+import { RateLimitGuard, throttlerOptions, WindowCounters } from './auth/rate-limit';
 import { CommonModule } from './common/common.module';
 import { HttpDrain } from './common/http-drain';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
@@ -27,10 +29,13 @@ export class AppModule {
         ServiceDiscoveryModule,
         SchedulerModule,
         HealthModule,
+        ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
       ],
       providers: [
         HttpDrain,
+        // In this order: the rate limits count per key, which AuthGuard finds.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_PIPE, useClass: RequestValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],

@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { Server } from 'node:http';
 import { API_KEY_SCHEME } from './auth/access.decorator';
+import { APP_CONFIG, AppConfig } from './config/app-config';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 
@@ -9,10 +10,20 @@ An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbea
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
 
 /**
- * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): the OpenAPI docs.
- * main.ts and the e2e tests both call this.
+ * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): CORS and the
+ * OpenAPI docs. main.ts and the e2e tests both call this, before the app is initialised.
  */
 export function configureApp(app: INestApplication): void {
+  const { corsOrigins } = app.get<AppConfig>(APP_CONFIG);
+  // Browsers may call the API from CORS_ORIGINS only; without it, from no other origin.
+  if (corsOrigins.length > 0) {
+    app.enableCors({
+      origin: corsOrigins,
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
+      exposedHeaders: ['Link', 'X-Registry-Revision', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'ETag'],
+      maxAge: 600,
+    });
+  }
   SwaggerModule.setup('docs', app, openApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',

@@ -45,20 +45,31 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
 
   it('documents every operation with its success and error responses', () => {
     const responses = (path: string, method: string) => Object.keys(doc.paths[path]?.[method]?.responses ?? {});
-    expect(responses('/agents/register', 'post')).toEqual(['200', '400', '401', '403', '413', '415', '500', '503']);
+    expect(responses('/agents/register', 'post')).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '413',
+      '415',
+      '429',
+      '500',
+      '503',
+    ]);
     expect(responses('/agents/{agent_id}/heartbeat', 'post')).toEqual([
       '200',
       '400',
       '401',
       '403',
       '404',
+      '429',
       '500',
       '503',
     ]);
-    expect(responses('/agents', 'get')).toEqual(['200', '400', '401', '403', '500', '503']);
-    expect(responses('/agents/{agent_id}', 'get')).toEqual(['200', '400', '401', '403', '404', '500', '503']);
-    expect(responses('/agents/{agent_id}', 'delete')).toEqual(['200', '400', '401', '403', '404', '500', '503']);
-    expect(responses('/health', 'get')).toEqual(['200', '401', '403', '503']);
+    expect(responses('/agents', 'get')).toEqual(['200', '400', '401', '403', '429', '500', '503']);
+    expect(responses('/agents/{agent_id}', 'get')).toEqual(['200', '400', '401', '403', '404', '429', '500', '503']);
+    expect(responses('/agents/{agent_id}', 'delete')).toEqual(['200', '400', '401', '403', '404', '429', '500', '503']);
+    expect(responses('/health', 'get')).toEqual(['200', '401', '403', '429', '503']);
     expect(responses('/health/live', 'get')).toEqual(['200']);
     expect(responses('/health/ready', 'get')).toEqual(['200', '503']);
   });

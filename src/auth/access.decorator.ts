@@ -48,5 +48,17 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
         '; or, in protected mode (no keys configured), the client is not on this host.',
       { detail: `This needs the ${ROLES_FOR[level].join(' or ')} role.` },
     ),
+    ApiProblemResponse(
+      429,
+      'More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a ' +
+        'heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.',
+      { detail: 'Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds.' },
+      {
+        'Retry-After': {
+          description: 'Seconds until the limit allows this request again.',
+          schema: { type: 'integer', example: 1 },
+        },
+      },
+    ),
   );
 }

@@ -9,6 +9,8 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { IncomingMessage } from 'node:http';
+import { contextOf } from '../common/request-context';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { ApiKey, findKey, Role } from './api-keys';
 import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, ROLES_FOR } from './access.decorator';
@@ -93,6 +95,9 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
     const secret = presentedSecret(request.headers);
     const key = secret === undefined ? undefined : findKey(this.keys, secret);
     if (!key) throw new AuthenticationRequiredException();
+    // Named in the audit line even when its role may not do this.
+    const requestContext = contextOf((request.raw ?? request) as IncomingMessage);
+    if (requestContext) requestContext.keyName = key.name;
     const roles = ROLES_FOR[level];
     if (!roles.includes(key.role)) throw new ForbiddenException(`This needs the ${roles.join(' or ')} role.`);
     request[PRINCIPAL] = { name: key.name, role: key.role };

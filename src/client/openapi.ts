@@ -266,7 +266,7 @@ export interface components {
              * @example body
              * @enum {string}
              */
-            in: "path" | "body" | "query" | "header";
+            in: "body" | "query" | "path" | "header";
             /**
              * @description Why the value was refused.
              * @example port must not be greater than 65535
@@ -763,6 +763,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description An unexpected error; the log has the cause, the body says nothing about it. */
             500: {
                 headers: {
@@ -894,6 +913,25 @@ export interface operations {
                      *       "title": "Not Found",
                      *       "status": 404,
                      *       "detail": "Agent not found: planner-7"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -1039,6 +1077,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description An unexpected error; the log has the cause, the body says nothing about it. */
             500: {
                 headers: {
@@ -1175,6 +1232,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description An unexpected error; the log has the cause, the body says nothing about it. */
             500: {
                 headers: {
@@ -1306,6 +1382,25 @@ export interface operations {
                      *       "title": "Not Found",
                      *       "status": 404,
                      *       "detail": "Agent not found: planner-7"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -1462,6 +1557,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description An unexpected error; the log has the cause, the body says nothing about it. */
             500: {
                 headers: {
@@ -1594,6 +1708,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
             /** @description The database cannot be reached (`Retry-After: 5`). */
             503: {
                 headers: {
@@ -1662,6 +1795,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This needs the reader or agent or admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -1931,6 +2083,25 @@ export interface operations {
                      *       "title": "Gone",
                      *       "status": 410,
                      *       "detail": "Events after revision 17 are no longer kept (the oldest kept follows revision 912): list the agents again and watch from the X-Registry-Revision of that list."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];

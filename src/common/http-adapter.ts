@@ -4,11 +4,17 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { Express } from 'express';
 import type { FastifyBodyParser, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IncomingMessage } from 'node:http';
+import fastifyHelmet from '@fastify/helmet';
+import helmet from 'helmet';
+import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
+import { beginRequest } from './request-context';
 
 /** Longest path segment the router passes on, so that the agent_id rule (400), not the router (404), rejects it. */
 const MAX_PATH_PARAM_LENGTH = 16 * 1024;
+
+/** Largest request head (request line and headers) a client may send: Node's default, 431 beyond. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Every `application/*+json` type, with or without parameters. */
 const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
@@ -19,15 +25,47 @@ const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
  * §8.1), an empty body read as `{}`, and any JSON value passed on, so that the validation pipe answers "must be a
  * JSON object" for arrays and scalars alike. Bodies of other types are not parsed. Create the app with
  * `bodyParser: false`.
+ *
+ * Both also send helmet's security headers (a strict Content-Security-Policy, nosniff, frame and referrer policies;
+ * the `/docs` page loads only its own scripts and styles, so it works under them), and close connections whose
+ * request takes longer than HTTP_HEADERS_TIMEOUT_MS / HTTP_REQUEST_TIMEOUT_MS to arrive (a slow client cannot hold
+ * one open).
  */
 export function createHttpAdapter(config: AppConfig): AbstractHttpAdapter {
   return config.httpAdapter === 'fastify' ? fastifyAdapter(config) : expressAdapter(config);
 }
 
+/** Node's HTTP server settings: how long a client may take to send its request, and how large its headers may be. */
+function serverOptions(config: AppConfig): ServerOptions {
+  return {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    // How often Node looks for requests past those timeouts (its default, 30 s, would let one run 30 s over).
+    connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    maxHeaderSize: MAX_HEADER_BYTES,
+  };
+}
+
+/** Express with the server options above: Nest's adapter creates its server with none. */
+class ExpressServerAdapter extends ExpressAdapter {
+  constructor(private readonly serverOptions: ServerOptions) {
+    super();
+  }
+
+  override initHttpServer(): void {
+    this.httpServer = createServer(this.serverOptions, this.getInstance());
+  }
+}
+
 function expressAdapter(config: AppConfig): ExpressAdapter {
-  const adapter = new ExpressAdapter();
+  const adapter = new ExpressServerAdapter(serverOptions(config));
   const express = adapter.getInstance<Express>();
   express.disable('x-powered-by');
+  express.use(helmet());
+  express.use((request: IncomingMessage & { body?: unknown }, response: ServerResponse, next: () => void) => {
+    beginRequest(request, response, () => request.body);
+    next();
+  });
   // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
   express.set('etag', false);
   adapter.useBodyParser('json', false, {
@@ -45,6 +83,9 @@ function expressAdapter(config: AppConfig): ExpressAdapter {
 
 function fastifyAdapter(config: AppConfig): FastifyAdapter {
   const adapter: FastifyAdapter = new FastifyAdapter({
+    http: serverOptions(config),
+    // Fastify sets the server's requestTimeout itself, to 0 (none) unless given.
+    requestTimeout: config.requestTimeoutMs,
     bodyLimit: config.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // Errors the router raises before any route (a path that is not valid percent-encoding) go to the error
@@ -53,6 +94,12 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
       fastify.errorHandler(error, request, reply),
   });
   const fastify: FastifyInstance = adapter.getInstance();
+  // Registered now, applied when Fastify gets ready (before it serves anything).
+  void fastify.register(fastifyHelmet);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    beginRequest(request.raw, reply.raw, () => request.body);
+    done();
+  });
   fastify.removeAllContentTypeParsers();
   const parser: FastifyBodyParser<Buffer> = (request, body, done) => {
     try {

@@ -22,6 +22,12 @@ describe('loadConfig', () => {
       eventsClientBufferBytes: 1024 * 1024,
       eventsPollMs: 250,
       auth: { mode: 'protected', keys: [] },
+      corsOrigins: [],
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      rateLimit: { limit: 10_000, windowMs: 1000 },
+      heartbeatLimit: { limit: 50, windowMs: 10_000 },
+      restartGraceAfterMs: 15_000,
     });
   });
 
@@ -46,6 +52,12 @@ describe('loadConfig', () => {
       EVENTS_CLIENT_BUFFER: '64kb',
       EVENTS_POLL_MS: '50',
       REGISTRY_AUTH: 'off',
+      CORS_ORIGINS: 'https://dash.example.com, http://localhost:5173',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '20000',
+      RATE_LIMIT: '600 / 1m',
+      HEARTBEAT_LIMIT: 'off',
+      RESTART_GRACE_AFTER: '2m',
     });
     expect(config).toEqual({
       port: 8080,
@@ -63,6 +75,12 @@ describe('loadConfig', () => {
       eventsClientBufferBytes: 64 * 1024,
       eventsPollMs: 50,
       auth: { mode: 'off', keys: [] },
+      corsOrigins: ['https://dash.example.com', 'http://localhost:5173'],
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 20_000,
+      rateLimit: { limit: 600, windowMs: 60_000 },
+      heartbeatLimit: undefined,
+      restartGraceAfterMs: 120_000,
     });
   });
 
@@ -280,6 +298,22 @@ describe('loadConfig', () => {
       expect(loadConfig({ REGISTRY_AUTH: 'off' }).auth).toEqual({ mode: 'off', keys: [] });
       expect(() => loadConfig({ REGISTRY_AUTH: 'maybe' })).toThrow(/REGISTRY_AUTH="maybe" must be on or off/);
     });
+  });
+
+  it('refuses CORS origins with a path or no scheme, and a request timeout shorter than the headers timeout', () => {
+    expect(() => loadConfig({ CORS_ORIGINS: 'dash.example.com' })).toThrow(/"dash.example.com" is not an origin/);
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://a.example/app' })).toThrow(/is not an origin/);
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' })).toThrow(
+      /HTTP_REQUEST_TIMEOUT_MS must not be shorter than HTTP_HEADERS_TIMEOUT_MS/,
+    );
+  });
+
+  it('refuses rate limits that are not N/duration or off, or allow nothing', () => {
+    expect(() => loadConfig({ RATE_LIMIT: '100' })).toThrow(
+      /RATE_LIMIT="100" must be a number of requests per duration/,
+    );
+    expect(() => loadConfig({ HEARTBEAT_LIMIT: '0/1s' })).toThrow(/HEARTBEAT_LIMIT="0\/1s" must allow at least 1/);
+    expect(() => loadConfig({ RATE_LIMIT: '5/2h' })).toThrow(/window of 100ms to 1h/);
   });
 
   it('names every bad variable at once', () => {

@@ -16,6 +16,7 @@ import { validateCronExpression } from 'cron';
 import { toBoolean } from '../common/to-boolean';
 import { readFileSync } from 'node:fs';
 import { ApiKey, keySetProblems, parseKeysFile, parseKeysVariable } from '../auth/api-keys';
+import type { RateLimit } from '../auth/rate-limit';
 import { toInteger } from '../common/to-integer';
 import { DatabaseConfig, maskPassword, parseDatabaseUrl } from './database-config';
 
@@ -42,6 +43,17 @@ export interface AppConfig {
   /** How often each replica reads the event log for other replicas' events. */
   eventsPollMs: number;
   auth: AuthConfig;
+  /** Browser origins allowed to call the API (CORS); none when empty. */
+  corsOrigins: string[];
+  /** Longest wait for a request's headers, and for the whole request, before the connection is closed (408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Requests per key (per client address without keys) per window; undefined: unlimited. */
+  rateLimit?: RateLimit;
+  /** Heartbeats per agent per window; undefined: unlimited. */
+  heartbeatLimit?: RateLimit;
+  /** A gap this long without any replica serving extends the leases that ran out in it; undefined: never. */
+  restartGraceAfterMs?: number;
 }
 
 /**
@@ -65,6 +77,16 @@ const BODY_LIMIT = /^(\d+)\s*(b|kb|mb)?$/i;
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/i;
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `N/duration` (at most N requests in each window of that duration), or `off`. */
+const RATE = /^(off|\d+\s*\/\s*\d+\s*(ms|s|m|h)?)$/i;
+const RATE_RULE = 'must be a number of requests per duration, such as 100/1s or 10/10s, or off';
+
+function parseRate(value: string): RateLimit | undefined {
+  if (value.trim().toLowerCase() === 'off') return undefined;
+  const [limit, window] = value.split('/');
+  return { limit: Number(limit.trim()), windowMs: parseDuration(window)! };
+}
 
 /** `90`, `90s`, `15m`, `1h`, `7d` (a bare number is seconds) in milliseconds. */
 function parseDuration(value: string): number | undefined {
@@ -164,6 +186,31 @@ class EnvironmentVariables {
   @IsIn(['on', 'off'], { message: 'must be on or off' })
   REGISTRY_AUTH: string = 'on';
 
+  /** Comma-separated origins, e.g. `https://dash.example.com`; unset: no cross-origin access. */
+  @IsString()
+  CORS_ORIGINS: string = '';
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 1000 and 600000' })
+  @Min(1000, { message: 'must be a number of milliseconds between 1000 and 600000' })
+  @Max(600_000, { message: 'must be a number of milliseconds between 1000 and 600000' })
+  HTTP_HEADERS_TIMEOUT_MS: number = 10_000;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be a number of milliseconds between 1000 and 3600000' })
+  @Min(1000, { message: 'must be a number of milliseconds between 1000 and 3600000' })
+  @Max(3_600_000, { message: 'must be a number of milliseconds between 1000 and 3600000' })
+  HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
+
+  @Matches(RATE, { message: RATE_RULE })
+  RATE_LIMIT: string = '10000/1s';
+
+  @Matches(RATE, { message: RATE_RULE })
+  HEARTBEAT_LIMIT: string = '50/10s';
+
+  @Matches(/^(off|\d+\s*(ms|s|m|h|d)?)$/i, { message: 'must be a duration (10s to 1d) or off' })
+  RESTART_GRACE_AFTER: string = '15s';
+
   @IsOptional()
   @IsString()
   REGISTRY_API_KEYS_FILE: string | undefined = undefined;
@@ -224,6 +271,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(`DATABASE_URL=${JSON.stringify(maskPassword(vars.DATABASE_URL))} ${database}`);
   }
   const auth = authConfigOf(vars, problems);
+  const corsOrigins = vars.CORS_ORIGINS.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path)`);
+    }
+  }
+  const rates = { RATE_LIMIT: vars.RATE_LIMIT, HEARTBEAT_LIMIT: vars.HEARTBEAT_LIMIT };
+  for (const [variable, value] of Object.entries(rates)) {
+    const rate = RATE.test(value) ? parseRate(value) : undefined;
+    if (rate && (rate.limit < 1 || rate.windowMs < 100 || rate.windowMs > 3_600_000)) {
+      problems.push(`${variable}=${JSON.stringify(value)} must allow at least 1 request in a window of 100ms to 1h`);
+    }
+  }
+  const restartGraceAfterMs =
+    vars.RESTART_GRACE_AFTER.trim().toLowerCase() === 'off' ? undefined : parseDuration(vars.RESTART_GRACE_AFTER);
+  if (restartGraceAfterMs !== undefined && (restartGraceAfterMs < 10_000 || restartGraceAfterMs > 86_400_000)) {
+    problems.push(`RESTART_GRACE_AFTER=${JSON.stringify(vars.RESTART_GRACE_AFTER)} must be between 10s and 1d, or off`);
+  }
+  if (vars.HTTP_REQUEST_TIMEOUT_MS < vars.HTTP_HEADERS_TIMEOUT_MS) {
+    problems.push('HTTP_REQUEST_TIMEOUT_MS must not be shorter than HTTP_HEADERS_TIMEOUT_MS');
+  }
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -245,6 +315,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     eventsClientBufferBytes: eventsClientBufferBytes!,
     eventsPollMs: vars.EVENTS_POLL_MS,
     auth,
+    corsOrigins,
+    headersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
+    rateLimit: parseRate(vars.RATE_LIMIT),
+    heartbeatLimit: parseRate(vars.HEARTBEAT_LIMIT),
+    restartGraceAfterMs,
   };
 }
 

@@ -16,6 +16,7 @@ import { RegistryService } from './registry.service';
 import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';
 import { Caller, seesOwners } from '../auth/caller.decorator';
+import { HeartbeatLimited } from '../auth/rate-limit';
 
 /** The registry revision an answer reflects (see `GET /agents`). */
 export const REVISION_HEADER = 'X-Registry-Revision';
@@ -99,6 +100,7 @@ export class RegistryController {
   @ApiOperation({ summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
   @Access('write')
+  @HeartbeatLimited()
   @ApiAgentIdParam()
   @WriteUnavailable()
   @HttpCode(HttpStatus.OK)

@@ -4,6 +4,7 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
+import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
 
@@ -16,6 +17,7 @@ const NOW = Date.parse('2026-11-27T09:00:00Z');
 describe('CleanupJob', () => {
   let removeExpired: jest.Mock<Promise<string[]>, []>;
   let pruneOldEvents: jest.Mock<Promise<number>, [number]>;
+  let observe: jest.Mock<Promise<number>, []>;
   let app: INestApplicationContext;
   let job: CleanupJob;
   let log: jest.SpyInstance;
@@ -25,11 +27,13 @@ describe('CleanupJob', () => {
   beforeEach(async () => {
     removeExpired = jest.fn<Promise<string[]>, []>();
     pruneOldEvents = jest.fn<Promise<number>, [number]>().mockResolvedValue(0);
+    observe = jest.fn<Promise<number>, []>().mockResolvedValue(0);
     const moduleRef = await Test.createTestingModule({
       imports: [ScheduleModule.forRoot()],
       providers: [
         CleanupJob,
         { provide: RegistryService, useValue: { removeExpired } },
+        { provide: LeaseGrace, useValue: { observe } },
         { provide: ChangeFeed, useValue: { pruneOldEvents } },
         { provide: Clock, useValue: { now: () => new Date(NOW) } },
         { provide: APP_CONFIG, useValue: { cleanupCron: '0 0 0 1 1 *' } },
@@ -55,6 +59,14 @@ describe('CleanupJob', () => {
     await expect(job.run()).resolves.toEqual([]);
     expect(pruneOldEvents).toHaveBeenCalledWith(NOW);
     expect(debug).toHaveBeenCalledWith('Cleanup pruned 7 event(s) past EVENTS_RETENTION');
+  });
+
+  it('forgives the leases that ran out while the registry was deaf before it removes any (LeaseGrace)', async () => {
+    const order: string[] = [];
+    observe.mockImplementation(() => (order.push('grace'), Promise.resolve(0)));
+    removeExpired.mockImplementation(() => (order.push('remove'), Promise.resolve([])));
+    await job.run();
+    expect(order).toEqual(['grace', 'remove']);
   });
 
   it('is scheduled by CLEANUP_CRON', () => {

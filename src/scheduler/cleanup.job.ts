@@ -4,6 +4,7 @@ import { CronTime } from 'cron';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
+import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
 
 export const CLEANUP_JOB = 'agent-cleanup';
@@ -19,6 +20,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
 
   constructor(
     private readonly registry: RegistryService,
+    private readonly grace: LeaseGrace,
     private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
@@ -46,6 +48,8 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
   @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true, waitForCompletion: true })
   async run(): Promise<string[] | undefined> {
     try {
+      // Leases that ran out while the registry could not hear heartbeats are forgiven before any is removed.
+      await this.grace.observe();
       const removed = await this.registry.removeExpired();
       if (removed.length > 0) {
         this.logger.log(`Cleanup removed ${removed.length} expired agent(s)`);

@@ -48,6 +48,11 @@ export async function createTestApp(
     DATABASE_URL: database.url,
     CLEANUP_CRON: NEVER,
     LOG_LEVEL: 'fatal',
+    // Tests send bursts no client would; the rate-limit tests turn the limits on.
+    RATE_LIMIT: 'off',
+    HEARTBEAT_LIMIT: 'off',
+    // The fake clock jumps: each jump would look like an outage. The restart-grace tests turn it on.
+    RESTART_GRACE_AFTER: 'off',
     HTTP_ADAPTER: testHttpAdapter(),
     ...env,
   });

@@ -1,0 +1,138 @@
+import { ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import {
+  ThrottlerException,
+  ThrottlerGuard,
+  ThrottlerLimitDetail,
+  ThrottlerModuleOptions,
+  ThrottlerStorage,
+} from '@nestjs/throttler';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import { AppConfig } from '../config/app-config';
+import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
+import { Principal, PRINCIPAL } from './auth.guard';
+
+/** A limit: at most `limit` requests in each window of `windowMs`. */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
+}
+
+const HEARTBEAT_LIMITED = 'agent-registry:heartbeat-limited';
+
+/** Marks the route whose calls count against each agent's heartbeat limit (HEARTBEAT_LIMIT). */
+export const HeartbeatLimited = () => SetMetadata(HEARTBEAT_LIMITED, true);
+
+/**
+ * Fixed-window counters: one number per key and window, O(1) a request, forgotten once their window has passed.
+ * The throttler's own storage keeps every hit's expiry and scans them on each request, and a timer per record:
+ * fine for a login form, not for 10,000 heartbeats a second or one counter per agent of a million.
+ */
+export class WindowCounters implements ThrottlerStorage {
+  private readonly counters = new Map<string, { hits: number; endsAt: number }>();
+  private nextSweep = 0;
+
+  increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
+    const now = Date.now();
+    // Past windows are forgotten every SWEEP_EVERY_MS, by the request that comes after: no timer to stop.
+    if (now >= this.nextSweep) {
+      this.forgetPast(now);
+      this.nextSweep = now + SWEEP_EVERY_MS;
+    }
+    let counter = this.counters.get(key);
+    if (!counter || counter.endsAt <= now) {
+      counter = { hits: 0, endsAt: now + ttl };
+      this.counters.set(key, counter);
+    }
+    counter.hits++;
+    const timeToExpire = Math.max(1, Math.ceil((counter.endsAt - now) / 1000));
+    const isBlocked = counter.hits > limit;
+    return Promise.resolve({
+      totalHits: counter.hits,
+      timeToExpire,
+      isBlocked,
+      timeToBlockExpire: isBlocked ? timeToExpire : 0,
+    });
+  }
+
+  /** How many counters are kept (for tests). */
+  get size(): number {
+    return this.counters.size;
+  }
+
+  private forgetPast(now: number): void {
+    for (const [key, counter] of this.counters) if (counter.endsAt <= now) this.counters.delete(key);
+  }
+}
+
+const SWEEP_EVERY_MS = 10_000;
+
+interface RequestLike {
+  params?: Record<string, string>;
+  socket?: { remoteAddress?: string };
+  raw?: { socket?: { remoteAddress?: string } };
+  [PRINCIPAL]?: Principal;
+}
+
+/**
+ * The throttler's options from RATE_LIMIT and HEARTBEAT_LIMIT: `requests` counts every request of a key (of a client
+ * address when there are no keys), `heartbeats` the heartbeats of each agent, so that one looping client cannot
+ * flood the writer. Open routes (the health probes, the docs) are never limited.
+ */
+export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): ThrottlerModuleOptions {
+  const throttlers = [];
+  if (config.rateLimit) {
+    throttlers.push({
+      name: 'requests',
+      limit: config.rateLimit.limit,
+      ttl: config.rateLimit.windowMs,
+      getTracker: (req: RequestLike) => {
+        const principal = req[PRINCIPAL];
+        return principal
+          ? `key:${principal.name}`
+          : `client:${req.socket?.remoteAddress ?? req.raw?.socket?.remoteAddress}`;
+      },
+    });
+  }
+  if (config.heartbeatLimit) {
+    throttlers.push({
+      name: 'heartbeats',
+      limit: config.heartbeatLimit.limit,
+      ttl: config.heartbeatLimit.windowMs,
+      setHeaders: false,
+      skipIf: (context: ExecutionContext) => Reflect.getMetadata(HEARTBEAT_LIMITED, context.getHandler()) !== true,
+      getTracker: (req: RequestLike) => `agent:${req.params?.agent_id ?? ''}`,
+    });
+  }
+  return {
+    throttlers,
+    storage,
+    generateKey: (_context, tracker, name) => `${name}|${tracker}`,
+  };
+}
+
+/**
+ * The throttler's guard, after AuthGuard (it counts per key), answering 429 as problem details with a plain
+ * `Retry-After` (the throttler would name it `Retry-After-heartbeats`).
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  protected override shouldSkip(context: ExecutionContext): Promise<boolean> {
+    const level = this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    return Promise.resolve(this.throttlers.length === 0 || level === 'public');
+  }
+
+  protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+    const { res } = this.getRequestResponse(context);
+    this.setResponseHeader(res, 'Retry-After', detail.timeToBlockExpire);
+    const seconds = detail.ttl / 1000;
+    const window = seconds === 1 ? 'a second' : `${seconds} seconds`;
+    const message = detail.tracker.startsWith('agent:')
+      ? `Too many heartbeats for agent ${detail.tracker.slice('agent:'.length)}: at most ${detail.limit} in ${window} ` +
+        '(HEARTBEAT_LIMIT). One every ttl_seconds/3 is enough.'
+      : `Too many requests: at most ${detail.limit} in ${window} (RATE_LIMIT). Retry after Retry-After seconds.`;
+    throw new ThrottlerException(message);
+  }
+}
