@@ -11,6 +11,7 @@ import { postgresMigrations, sqliteMigrations } from './src/database/migrations'
 import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
 import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
 import { RegistryWatermark } from './src/registry/registry-watermark.entity';
+import { ExpiryGuardRow } from './src/registry/expiry-guard.entity';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
@@ -34,7 +35,16 @@ const CLIENT_TIMEOUT_MARGIN_MS = 1000;
  */
 export function mikroOrmOptions(database: DatabaseConfig): Options {
   return defineConfig({
-    entities: [AgentRecord, AgentCapability, AgentLabel, AgentSkill, AgentEvent, RegistryRevision, RegistryWatermark],
+    entities: [
+      AgentRecord,
+      AgentCapability,
+      AgentLabel,
+      AgentSkill,
+      AgentEvent,
+      RegistryRevision,
+      RegistryWatermark,
+      ExpiryGuardRow,
+    ],
     extensions: [Migrator],
     forceUtcTimezone: true,
     ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),

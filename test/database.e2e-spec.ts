@@ -28,6 +28,7 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
       'Migration20261127220000',
       'Migration20261127230000',
       'Migration20261127233000',
+      'Migration20261127234500',
     ]);
   });
 

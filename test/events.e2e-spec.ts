@@ -71,6 +71,13 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     expect(await revisionOf()).toBe(5);
   });
 
+  it("HEAD answers the stream's headers and ends at once (it used to hold the connection open)", async () => {
+    await register(agent('a'));
+    const res = await request(t.server).head('/events').timeout(5000).expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.headers['x-registry-revision']).toBe('1');
+  });
+
   it('without since, starts at the current revision', async () => {
     await register(agent('old'));
     const stream = await watch();

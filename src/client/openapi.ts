@@ -119,6 +119,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/expiry-guard/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release the mass-expiry guard
+         * @description Releases the mass-expiry guard at once (see `/health`): the next cleanup run deletes the agents whose leases
+         *     ran out, and those agents do not engage the guard again. Answers the same when the guard was not engaged.
+         */
+        post: operations["ExpiryGuardController_release"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sd/prometheus": {
         parameters: {
             query?: never;
@@ -534,7 +555,39 @@ export interface components {
              */
             agent_id: string;
         };
+        ExpiryGuardReleased: {
+            /**
+             * @description Always false: the next cleanup run deletes the agents that expired.
+             * @example false
+             */
+            engaged: boolean;
+        };
+        ExpiryGuardHealth: {
+            /**
+             * Format: date-time
+             * @description When it engaged (ISO 8601, UTC).
+             * @example 2026-11-27T09:14:00.000Z
+             */
+            since: string;
+            /**
+             * @description Always true here.
+             * @example true
+             */
+            engaged: boolean;
+            /**
+             * @description Why, in numbers, and how it releases.
+             * @example 40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5): cleanup deletes no agent until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases the guard
+             */
+            reason: string;
+        };
         HealthResponse: {
+            /**
+             * @description `healthy` when the database answers; `degraded` while the mass-expiry guard holds the cleanup (see
+             *     `expiry_guard`).
+             * @example healthy
+             * @enum {string}
+             */
+            status: "healthy" | "degraded";
             /**
              * @description Agents stored, alive or not yet cleaned up.
              * @example 42
@@ -552,10 +605,14 @@ export interface components {
              */
             checked_at: string;
             /**
-             * @description `healthy` when the database answers.
-             * @example healthy
+             * @description Only while the mass-expiry guard holds: since when, and why.
+             * @example {
+             *       "engaged": true,
+             *       "since": "2026-11-27T09:14:00.000Z",
+             *       "reason": "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (…)"
+             *     }
              */
-            status: string;
+            expiry_guard?: components["schemas"]["ExpiryGuardHealth"];
             /**
              * @description Whether the database answered.
              * @example up
@@ -1607,6 +1664,81 @@ export interface operations {
                      *       "title": "Service Unavailable",
                      *       "status": 503,
                      *       "detail": "The database is unavailable; retry shortly."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    ExpiryGuardController_release: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The guard is released. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExpiryGuardReleased"];
+                };
+            };
+            /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description The key's role may not do this (admin needed); or, in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This needs the admin role."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       rateLimit: { limit: 10_000, windowMs: 1000 },
       heartbeatLimit: { limit: 50, windowMs: 10_000 },
       restartGraceAfterMs: 15_000,
+      expiryGuard: { ratio: 0.5, min: 10, maxMs: 900_000 },
     });
   });
 
@@ -58,6 +59,9 @@ describe('loadConfig', () => {
       RATE_LIMIT: '600 / 1m',
       HEARTBEAT_LIMIT: 'off',
       RESTART_GRACE_AFTER: '2m',
+      EXPIRY_GUARD_RATIO: '0.8',
+      EXPIRY_GUARD_MIN: '100',
+      EXPIRY_GUARD_MAX_SECONDS: '600',
     });
     expect(config).toEqual({
       port: 8080,
@@ -81,6 +85,7 @@ describe('loadConfig', () => {
       rateLimit: { limit: 600, windowMs: 60_000 },
       heartbeatLimit: undefined,
       restartGraceAfterMs: 120_000,
+      expiryGuard: { ratio: 0.8, min: 100, maxMs: 600_000 },
     });
   });
 

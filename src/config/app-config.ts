@@ -5,6 +5,7 @@ import {
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsNumber,
   IsOptional,
   IsString,
   Matches,
@@ -54,6 +55,8 @@ export interface AppConfig {
   heartbeatLimit?: RateLimit;
   /** A gap this long without any replica serving extends the leases that ran out in it; undefined: never. */
   restartGraceAfterMs?: number;
+  /** The mass-expiry guard (see ExpiryGuard). */
+  expiryGuard: { ratio: number; min: number; maxMs: number };
 }
 
 /**
@@ -211,6 +214,25 @@ class EnvironmentVariables {
   @Matches(/^(off|\d+\s*(ms|s|m|h|d)?)$/i, { message: 'must be a duration (10s to 1d) or off' })
   RESTART_GRACE_AFTER: string = '15s';
 
+  /** 1 turns the guard off: more than all of them can never expire. */
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? Number(value) : value))
+  @IsNumber({}, { message: 'must be a number between 0 and 1' })
+  @Min(0, { message: 'must be a number between 0 and 1' })
+  @Max(1, { message: 'must be a number between 0 and 1' })
+  EXPIRY_GUARD_RATIO: number = 0.5;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 1 and 1000000' })
+  @Min(1, { message: 'must be an integer between 1 and 1000000' })
+  @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
+  EXPIRY_GUARD_MIN: number = 10;
+
+  @Transform(toInteger)
+  @IsInt({ message: 'must be an integer between 60 and 86400' })
+  @Min(60, { message: 'must be an integer between 60 and 86400' })
+  @Max(86_400, { message: 'must be an integer between 60 and 86400' })
+  EXPIRY_GUARD_MAX_SECONDS: number = 900;
+
   @IsOptional()
   @IsString()
   REGISTRY_API_KEYS_FILE: string | undefined = undefined;
@@ -321,6 +343,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     rateLimit: parseRate(vars.RATE_LIMIT),
     heartbeatLimit: parseRate(vars.HEARTBEAT_LIMIT),
     restartGraceAfterMs,
+    expiryGuard: {
+      ratio: vars.EXPIRY_GUARD_RATIO,
+      min: vars.EXPIRY_GUARD_MIN,
+      maxMs: vars.EXPIRY_GUARD_MAX_SECONDS * 1000,
+    },
   };
 }
 

@@ -104,6 +104,11 @@ export class EventsController {
       );
     }
     const response = openStream(reply, revision);
+    // HEAD: the stream's headers, and no stream (it would send nothing, and hold the connection open for ever).
+    if (response.req?.method === 'HEAD') {
+      response.end();
+      return;
+    }
     // A client that hung up while the revision was read: its 'close' has been and gone.
     if (response.destroyed || !response.socket || response.socket.destroyed) return;
     const sink = new StreamSink(response, this.config.eventsClientBufferBytes);

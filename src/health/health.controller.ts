@@ -2,6 +2,7 @@ import { Controller, Get, Header, Logger, ServiceUnavailableException, UseFilter
 import { HealthCheck, HealthCheckResult, HealthCheckService, MikroOrmHealthIndicator } from '@nestjs/terminus';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Clock } from '../common/clock';
+import { ExpiryGuard } from '../registry/expiry-guard';
 import { RegistryService } from '../registry/registry.service';
 import { HealthResponse, UnhealthyResponse } from './dto/health-response.dto';
 import { HealthDocumentFilter } from './health-document.filter';
@@ -20,6 +21,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly database: MikroOrmHealthIndicator,
     private readonly registry: RegistryService,
+    private readonly guard: ExpiryGuard,
     private readonly clock: Clock,
   ) {}
 
@@ -35,13 +37,19 @@ export class HealthController {
   async check(): Promise<HealthResponse> {
     const checkedAt = this.clock.now().toISOString();
     try {
-      const { registered, active } = await withTimeout(this.registry.count(), DATABASE_CHECK_TIMEOUT_MS);
+      const [{ registered, active }, guard] = await withTimeout(
+        Promise.all([this.registry.count(), this.guard.state()]),
+        DATABASE_CHECK_TIMEOUT_MS,
+      );
       return {
-        status: 'healthy',
+        status: guard.engaged ? 'degraded' : 'healthy',
         database: 'up',
         registered_agents: registered,
         active_agents: active,
         checked_at: checkedAt,
+        ...(guard.engaged && {
+          expiry_guard: { engaged: true, since: new Date(guard.since!).toISOString(), reason: guard.reason ?? '' },
+        }),
       };
     } catch (error) {
       this.logger.warn(`Health check failed: ${error instanceof Error ? error.message : String(error)}`);

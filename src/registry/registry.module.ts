@@ -2,6 +2,8 @@ import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
 import { AgentRecord } from './agent-record.entity';
+import { ExpiryGuard } from './expiry-guard';
+import { ExpiryGuardController } from './expiry-guard.controller';
 import { LeaseGrace } from './lease-grace';
 import { RegistryController } from './registry.controller';
 import { RegistryService } from './registry.service';
@@ -9,8 +11,8 @@ import { RegistryWriter } from './registry-writer';
 
 @Module({
   imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
-  controllers: [RegistryController],
-  providers: [RegistryService, RegistryWriter, LeaseGrace],
-  exports: [RegistryService, LeaseGrace],
+  controllers: [RegistryController, ExpiryGuardController],
+  providers: [RegistryService, RegistryWriter, LeaseGrace, ExpiryGuard],
+  exports: [RegistryService, LeaseGrace, ExpiryGuard],
 })
 export class RegistryModule {}

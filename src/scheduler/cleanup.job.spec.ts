@@ -4,6 +4,7 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
+import { ExpiryGuard } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
@@ -18,6 +19,7 @@ describe('CleanupJob', () => {
   let removeExpired: jest.Mock<Promise<string[]>, []>;
   let pruneOldEvents: jest.Mock<Promise<number>, [number]>;
   let observe: jest.Mock<Promise<number>, []>;
+  let allowsCleanup: jest.Mock<Promise<boolean>, []>;
   let app: INestApplicationContext;
   let job: CleanupJob;
   let log: jest.SpyInstance;
@@ -28,12 +30,14 @@ describe('CleanupJob', () => {
     removeExpired = jest.fn<Promise<string[]>, []>();
     pruneOldEvents = jest.fn<Promise<number>, [number]>().mockResolvedValue(0);
     observe = jest.fn<Promise<number>, []>().mockResolvedValue(0);
+    allowsCleanup = jest.fn<Promise<boolean>, []>().mockResolvedValue(true);
     const moduleRef = await Test.createTestingModule({
       imports: [ScheduleModule.forRoot()],
       providers: [
         CleanupJob,
         { provide: RegistryService, useValue: { removeExpired } },
         { provide: LeaseGrace, useValue: { observe } },
+        { provide: ExpiryGuard, useValue: { allowsCleanup } },
         { provide: ChangeFeed, useValue: { pruneOldEvents } },
         { provide: Clock, useValue: { now: () => new Date(NOW) } },
         { provide: APP_CONFIG, useValue: { cleanupCron: '0 0 0 1 1 *' } },
@@ -67,6 +71,13 @@ describe('CleanupJob', () => {
     removeExpired.mockImplementation(() => (order.push('remove'), Promise.resolve([])));
     await job.run();
     expect(order).toEqual(['grace', 'remove']);
+  });
+
+  it('removes nothing while the mass-expiry guard holds, and still prunes events', async () => {
+    allowsCleanup.mockResolvedValue(false);
+    await expect(job.run()).resolves.toEqual([]);
+    expect(removeExpired).not.toHaveBeenCalled();
+    expect(pruneOldEvents).toHaveBeenCalled();
   });
 
   it('is scheduled by CLEANUP_CRON', () => {

@@ -4,6 +4,7 @@ import { CronTime } from 'cron';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
+import { ExpiryGuard } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
 
@@ -21,6 +22,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     private readonly registry: RegistryService,
     private readonly grace: LeaseGrace,
+    private readonly guard: ExpiryGuard,
     private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
@@ -50,7 +52,8 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     try {
       // Leases that ran out while the registry could not hear heartbeats are forgiven before any is removed.
       await this.grace.observe();
-      const removed = await this.registry.removeExpired();
+      // Too many leases ran out at once: keep the agents (see ExpiryGuard), prune events only.
+      const removed = (await this.guard.allowsCleanup()) ? await this.registry.removeExpired() : [];
       if (removed.length > 0) {
         this.logger.log(`Cleanup removed ${removed.length} expired agent(s)`);
         this.logger.debug(`Removed: ${abbreviate(removed)}`);

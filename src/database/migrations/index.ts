@@ -4,11 +4,13 @@ import { Migration20261127190000 as PostgresDiscovery } from './postgresql/Migra
 import { Migration20261127220000 as PostgresSearch } from './postgresql/Migration20261127220000';
 import { Migration20261127230000 as PostgresOwner } from './postgresql/Migration20261127230000';
 import { Migration20261127233000 as PostgresWatermark } from './postgresql/Migration20261127233000';
+import { Migration20261127234500 as PostgresExpiryGuard } from './postgresql/Migration20261127234500';
 import { Migration20261127014505 as SqliteInitial } from './sqlite/Migration20261127014505';
 import { Migration20261127190000 as SqliteDiscovery } from './sqlite/Migration20261127190000';
 import { Migration20261127220000 as SqliteSearch } from './sqlite/Migration20261127220000';
 import { Migration20261127230000 as SqliteOwner } from './sqlite/Migration20261127230000';
 import { Migration20261127233000 as SqliteWatermark } from './sqlite/Migration20261127233000';
+import { Migration20261127234500 as SqliteExpiryGuard } from './sqlite/Migration20261127234500';
 
 /**
  * Every committed migration, oldest first: one set per dialect, under the same names, so both databases are at the
@@ -20,6 +22,7 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261127220000', class: SqliteSearch },
   { name: 'Migration20261127230000', class: SqliteOwner },
   { name: 'Migration20261127233000', class: SqliteWatermark },
+  { name: 'Migration20261127234500', class: SqliteExpiryGuard },
 ];
 
 export const postgresMigrations: MigrationObject[] = [
@@ -28,4 +31,5 @@ export const postgresMigrations: MigrationObject[] = [
   { name: 'Migration20261127220000', class: PostgresSearch },
   { name: 'Migration20261127230000', class: PostgresOwner },
   { name: 'Migration20261127233000', class: PostgresWatermark },
+  { name: 'Migration20261127234500', class: PostgresExpiryGuard },
 ];

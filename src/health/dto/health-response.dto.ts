@@ -1,12 +1,36 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+
+/** The mass-expiry guard, while it keeps the cleanup from deleting agents. */
+export class ExpiryGuardHealth {
+  /**
+   * Always true here.
+   * @example true
+   */
+  engaged!: boolean;
+
+  /**
+   * When it engaged (ISO 8601, UTC).
+   * @example 2026-11-27T09:14:00.000Z
+   */
+  @ApiProperty({ format: 'date-time' })
+  since!: string;
+
+  /**
+   * Why, in numbers, and how it releases.
+   * @example "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5): cleanup deletes no agent until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases the guard"
+   */
+  reason!: string;
+}
 
 /** The registry's own health document, with agent counts. */
 export class HealthResponse {
   /**
-   * `healthy` when the database answers.
+   * `healthy` when the database answers; `degraded` while the mass-expiry guard holds the cleanup (see
+   * `expiry_guard`).
    * @example healthy
    */
-  status!: 'healthy';
+  @ApiProperty({ enum: ['healthy', 'degraded'] })
+  status!: 'healthy' | 'degraded';
 
   /**
    * Whether the database answered.
@@ -34,6 +58,17 @@ export class HealthResponse {
    */
   @ApiProperty({ format: 'date-time' })
   checked_at!: string;
+
+  /** Only while the mass-expiry guard holds: since when, and why. */
+  @ApiPropertyOptional({
+    type: () => ExpiryGuardHealth,
+    example: {
+      engaged: true,
+      since: '2026-11-27T09:14:00.000Z',
+      reason: '40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (…)',
+    },
+  })
+  expiry_guard?: ExpiryGuardHealth;
 }
 
 /** The health document when the database does not answer (HTTP 503). */

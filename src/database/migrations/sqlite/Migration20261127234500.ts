@@ -1,0 +1,15 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/** The mass-expiry guard's state: one row, released. */
+export class Migration20261127234500 extends Migration {
+  override up(): void {
+    this.addSql(
+      'create table `expiry_guard` (`id` integer not null, `since` bigint null, `reason` text null, `released_at` bigint null, primary key (`id`));',
+    );
+    this.addSql('insert into `expiry_guard` (`id`) values (1);');
+  }
+
+  override down(): void {
+    this.addSql('drop table if exists `expiry_guard`;');
+  }
+}

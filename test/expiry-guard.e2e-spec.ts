@@ -1,0 +1,100 @@
+import request from 'supertest';
+import { CleanupJob } from '../src/scheduler/cleanup.job';
+import { onEachDatabase } from './support/databases';
+import { agent, createTestApp, TestApp } from './support/test-app';
+
+const KEYS = 'ops:admin:ops-secret-0123456789,fleet:agent:fleet-secret-0123456789';
+const ADMIN = { Authorization: 'Bearer ops-secret-0123456789' };
+const AGENT = { Authorization: 'Bearer fleet-secret-0123456789' };
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `agent-${String(i).padStart(2, '0')}`);
+
+describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
+  let t: TestApp;
+  afterEach(() => t.close());
+
+  const cleanup = () => t.app.get(CleanupJob).run();
+  const heartbeat = (id: string) => request(t.server).post(`/agents/${id}/heartbeat`).set(ADMIN).expect(200);
+  const listed = async (query = '') =>
+    ((await request(t.server).get(`/agents${query}`).set(ADMIN).expect(200)).body as { agent_id: string }[]).length;
+  const health = async () => (await request(t.server).get('/health').set(ADMIN).expect(200)).body;
+
+  /**
+   * `fleet` agents alive for over a minute, then all but `survivors` miss their heartbeats: they expire together,
+   * `survivors` stay alive.
+   */
+  const massExpiry = async (fleet: number, survivors: number) => {
+    for (const id of ids(fleet)) {
+      await request(t.server)
+        .post('/agents/register')
+        .set(ADMIN)
+        .send(agent(id, { ttl_seconds: 30 }))
+        .expect(200);
+    }
+    t.clock.advance(50_000);
+    for (const id of ids(fleet)) await heartbeat(id);
+    t.clock.advance(20_000);
+    for (const id of ids(fleet).slice(0, survivors)) await heartbeat(id);
+    t.clock.advance(15_000); // the others ran out 5 s ago
+  };
+
+  it('engages when most of the fleet expires at once: deletes nothing, reports degraded, releases as agents return', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await massExpiry(20, 4);
+    expect(await cleanup()).toEqual([]);
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      expiry_guard: {
+        engaged: true,
+        since: t.clock.now().toISOString(),
+        reason: expect.stringMatching(
+          /^16 of the 20 agents alive at .* expired by .* \(more than EXPIRY_GUARD_RATIO 0\.5\)/,
+        ),
+      },
+    });
+    // It never claims they are alive: listing hides them, include_dead shows them, a heartbeat revives one.
+    expect(await listed()).toBe(4);
+    expect(await listed('?include_dead=true')).toBe(20);
+    t.clock.advance(10_000);
+    expect(await cleanup()).toEqual([]);
+
+    for (const id of ids(20).slice(4, 14)) await heartbeat(id);
+    // 6 of 20 still expired: fewer than EXPIRY_GUARD_MIN, so it releases and deletes them.
+    expect((await cleanup())?.sort()).toEqual(ids(20).slice(14));
+    expect(await health()).toMatchObject({ status: 'healthy' });
+    expect(await health()).not.toHaveProperty('expiry_guard');
+  });
+
+  it('releases by itself after EXPIRY_GUARD_MAX_SECONDS', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, EXPIRY_GUARD_MAX_SECONDS: '120' }, dialect);
+    await massExpiry(20, 4);
+    expect(await cleanup()).toEqual([]);
+    t.clock.advance(60_000);
+    expect(await cleanup()).toEqual([]);
+    t.clock.advance(61_000);
+    // The 4 that survived the event have run out meanwhile too.
+    expect(await cleanup()).toHaveLength(20);
+    expect(await health()).toMatchObject({ status: 'healthy' });
+  });
+
+  it('an admin releases it at once, and the agents behind it do not engage it again; other keys may not', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await massExpiry(12, 0);
+    expect(await cleanup()).toEqual([]);
+    await request(t.server).post('/admin/expiry-guard/release').set(AGENT).expect(403);
+    await request(t.server).post('/admin/expiry-guard/release').expect(401);
+    const released = await request(t.server).post('/admin/expiry-guard/release').set(ADMIN).expect(200);
+    expect(released.body).toEqual({ engaged: false });
+    expect(await cleanup()).toHaveLength(12);
+    expect(await health()).toMatchObject({ status: 'healthy' });
+  });
+
+  it('a few expiries, under EXPIRY_GUARD_MIN or EXPIRY_GUARD_RATIO, are cleaned up as usual', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await massExpiry(6, 1); // 5 of 6: most, but fewer than 10
+    expect(await cleanup()).toHaveLength(5);
+    await t.close();
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, EXPIRY_GUARD_MIN: '2' }, dialect);
+    await massExpiry(20, 12); // 8 of 20: at least 2, but not more than half
+    expect(await cleanup()).toHaveLength(8);
+  });
+});
