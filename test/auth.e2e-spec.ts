@@ -228,7 +228,53 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
       expect.arrayContaining([{ bearer: [] }, { 'api-key': [] }]),
     );
     expect(doc.paths['/agents/register'].post.responses['401']).toBeDefined();
-    expect(doc.paths['/health/live'].get.security).toEqual([{}]);
+    // The probes take a key, but need none while REGISTRY_OPEN_ROUTES lists them (the default).
+    expect(doc.paths['/health/live'].get.security).toEqual(expect.arrayContaining([{}, { bearer: [] }]));
+    expect(doc.paths['/health'].get.security).not.toContainEqual({});
+  });
+});
+
+describe.each(onEachDatabase())('REGISTRY_OPEN_ROUTES (HTTP + %s)', (dialect) => {
+  let t: TestApp | undefined;
+
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  const PROBES = ['/health/live', '/health/ready'];
+  const DOCS = ['/docs', '/docs/', '/docs/swagger-ui.css', '/docs-json', '/docs-yaml'];
+
+  async function expectClosed(path: string): Promise<void> {
+    const res = await request(t!.server).get(path);
+    expect({ path, status: res.status }).toEqual({ path, status: 401 });
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['www-authenticate']).toBe('Bearer');
+    expect(res.body.detail).toBe('A valid API key is required: send it as "Authorization: Bearer <key>".');
+    expect((await request(t!.server).get(path).set(headersOf('unknown'))).status).toBe(401);
+    expect((await request(t!.server).get(path).set(headersOf('reader'))).status).toBe(200);
+  }
+
+  async function expectOpen(path: string): Promise<void> {
+    expect({ path, status: (await request(t!.server).get(path)).status }).toEqual({ path, status: 200 });
+  }
+
+  it('none: the probes and the docs need a reader key, like every GET', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, REGISTRY_OPEN_ROUTES: 'none' }, dialect);
+    for (const path of [...PROBES, ...DOCS]) await expectClosed(path);
+    // A key whose role may read: any of them.
+    await request(t.server).get('/docs-json').set(headersOf('agent')).expect(200);
+  });
+
+  it('docs only: the probes need a key, the docs do not', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, REGISTRY_OPEN_ROUTES: 'docs' }, dialect);
+    for (const path of PROBES) await expectClosed(path);
+    for (const path of DOCS) await expectOpen(path);
+  });
+
+  it('the default opens both', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    for (const path of [...PROBES, ...DOCS]) await expectOpen(path);
   });
 });
 
@@ -299,7 +345,26 @@ describe('Protected mode: no keys configured', () => {
     // A forwarding header does not make a remote client local.
     await remote.get('/agents').set('X-Forwarded-For', '127.0.0.1').expect(403);
     await remote.get('/health/live').expect(200);
+    await remote.get('/docs-json').expect(200);
     await request(`http://127.0.0.1:${port}`).get('/agents/remote').expect(404);
+  });
+
+  it('with REGISTRY_OPEN_ROUTES=none, serves the probes and the docs to loopback clients only', async () => {
+    const address = externalAddress();
+    if (!address) {
+      if (process.env.CI) throw new Error('no non-loopback IPv4 address to test protected mode from');
+      return;
+    }
+    t = await createTestApp({ REGISTRY_OPEN_ROUTES: 'none' });
+    await new Promise<void>((resolve) => t.server.listen(0, '0.0.0.0', resolve));
+    const { port } = t.server.address() as AddressInfo;
+    for (const path of ['/health/live', '/health/ready', '/docs', '/docs-json']) {
+      await request(`http://127.0.0.1:${port}`).get(path).expect(200);
+      const refused = await request(`http://${address}:${port}`).get(path);
+      expect({ path, status: refused.status }).toEqual({ path, status: 403 });
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.body.detail).toMatch(/protected mode/);
+    }
   });
 
   it('REGISTRY_AUTH=off serves everyone without a key', async () => {

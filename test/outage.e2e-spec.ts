@@ -1,5 +1,8 @@
 import request from 'supertest';
+import { LeaseGrace } from '../src/registry/lease-grace';
+import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
+import { FakeClock } from './support/fake-clock';
 import { TcpProxy } from './support/tcp-proxy';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
@@ -17,16 +20,18 @@ pg('PostgreSQL outage (HTTP + postgresql)', () => {
   let database: TestDatabase;
   let proxy: TcpProxy;
   let t: TestApp;
+  let env: NodeJS.ProcessEnv;
 
   beforeEach(async () => {
     database = await createTestDatabase('postgresql');
     const url = new URL(database.url);
     proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
-    t = await createTestApp({
+    env = {
       DATABASE_URL: proxy.rewrite(database.url),
       DATABASE_CONNECT_TIMEOUT_MS: '1000',
       DATABASE_STATEMENT_TIMEOUT_MS: '1000',
-    });
+    };
+    t = await createTestApp(env);
     await request(t.server)
       .post('/agents/register')
       .send(agent('survivor', { ttl_seconds: 3600 }))
@@ -123,5 +128,50 @@ pg('PostgreSQL outage (HTTP + postgresql)', () => {
     expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
     expect(statuses.at(-1)).toBe(200);
     await expectRecovery();
+  });
+
+  it('an outage longer than the leases: 503s during it, and no agent expires because of it', async () => {
+    await t.close();
+    const clock = new FakeClock();
+    t = await createTestApp({ ...env, RESTART_GRACE_AFTER: '15s' }, 'postgresql', clock);
+    await call('post', '/agents/register')
+      .send(agent('died-before', { ttl_seconds: 5 }))
+      .expect(200);
+    const fleet = Array.from({ length: 20 }, (_, i) => `fleet-${i}`);
+    for (const id of fleet) {
+      await call('post', '/agents/register')
+        .send(agent(id, { ttl_seconds: 30 }))
+        .expect(200);
+    }
+    clock.advance(10_000);
+    await t.app.get(LeaseGrace).observe();
+
+    // Ninety seconds without a database: every heartbeat of the fleet fails, and every lease runs out.
+    await proxy.cut();
+    for (let passed = 0; passed < 90_000; passed += 15_000) {
+      clock.advance(15_000);
+      await call('post', `/agents/${fleet[0]}/heartbeat`).expect(503);
+      await expect(t.app.get(LeaseGrace).observe()).rejects.toThrow();
+    }
+    await proxy.restore();
+
+    // Within a second of the database's return, with no heartbeat and no cleanup run: the fleet is alive again.
+    const listed = async () =>
+      ((await call('get', '/agents?limit=100').expect(200)).body as { agent_id: string; expires_at: string }[]).filter(
+        (a) => a.agent_id !== 'survivor',
+      );
+    let alive = await listed();
+    for (let tries = 0; tries < 50 && alive.length < fleet.length; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      alive = await listed();
+    }
+    expect(alive.map((a) => a.agent_id).sort()).toEqual([...fleet].sort());
+    for (const { agent_id, expires_at } of alive) {
+      const expiresIn = Date.parse(expires_at) - clock.now().getTime();
+      expect({ agent_id, expiresIn }).toEqual({ agent_id, expiresIn: 30_000 });
+    }
+    // Only the agent that died before the outage goes, and the mass-expiry guard had nothing to stop.
+    expect(await t.app.get(CleanupJob).run()).toEqual(['died-before']);
+    expect((await call('get', '/health').expect(200)).body).toMatchObject({ status: 'healthy' });
   });
 });

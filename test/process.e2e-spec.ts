@@ -1,11 +1,24 @@
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { testHttpAdapter } from './support/http-adapter';
 import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
 import { agent } from './support/test-app';
 import { sqliteMigrations } from '../src/database/migrations';
+
+/** A hand-written HTTP/1.1 connection: what the server sent, and when it closed. */
+function rawConnection(port: number): { socket: Socket; readonly response: string; closed: Promise<void> } {
+  const socket = connect(port, '127.0.0.1');
+  const connection = {
+    socket,
+    response: '',
+    closed: new Promise<void>((resolve) => socket.on('close', () => resolve())),
+  };
+  socket.on('data', (chunk) => (connection.response += chunk.toString()));
+  socket.on('error', () => undefined);
+  return connection;
+}
 
 /** What only a real process shows: crashes, signals, restarts, boot failures. Runs the built server from dist/. */
 describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) => {
@@ -24,11 +37,14 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     await database.drop();
   });
 
-  it('keeps every acknowledged write through a kill -9 in the middle of concurrent heartbeats and registrations', async () => {
-    server = await ServerProcess.start(env);
+  it('keeps every acknowledged write through a kill -9 in the middle of concurrent heartbeats and registrations, and expires no lease for the downtime', async () => {
+    // Leases shorter than the downtime below, which is longer than RESTART_GRACE_AFTER.
+    const grace = { ...env, RESTART_GRACE_AFTER: '10s' };
+    const leased = (id: string) => agent(id, { ttl_seconds: 5 });
+    server = await ServerProcess.start(grace);
     expect(server.output).toContain(`(${testHttpAdapter()}), docs at /docs`);
     const first = Array.from({ length: 40 }, (_, i) => `durable-${i}`);
-    const registered = await Promise.all(first.map((id) => server!.post('/agents/register', agent(id))));
+    const registered = await Promise.all(first.map((id) => server!.post('/agents/register', leased(id))));
     expect(registered.map((r) => r.status)).toEqual(first.map(() => 200));
 
     // Writers stream heartbeats and new registrations into the same group commits; the process dies among them.
@@ -42,7 +58,7 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
         try {
           if (n % 2 === 0) {
             const id = `later-${n}`;
-            const res = await server!.post('/agents/register', agent(id));
+            const res = await server!.post('/agents/register', leased(id));
             if (res.status === 200) acknowledgedRegistrations.push(id);
           } else {
             const id = first[n % first.length];
@@ -65,8 +81,10 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
     streaming = false;
     await Promise.all(writers);
+    // Down for longer than RESTART_GRACE_AFTER, and so than every lease.
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
 
-    server = await ServerProcess.start(env);
+    server = await ServerProcess.start(grace);
     for (const id of acknowledgedRegistrations) {
       expect({ id, status: (await server.fetch(`/agents/${id}`)).status }).toEqual({ id, status: 200 });
     }
@@ -75,22 +93,30 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
       // A later heartbeat may have committed without its answer getting out; never an earlier one.
       expect({ id, stored: info.last_heartbeat >= acknowledged }).toEqual({ id, stored: true });
     }
+    // Every agent is alive: the leases that ran out while no registry served were extended at boot.
+    const listed = (await (await server.fetch('/agents?include_dead=true&limit=1000')).json()) as {
+      agent_id: string;
+      is_alive: boolean;
+    }[];
+    expect(listed.filter((a) => !a.is_alive).map((a) => a.agent_id)).toEqual([]);
+    expect(listed.length).toBeGreaterThanOrEqual(first.length + acknowledgedRegistrations.length);
+    expect(server.output).toMatch(/extended \d+ lease\(s\) that ran out meanwhile/);
   });
 
-  it('on SIGTERM stops taking connections, finishes the request in flight, then closes the database', async () => {
+  it('on SIGTERM stops taking connections, finishes the request in flight, answers 503 to a late one, then closes the database', async () => {
     server = await ServerProcess.start(env);
     const port = Number(new URL(server.url).port);
     const body = JSON.stringify(agent('in-flight'));
 
     // A registration whose body is still arriving when the signal comes.
-    const socket = connect(port, '127.0.0.1');
-    let response = '';
-    socket.on('data', (chunk) => (response += chunk.toString()));
-    const closed = new Promise((resolve) => socket.on('close', resolve));
-    socket.write(
+    const inFlight = rawConnection(port);
+    inFlight.socket.write(
       `POST /agents/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
     );
+    // A connection whose next request has begun (so it is not idle) but is dispatched only after the signal.
+    const late = rawConnection(port);
+    late.socket.write('GET /agents/in-flight HTTP/1.1\r\nHost: localhost\r\n');
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     server.child.kill('SIGTERM');
@@ -106,10 +132,20 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     expect(refused).toBe(true);
     expect(server.child.exitCode).toBeNull();
 
-    socket.write(body.slice(10));
-    await closed;
-    expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
-    expect(response).toContain('"agent_id":"in-flight"');
+    late.socket.write('\r\n');
+    await late.closed;
+    expect(late.response).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(late.response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(late.response).toMatch(/\r\nRetry-After: 1\r\n/i);
+    expect(late.response).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
+    expect(late.response).toContain('"detail":"The registry is shutting down; retry shortly');
+
+    inFlight.socket.write(body.slice(10));
+    await inFlight.closed;
+    expect(inFlight.response).toMatch(/^HTTP\/1\.1 200 OK/);
+    // Answered, and told not to send more on this connection.
+    expect(inFlight.response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(inFlight.response).toContain('"agent_id":"in-flight"');
 
     const exit = await server.exited;
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
@@ -119,6 +155,99 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
 
     server = await ServerProcess.start(env);
     expect((await server.fetch('/agents/in-flight')).status).toBe(200);
+  });
+
+  it('on SIGTERM under load, every request the server took is answered, and every acknowledged write is kept', async () => {
+    server = await ServerProcess.start(env);
+    const first = Array.from({ length: 40 }, (_, i) => `steady-${i}`);
+    for (const id of first) expect((await server.post('/agents/register', agent(id))).status).toBe(200);
+
+    // Each request carries its own X-Request-Id, which the server's audit line names with the status it sent.
+    const outcomes = new Map<string, number | string>();
+    const acknowledged = new Set<string>();
+    let signalledAt = 0;
+    let answeredAfterSignal = 0;
+    let next = 0;
+    let refused = false;
+    const writer = async () => {
+      while (!refused) {
+        const n = next++;
+        const requestId = `load-${n}`;
+        const registers = n % 2 === 0;
+        const id = registers ? `joining-${n}` : first[n % first.length];
+        try {
+          const res = await fetch(
+            registers ? `${server!.url}/agents/register` : `${server!.url}/agents/${id}/heartbeat`,
+            {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', 'X-Request-Id': requestId },
+              body: registers ? JSON.stringify(agent(id)) : undefined,
+            },
+          );
+          await res.arrayBuffer();
+          outcomes.set(requestId, res.status);
+          if (signalledAt > 0) answeredAfterSignal++;
+          if (res.status === 200 && registers) acknowledged.add(id);
+        } catch (error) {
+          const code = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+          outcomes.set(requestId, code);
+          if (code === 'ECONNREFUSED') refused = true;
+        }
+      }
+    };
+    const writers = Array.from({ length: 16 }, writer);
+    while (acknowledged.size < 100) await new Promise((resolve) => setTimeout(resolve, 10));
+    signalledAt = Date.now();
+    server.child.kill('SIGTERM');
+    await Promise.all(writers);
+    const exit = await server.exited;
+    expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+
+    // What the server did with each request that reached it, from its audit lines.
+    const audited = new Map(
+      [...server.output.matchAll(/request=(load-\d+) .* result=(\w+)/g)].map(([, requestId, result]) => [
+        requestId,
+        result,
+      ]),
+    );
+    expect(audited.size).toBeGreaterThan(100);
+    const mismatches = [...audited]
+      .filter(([requestId, result]) => outcomes.get(requestId) !== Number(result))
+      .map(([requestId, result]) => ({ requestId, server: result, client: outcomes.get(requestId) }));
+    expect(mismatches).toEqual([]);
+    // Only 200s and the shutdown's 503s; a request that failed on the client never reached a handler.
+    const statuses = new Set([...outcomes.values()].filter((outcome) => typeof outcome === 'number'));
+    expect([...statuses].filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    const failedButTaken = [...outcomes].filter(
+      ([requestId, outcome]) => typeof outcome === 'string' && audited.has(requestId),
+    );
+    expect(failedButTaken).toEqual([]);
+    // The signal came while requests were in flight: some were answered after it.
+    expect(answeredAfterSignal).toBeGreaterThan(0);
+
+    server = await ServerProcess.start(env);
+    const listed = new Set(
+      ((await (await server.fetch('/agents?limit=1000')).json()) as { agent_id: string }[]).map((a) => a.agent_id),
+    );
+    expect([...acknowledged].filter((id) => !listed.has(id))).toEqual([]);
+  });
+
+  it('SHUTDOWN_TIMEOUT bounds the wait for a request that never finishes', async () => {
+    server = await ServerProcess.start({ ...env, SHUTDOWN_TIMEOUT: '2s', HTTP_REQUEST_TIMEOUT_MS: '600000' });
+    const port = Number(new URL(server.url).port);
+    const stuck = rawConnection(port);
+    stuck.socket.write(
+      'POST /agents/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 100\r\n\r\n{"agent_id":',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    server.child.kill('SIGTERM');
+    // Without the timeout, the process would wait for that body for HTTP_REQUEST_TIMEOUT_MS (10 minutes).
+    const exit = await server.exited;
+    expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+    expect(server.output).toContain('1 request(s) still open at 3/4 of SHUTDOWN_TIMEOUT (2000 ms)');
+    await stuck.closed;
+    expect(stuck.response).toBe('');
   });
 
   it('refuses to boot on bad configuration, naming the variable', async () => {

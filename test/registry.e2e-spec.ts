@@ -6,21 +6,43 @@ import { agent, createTestApp, storedAgentCount, TestApp } from './support/test-
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
+/**
+ * The first issue's contract, which agents already speak, answered the same whoever may call: in open mode
+ * (REGISTRY_AUTH=off), and with keys configured to a caller that sends an agent key (an admin key would see `owner`).
+ */
+const AGENT_SECRET = 'contract-agent-secret-0123456789';
+const AUTH_MODES = [
+  { mode: 'open mode', env: { REGISTRY_AUTH: 'off' }, headers: {} },
+  {
+    mode: 'an agent key',
+    env: { REGISTRY_API_KEYS: `contract:agent:${AGENT_SECRET}` },
+    headers: { Authorization: `Bearer ${AGENT_SECRET}` },
+  },
+];
+const CASES = onEachDatabase().flatMap(([dialect]) => AUTH_MODES.map((auth) => ({ dialect, ...auth })));
+
+describe.each(CASES)('Registry contract (HTTP + $dialect, $mode)', ({ dialect, env, headers }) => {
   let t: TestApp;
 
   beforeEach(async () => {
-    t = await createTestApp({}, dialect);
+    t = await createTestApp(env, dialect);
   });
 
   afterEach(async () => {
     await t.close();
   });
 
-  const register = (body: object) => request(t.server).post('/agents/register').send(body);
-  const heartbeat = (id: string) => request(t.server).post(`/agents/${encodeURIComponent(id)}/heartbeat`);
-  const get = (id: string) => request(t.server).get(`/agents/${encodeURIComponent(id)}`);
-  const list = (query = '') => request(t.server).get(`/agents${query}`);
+  const register = (body: object) => request(t.server).post('/agents/register').set(headers).send(body);
+  const heartbeat = (id: string) =>
+    request(t.server)
+      .post(`/agents/${encodeURIComponent(id)}/heartbeat`)
+      .set(headers);
+  const get = (id: string) =>
+    request(t.server)
+      .get(`/agents/${encodeURIComponent(id)}`)
+      .set(headers);
+  const list = (query = '') => request(t.server).get(`/agents${query}`).set(headers);
+  const remove = (id: string) => request(t.server).delete(`/agents/${id}`).set(headers);
 
   it("serves on this jest project's HTTP adapter, with the same headers on both", async () => {
     expect(t.app.getHttpAdapter().getType()).toBe(testHttpAdapter());
@@ -281,14 +303,14 @@ describe.each(onEachDatabase())('Registry contract (HTTP + %s)', (dialect) => {
     it('removes the agent', async () => {
       await register(agent('a')).expect(200);
       await register(agent('b')).expect(200);
-      await request(t.server).delete('/agents/a').expect(200, { status: 'deleted', agent_id: 'a' });
+      await remove('a').expect(200, { status: 'deleted', agent_id: 'a' });
       await get('a').expect(404);
       await heartbeat('a').expect(404);
       expect((await list('?include_dead=true')).body.map((a: { agent_id: string }) => a.agent_id)).toEqual(['b']);
     });
 
     it('answers 404 when the agent is absent', async () => {
-      const res = await request(t.server).delete('/agents/a').expect(404);
+      const res = await remove('a').expect(404);
       expect(res.body).toMatchObject({ status: 404, detail: 'Agent not found: a' });
     });
   });

@@ -4,16 +4,17 @@ import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { Role } from './api-keys';
 
 /**
- * Who may call a route when keys are configured: `public` (anyone, even in protected mode), `read` (any key),
+ * Who may call a route when keys are configured: `public` (anyone, even in protected mode), `probe` (a health probe:
+ * public while REGISTRY_OPEN_ROUTES lists `probes`, as it does by default, `read` otherwise), `read` (any key),
  * `write` (`agent` or `admin` keys), `admin`. A route without @Access needs an admin key: a route added by an
  * extension module is closed until it says otherwise.
  */
-export type AccessLevel = 'public' | 'read' | 'write' | 'admin';
+export type AccessLevel = 'public' | 'probe' | 'read' | 'write' | 'admin';
 
 export const ACCESS_LEVEL = 'agent-registry:access';
 
 /** The roles that may call a route of each level. */
-export const ROLES_FOR: Record<Exclude<AccessLevel, 'public'>, readonly Role[]> = {
+export const ROLES_FOR: Record<Exclude<AccessLevel, 'public' | 'probe'>, readonly Role[]> = {
   read: ['reader', 'agent', 'admin'],
   write: ['agent', 'admin'],
   admin: ['admin'],
@@ -23,24 +24,32 @@ export const API_KEY_SCHEME = 'api-key';
 
 export const MISSING_KEY_DETAIL = 'A valid API key is required: send it as "Authorization: Bearer <key>".';
 
-/** Sets a route's access level, and documents its security and its 401 and 403 answers. */
+export const PROTECTED_MODE_DETAIL =
+  'This registry is in protected mode: no API keys are configured, so it serves only clients on its own ' +
+  'host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone).';
+
+/** Sets a route's access level, and documents its security and its 401, 403 and 429 answers. */
 export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
   if (level === 'public') return applyDecorators(SetMetadata(ACCESS_LEVEL, level), ApiSecurity({}));
+  if (level === 'probe') {
+    const closed = 'Only while REGISTRY_OPEN_ROUTES leaves out `probes`: ';
+    return applyDecorators(
+      SetMetadata(ACCESS_LEVEL, level),
+      // `{}`: no key needed (by default); or either scheme.
+      ApiSecurity({}),
+      ApiBearerAuth(),
+      ApiSecurity(API_KEY_SCHEME),
+      missingKeyResponse(`${closed}no API key, or one the registry does not know.`),
+      ApiProblemResponse(403, `${closed}in protected mode (no keys configured), the client is not on this host.`, {
+        detail: PROTECTED_MODE_DETAIL,
+      }),
+    );
+  }
   return applyDecorators(
     SetMetadata(ACCESS_LEVEL, level),
     ApiBearerAuth(),
     ApiSecurity(API_KEY_SCHEME),
-    ApiProblemResponse(
-      401,
-      'No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`.',
-      { detail: MISSING_KEY_DETAIL },
-      {
-        'WWW-Authenticate': {
-          description: 'The scheme to authenticate with.',
-          schema: { type: 'string', example: 'Bearer' },
-        },
-      },
-    ),
+    missingKeyResponse('No API key, or one the registry does not know (when keys are configured).'),
     ApiProblemResponse(
       403,
       `The key's role may not do this (${ROLES_FOR[level].join(' or ')} needed)` +
@@ -60,5 +69,19 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
         },
       },
     ),
+  );
+}
+
+function missingKeyResponse(when: string): MethodDecorator & ClassDecorator {
+  return ApiProblemResponse(
+    401,
+    `${when} \`WWW-Authenticate: Bearer\`.`,
+    { detail: MISSING_KEY_DETAIL },
+    {
+      'WWW-Authenticate': {
+        description: 'The scheme to authenticate with.',
+        schema: { type: 'string', example: 'Bearer' },
+      },
+    },
   );
 }

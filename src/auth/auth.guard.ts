@@ -11,9 +11,9 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { contextOf } from '../common/request-context';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { ApiKey, findKey, Role } from './api-keys';
-import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, ROLES_FOR } from './access.decorator';
+import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
+import { findKey, Role } from './api-keys';
+import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, PROTECTED_MODE_DETAIL, ROLES_FOR } from './access.decorator';
 
 /** Who made a request: the key's name and role, or, without keys (protected mode, auth off), nobody in particular. */
 export interface Principal {
@@ -31,12 +31,9 @@ export class AuthenticationRequiredException extends UnauthorizedException {
   }
 }
 
+/** Nest's request: Node's own on Express, Fastify's wrapper of it (`raw`). */
 interface RequestLike {
-  headers: Record<string, string | string[] | undefined>;
-  /** Express */
-  socket?: { remoteAddress?: string };
-  /** Fastify */
-  raw?: { socket?: { remoteAddress?: string } };
+  raw?: IncomingMessage;
   [PRINCIPAL]?: Principal;
 }
 
@@ -49,14 +46,11 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 @Injectable()
 export class AuthGuard implements CanActivate, OnApplicationBootstrap {
   private readonly logger = new Logger('Auth');
-  private readonly keys: readonly ApiKey[];
 
   constructor(
     private readonly reflector: Reflector,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {
-    this.keys = config.auth.keys;
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
     const { mode, keys } = this.config.auth;
@@ -82,31 +76,37 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
         context.getClass(),
       ]) ?? 'admin';
     const request = context.switchToHttp().getRequest<RequestLike>();
-    const { mode } = this.config.auth;
-    if (level === 'public' || mode === 'off') return true;
-    if (mode === 'protected') {
-      const address = request.socket?.remoteAddress ?? request.raw?.socket?.remoteAddress ?? '';
-      if (LOOPBACK.test(address)) return true;
-      throw new ForbiddenException(
-        'This registry is in protected mode: no API keys are configured, so it serves only clients on its own ' +
-          'host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone).',
-      );
-    }
-    const secret = presentedSecret(request.headers);
-    const key = secret === undefined ? undefined : findKey(this.keys, secret);
-    if (!key) throw new AuthenticationRequiredException();
-    // Named in the audit line even when its role may not do this.
-    const requestContext = contextOf((request.raw ?? request) as IncomingMessage);
-    if (requestContext) requestContext.keyName = key.name;
-    const roles = ROLES_FOR[level];
-    if (!roles.includes(key.role)) throw new ForbiddenException(`This needs the ${roles.join(' or ')} role.`);
-    request[PRINCIPAL] = { name: key.name, role: key.role };
+    const principal = authorize(this.config.auth, (request.raw ?? request) as IncomingMessage, level);
+    if (principal) request[PRINCIPAL] = principal;
     return true;
   }
 }
 
+/**
+ * Whether a request may call a route of `level` under `auth`: resolves with the key's principal (undefined when no
+ * key was needed), or throws the 401 or 403 to answer. The AuthGuard's decision, also used below Nest (the docs).
+ */
+export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessLevel): Principal | undefined {
+  const { mode } = auth;
+  const needed = level === 'probe' ? (auth.openRoutes.includes('probes') ? 'public' : 'read') : level;
+  if (needed === 'public' || mode === 'off') return undefined;
+  if (mode === 'protected') {
+    if (LOOPBACK.test(raw.socket?.remoteAddress ?? '')) return undefined;
+    throw new ForbiddenException(PROTECTED_MODE_DETAIL);
+  }
+  const secret = presentedSecret(raw.headers);
+  const key = secret === undefined ? undefined : findKey(auth.keys, secret);
+  if (!key) throw new AuthenticationRequiredException();
+  // Named in the audit line even when its role may not do this.
+  const requestContext = contextOf(raw);
+  if (requestContext) requestContext.keyName = key.name;
+  const roles = ROLES_FOR[needed];
+  if (!roles.includes(key.role)) throw new ForbiddenException(`This needs the ${roles.join(' or ')} role.`);
+  return { name: key.name, role: key.role };
+}
+
 /** The secret from `Authorization: Bearer <secret>` or, failing that, `X-API-Key`. */
-function presentedSecret(headers: RequestLike['headers']): string | undefined {
+function presentedSecret(headers: IncomingMessage['headers']): string | undefined {
   const authorization = headers.authorization;
   if (typeof authorization === 'string') {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);

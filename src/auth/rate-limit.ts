@@ -121,7 +121,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       context.getHandler(),
       context.getClass(),
     ]);
-    return Promise.resolve(this.throttlers.length === 0 || level === 'public');
+    return Promise.resolve(this.throttlers.length === 0 || level === 'public' || level === 'probe');
   }
 
   protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {

@@ -1980,6 +1980,42 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: no API key, or one the registry does not know. `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
         };
     };
     HealthController_ready: {
@@ -2037,6 +2073,42 @@ export interface operations {
                             };
                         };
                     };
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: no API key, or one the registry does not know. `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
             /** @description The Health Check is not successful */

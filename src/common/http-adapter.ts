@@ -7,7 +7,9 @@ import type { FastifyBodyParser, FastifyError, FastifyInstance, FastifyReply, Fa
 import fastifyHelmet from '@fastify/helmet';
 import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import { docsGate } from '../auth/docs-gate';
 import { AppConfig } from '../config/app-config';
+import { admitRequest } from './http-drain';
 import { beginRequest } from './request-context';
 
 /** Longest path segment the router passes on, so that the agent_id rule (400), not the router (404), rejects it. */
@@ -60,11 +62,12 @@ class ExpressServerAdapter extends ExpressAdapter {
 function expressAdapter(config: AppConfig): ExpressAdapter {
   const adapter = new ExpressServerAdapter(serverOptions(config));
   const express = adapter.getInstance<Express>();
+  const gate = docsGate(config.auth);
   express.disable('x-powered-by');
   express.use(helmet());
   express.use((request: IncomingMessage & { body?: unknown }, response: ServerResponse, next: () => void) => {
     beginRequest(request, response, () => request.body);
-    next();
+    if (!admitRequest(adapter.getHttpServer(), response) && !gate?.(request, response)) next();
   });
   // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
   express.set('etag', false);
@@ -94,11 +97,13 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
       fastify.errorHandler(error, request, reply),
   });
   const fastify: FastifyInstance = adapter.getInstance();
+  const gate = docsGate(config.auth);
   // Registered now, applied when Fastify gets ready (before it serves anything).
   void fastify.register(fastifyHelmet);
   fastify.addHook('onRequest', (request, reply, done) => {
     beginRequest(request.raw, reply.raw, () => request.body);
-    done();
+    if (admitRequest(fastify.server, reply.raw) || gate?.(request.raw, reply.raw)) reply.hijack();
+    else done();
   });
   fastify.removeAllContentTypeParsers();
   const parser: FastifyBodyParser<Buffer> = (request, body, done) => {

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { AuthenticationRequiredException } from '../auth/auth.guard';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
@@ -8,6 +9,18 @@ import { RequestValidationException } from './request-validation.pipe';
 import { RetryLaterException } from './retry-later.exception';
 
 const UNEXPECTED = 'An unexpected error occurred.';
+
+/** A problem-details answer written below Nest (by a hook that runs before any route), as the filter writes it. */
+export function writeProblem(
+  response: ServerResponse,
+  status: number,
+  detail: string,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  const body = JSON.stringify(problem(status, detail));
+  response.writeHead(status, { ...headers, 'Content-Type': PROBLEM_JSON, 'Content-Length': Buffer.byteLength(body) });
+  response.end(body);
+}
 
 /** Errors raised below Nest (body parser, router) that carry their own client-error status. */
 interface StatusError extends Error {

@@ -21,13 +21,14 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 15_000,
       eventsClientBufferBytes: 1024 * 1024,
       eventsPollMs: 250,
-      auth: { mode: 'protected', keys: [] },
+      auth: { mode: 'protected', keys: [], openRoutes: ['probes', 'docs'] },
       corsOrigins: [],
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       rateLimit: { limit: 10_000, windowMs: 1000 },
       heartbeatLimit: { limit: 50, windowMs: 10_000 },
       restartGraceAfterMs: 15_000,
+      shutdownTimeoutMs: 10_000,
       expiryGuard: { ratio: 0.5, min: 10, maxMs: 900_000 },
     });
   });
@@ -53,12 +54,14 @@ describe('loadConfig', () => {
       EVENTS_CLIENT_BUFFER: '64kb',
       EVENTS_POLL_MS: '50',
       REGISTRY_AUTH: 'off',
+      REGISTRY_OPEN_ROUTES: 'Docs',
       CORS_ORIGINS: 'https://dash.example.com, http://localhost:5173',
       HTTP_HEADERS_TIMEOUT_MS: '5000',
       HTTP_REQUEST_TIMEOUT_MS: '20000',
       RATE_LIMIT: '600 / 1m',
       HEARTBEAT_LIMIT: 'off',
       RESTART_GRACE_AFTER: '2m',
+      SHUTDOWN_TIMEOUT: '30s',
       EXPIRY_GUARD_RATIO: '0.8',
       EXPIRY_GUARD_MIN: '100',
       EXPIRY_GUARD_MAX_SECONDS: '600',
@@ -78,13 +81,14 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 2000,
       eventsClientBufferBytes: 64 * 1024,
       eventsPollMs: 50,
-      auth: { mode: 'off', keys: [] },
+      auth: { mode: 'off', keys: [], openRoutes: ['docs'] },
       corsOrigins: ['https://dash.example.com', 'http://localhost:5173'],
       headersTimeoutMs: 5000,
       requestTimeoutMs: 20_000,
       rateLimit: { limit: 600, windowMs: 60_000 },
       heartbeatLimit: undefined,
       restartGraceAfterMs: 120_000,
+      shutdownTimeoutMs: 30_000,
       expiryGuard: { ratio: 0.8, min: 100, maxMs: 600_000 },
     });
   });
@@ -300,7 +304,11 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ REGISTRY_AUTH: 'off', REGISTRY_API_KEYS: 'a:reader:secret-one-0123456789' })).toThrow(
         /REGISTRY_AUTH=off serves everyone/,
       );
-      expect(loadConfig({ REGISTRY_AUTH: 'off' }).auth).toEqual({ mode: 'off', keys: [] });
+      expect(loadConfig({ REGISTRY_AUTH: 'off' }).auth).toEqual({
+        mode: 'off',
+        keys: [],
+        openRoutes: ['probes', 'docs'],
+      });
       expect(() => loadConfig({ REGISTRY_AUTH: 'maybe' })).toThrow(/REGISTRY_AUTH="maybe" must be on or off/);
     });
   });
@@ -319,6 +327,27 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ HEARTBEAT_LIMIT: '0/1s' })).toThrow(/HEARTBEAT_LIMIT="0\/1s" must allow at least 1/);
     expect(() => loadConfig({ RATE_LIMIT: '5/2h' })).toThrow(/window of 100ms to 1h/);
+  });
+
+  it.each([
+    ['none', []],
+    ['probes', ['probes']],
+    [' docs , PROBES ', ['probes', 'docs']],
+  ])('REGISTRY_OPEN_ROUTES=%j opens %j', (value, routes) => {
+    expect(loadConfig({ REGISTRY_OPEN_ROUTES: value }).auth.openRoutes).toEqual(routes);
+  });
+
+  it('refuses open routes it does not know, and a shutdown timeout out of 1s to 10m', () => {
+    expect(() => loadConfig({ REGISTRY_OPEN_ROUTES: 'docs,agents' })).toThrow(
+      /REGISTRY_OPEN_ROUTES="docs,agents" must be none, or a comma-separated list of probes, docs/,
+    );
+    expect(() => loadConfig({ REGISTRY_OPEN_ROUTES: 'none,docs' })).toThrow(/REGISTRY_OPEN_ROUTES/);
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT: '500ms' })).toThrow(
+      /SHUTDOWN_TIMEOUT="500ms" must be between 1s and 10m/,
+    );
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT: '1h' })).toThrow(/must be between 1s and 10m/);
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT="soon" must be a duration/);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT: '1500ms' }).shutdownTimeoutMs).toBe(1500);
   });
 
   it('names every bad variable at once', () => {

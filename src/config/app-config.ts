@@ -55,6 +55,8 @@ export interface AppConfig {
   heartbeatLimit?: RateLimit;
   /** A gap this long without any replica serving extends the leases that ran out in it; undefined: never. */
   restartGraceAfterMs?: number;
+  /** Longest a signalled shutdown may take (see HttpDrain). */
+  shutdownTimeoutMs: number;
   /** The mass-expiry guard (see ExpiryGuard). */
   expiryGuard: { ratio: number; min: number; maxMs: number };
 }
@@ -66,7 +68,13 @@ export interface AppConfig {
 export interface AuthConfig {
   mode: 'keys' | 'protected' | 'off';
   keys: ApiKey[];
+  /** Served to everyone whatever the mode; the others need the `reader` role (or loopback, in protected mode). */
+  openRoutes: OpenRoute[];
 }
+
+/** Routes that may be opened to callers without a key (REGISTRY_OPEN_ROUTES): the health probes, the API docs. */
+export const OPEN_ROUTES = ['probes', 'docs'] as const;
+export type OpenRoute = (typeof OPEN_ROUTES)[number];
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
@@ -214,6 +222,9 @@ class EnvironmentVariables {
   @Matches(/^(off|\d+\s*(ms|s|m|h|d)?)$/i, { message: 'must be a duration (10s to 1d) or off' })
   RESTART_GRACE_AFTER: string = '15s';
 
+  @Matches(DURATION, { message: 'must be a duration (1s to 10m): seconds, or with a unit: 500ms, 30s, 2m' })
+  SHUTDOWN_TIMEOUT: string = '10s';
+
   /** 1 turns the guard off: more than all of them can never expire. */
   @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? Number(value) : value))
   @IsNumber({}, { message: 'must be a number between 0 and 1' })
@@ -241,6 +252,12 @@ class EnvironmentVariables {
   @IsOptional()
   @IsString()
   REGISTRY_API_KEYS: string | undefined = undefined;
+
+  /** Comma-separated, from OPEN_ROUTES, or `none`. */
+  @Matches(new RegExp(`^\\s*(none|(${OPEN_ROUTES.join('|')})(\\s*,\\s*(${OPEN_ROUTES.join('|')}))*)\\s*$`, 'i'), {
+    message: `must be none, or a comma-separated list of ${OPEN_ROUTES.join(', ')}`,
+  })
+  REGISTRY_OPEN_ROUTES: string = OPEN_ROUTES.join(',');
 }
 
 export class ConfigError extends Error {
@@ -313,6 +330,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (restartGraceAfterMs !== undefined && (restartGraceAfterMs < 10_000 || restartGraceAfterMs > 86_400_000)) {
     problems.push(`RESTART_GRACE_AFTER=${JSON.stringify(vars.RESTART_GRACE_AFTER)} must be between 10s and 1d, or off`);
   }
+  const shutdownTimeoutMs = parseDuration(vars.SHUTDOWN_TIMEOUT);
+  if (shutdownTimeoutMs !== undefined && (shutdownTimeoutMs < 1000 || shutdownTimeoutMs > 600_000)) {
+    problems.push(`SHUTDOWN_TIMEOUT=${JSON.stringify(vars.SHUTDOWN_TIMEOUT)} must be between 1s and 10m`);
+  }
   if (vars.HTTP_REQUEST_TIMEOUT_MS < vars.HTTP_HEADERS_TIMEOUT_MS) {
     problems.push('HTTP_REQUEST_TIMEOUT_MS must not be shorter than HTTP_HEADERS_TIMEOUT_MS');
   }
@@ -343,6 +364,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     rateLimit: parseRate(vars.RATE_LIMIT),
     heartbeatLimit: parseRate(vars.HEARTBEAT_LIMIT),
     restartGraceAfterMs,
+    shutdownTimeoutMs: shutdownTimeoutMs!,
     expiryGuard: {
       ratio: vars.EXPIRY_GUARD_RATIO,
       min: vars.EXPIRY_GUARD_MIN,
@@ -376,5 +398,7 @@ function authConfigOf(vars: EnvironmentVariables, problems: string[]): AuthConfi
     problems.push('REGISTRY_AUTH=off serves everyone without a key: remove the keys, or REGISTRY_AUTH=off');
   }
   const mode = vars.REGISTRY_AUTH === 'off' ? 'off' : keys.length > 0 ? 'keys' : 'protected';
-  return { mode, keys };
+  const listed = vars.REGISTRY_OPEN_ROUTES.toLowerCase().split(',');
+  const openRoutes = OPEN_ROUTES.filter((route) => listed.some((item) => item.trim() === route));
+  return { mode, keys, openRoutes };
 }

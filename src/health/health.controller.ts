@@ -68,7 +68,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Liveness probe' })
   @Get('live')
-  @Access('public')
+  @Access('probe')
   @HealthCheck({ swaggerDocumentation: false })
   @ApiOkResponse({
     description: 'The process serves HTTP (terminus format).',
@@ -83,7 +83,7 @@ export class HealthController {
    */
   @ApiOperation({ summary: 'Readiness probe' })
   @Get('ready')
-  @Access('public')
+  @Access('probe')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
     return this.health.check([() => this.database.pingCheck('database', { timeout: DATABASE_CHECK_TIMEOUT_MS })]);

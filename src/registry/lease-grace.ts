@@ -9,6 +9,9 @@ import { leaseRenewalSql } from './lease';
 /** How often each replica notes, in the database, that the registry is serving. */
 export const WATERMARK_EVERY_MS = 5000;
 
+/** How often it tries while the database does not answer, so that the leases are extended soon after it does. */
+const RETRY_EVERY_MS = 1000;
+
 /**
  * Restart grace. Every replica notes in the database, every WATERMARK_EVERY_MS, that the registry is up (the
  * watermark). When it finds the watermark older than RESTART_GRACE_AFTER, no replica could hear heartbeats since
@@ -16,9 +19,10 @@ export const WATERMARK_EVERY_MS = 5000;
  * registry was deaf, not because their agents died, so they are extended to now + ttl_seconds: a restart or an
  * outage never expires a healthy fleet. An agent that really died meanwhile expires one ttl later.
  *
- * It looks at boot (before the app serves anything), on a timer, and at the start of every cleanup run, so the
- * cleanup never removes an agent that expired in a gap before the gap has been forgiven. A replica that restarts
- * while others keep serving finds a recent watermark and extends nothing.
+ * It looks at boot (before the app serves anything), every WATERMARK_EVERY_MS (every second while the database does
+ * not answer, so that the leases are extended within a second of its return), and at the start of every cleanup
+ * run, so the cleanup never removes an agent that expired in a gap before the gap has been forgiven. A replica that
+ * restarts while others keep serving finds a recent watermark and extends nothing.
  */
 @Injectable()
 export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -27,6 +31,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
   private failing = false;
+  private stopped = false;
 
   constructor(
     private readonly orm: MikroORM,
@@ -41,12 +46,25 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.restartGraceAfterMs === undefined) return;
     await this.observe().catch(() => undefined);
-    this.timer = setInterval(() => void this.observe().catch(() => undefined), WATERMARK_EVERY_MS);
+    this.schedule();
   }
 
   beforeApplicationShutdown(): Promise<unknown> | undefined {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     return this.running;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(
+      () =>
+        void this.observe().then(
+          () => this.schedule(),
+          () => this.schedule(),
+        ),
+      this.failing ? RETRY_EVERY_MS : WATERMARK_EVERY_MS,
+    );
   }
 
   /**
