@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthGuard } from './auth/auth.guard';
+import { KeysFileReload } from './auth/keys-reload';
 import { RateLimitGuard, throttlerOptions, WindowCounters } from './auth/rate-limit';
 import { CommonModule } from './common/common.module';
 import { HttpDrain } from './common/http-drain';
@@ -33,6 +34,7 @@ export class AppModule {
       ],
       providers: [
         HttpDrain,
+        KeysFileReload,
         // In this order: the rate limits count per key, which AuthGuard finds.
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

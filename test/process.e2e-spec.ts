@@ -1,10 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { testHttpAdapter } from './support/http-adapter';
 import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
+import { tempDir } from './support/temp-dir';
 import { agent } from './support/test-app';
+import { keysFileLine } from '../src/auth/api-keys';
 import { sqliteMigrations } from '../src/database/migrations';
 
 /** A hand-written HTTP/1.1 connection: what the server sent, and when it closed. */
@@ -248,6 +250,50 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     expect(server.output).toContain('1 request(s) still open at 3/4 of SHUTDOWN_TIMEOUT (2000 ms)');
     await stuck.closed;
     expect(stuck.response).toBe('');
+  });
+
+  it('on SIGHUP reloads the keys file; a file with a bad line, or no key, changes nothing', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const file = join(dir, 'keys');
+      const line = (name: string) => keysFileLine(name, 'reader', `${name}-secret-0123456789`);
+      const status = async (name: string) =>
+        (await server!.fetch('/agents', { headers: { Authorization: `Bearer ${name}-secret-0123456789` } })).status;
+      const reload = async (text: string, logged: RegExp) => {
+        writeFileSync(file, text);
+        const before = server!.output.length;
+        server!.child.kill('SIGHUP');
+        for (let tries = 0; tries < 100 && !logged.test(server!.output.slice(before)); tries++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(server!.output.slice(before)).toMatch(logged);
+      };
+      writeFileSync(file, `${line('first')}\n`);
+      server = await ServerProcess.start({ ...env, REGISTRY_API_KEYS_FILE: file });
+      expect([await status('first'), await status('second')]).toEqual([200, 401]);
+
+      await reload(
+        `${line('first')}\n${line('second')}\n`,
+        /SIGHUP: reloaded the API keys from .*: first \(reader\), second \(reader\)/,
+      );
+      expect([await status('first'), await status('second')]).toEqual([200, 200]);
+
+      await reload(
+        `${line('third')}\nthird-again reader not-a-hash\n`,
+        /SIGHUP: the API keys were not reloaded, the 2 in force stay.*line 2: the hash must be 64 hex digits/s,
+      );
+      expect([await status('first'), await status('second'), await status('third')]).toEqual([200, 200, 401]);
+
+      await reload('# nobody\n', /SIGHUP: the API keys were not reloaded: .* hold no key/);
+      expect(await status('first')).toBe(200);
+
+      await reload(`${line('second')}\n`, /SIGHUP: reloaded the API keys/);
+      expect([await status('first'), await status('second')]).toEqual([401, 200]);
+      // Still serving, and still stops on SIGTERM.
+      expect(server.child.exitCode).toBeNull();
+    } finally {
+      remove();
+    }
   });
 
   it('refuses to boot on bad configuration, naming the variable', async () => {

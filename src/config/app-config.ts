@@ -1,4 +1,4 @@
-import { LogLevel } from '@nestjs/common';
+import { applyDecorators, LogLevel } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -68,6 +68,8 @@ export interface AppConfig {
 export interface AuthConfig {
   mode: 'keys' | 'protected' | 'off';
   keys: ApiKey[];
+  /** REGISTRY_API_KEYS_FILE, read again on SIGHUP (KeysFileReload). */
+  keysFile?: string;
   /** Served to everyone whatever the mode; the others need the `reader` role (or loopback, in protected mode). */
   openRoutes: OpenRoute[];
 }
@@ -110,12 +112,15 @@ function parseBodyLimit(value: string): number | undefined {
   return match ? Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()] : undefined;
 }
 
+/** An integer variable from `min` to `max`, with one message that names the range. */
+function IntegerBetween(min: number, max: number, what = 'an integer'): PropertyDecorator {
+  const message = `must be ${what} between ${min} and ${max}`;
+  return applyDecorators(Transform(toInteger), IsInt({ message }), Min(min, { message }), Max(max, { message }));
+}
+
 /** The environment variables the registry reads, with their defaults. README's config table mirrors this class. */
 class EnvironmentVariables {
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 0 and 65535' })
-  @Min(0, { message: 'must be an integer between 0 and 65535' })
-  @Max(65535, { message: 'must be an integer between 0 and 65535' })
+  @IntegerBetween(0, 65535)
   PORT: number = 3000;
 
   @IsString()
@@ -129,23 +134,14 @@ class EnvironmentVariables {
   DATABASE_URL: string = 'sqlite:./data/registry.sqlite';
 
   /** PostgreSQL only: SQLite always uses one connection. */
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 1 and 1000' })
-  @Min(1, { message: 'must be an integer between 1 and 1000' })
-  @Max(1000, { message: 'must be an integer between 1 and 1000' })
+  @IntegerBetween(1, 1000)
   DATABASE_POOL_MAX: number = 10;
 
   /** No "off": it is also what keeps a request from hanging on a server that stopped answering. */
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 100 and 3600000' })
-  @Min(100, { message: 'must be a number of milliseconds between 100 and 3600000' })
-  @Max(3_600_000, { message: 'must be a number of milliseconds between 100 and 3600000' })
+  @IntegerBetween(100, 3_600_000, 'a number of milliseconds')
   DATABASE_STATEMENT_TIMEOUT_MS: number = 5000;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 100 and 600000' })
-  @Min(100, { message: 'must be a number of milliseconds between 100 and 600000' })
-  @Max(600_000, { message: 'must be a number of milliseconds between 100 and 600000' })
+  @IntegerBetween(100, 600_000, 'a number of milliseconds')
   DATABASE_CONNECT_TIMEOUT_MS: number = 5000;
 
   @IsString()
@@ -162,36 +158,24 @@ class EnvironmentVariables {
   @IsBoolean({ message: 'must be true or false' })
   MIGRATE_ON_BOOT: boolean = true;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 1 and 5000' })
-  @Min(1, { message: 'must be an integer between 1 and 5000' })
-  @Max(5000, { message: 'must be an integer between 1 and 5000' })
+  @IntegerBetween(1, 5000)
   WRITE_BATCH_MAX: number = 500;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 1 and 1000000' })
-  @Min(1, { message: 'must be an integer between 1 and 1000000' })
-  @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
+  @IntegerBetween(1, 1_000_000)
   WRITE_QUEUE_MAX: number = 10_000;
 
   @IsString()
   @Matches(DURATION, { message: 'must be a duration: seconds, or with a unit: 90s, 15m, 1h, 7d' })
   EVENTS_RETENTION: string = '1h';
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 1 and 300' })
-  @Min(1, { message: 'must be an integer between 1 and 300' })
-  @Max(300, { message: 'must be an integer between 1 and 300' })
+  @IntegerBetween(1, 300)
   EVENTS_KEEPALIVE_SECONDS: number = 15;
 
   @IsString()
   @Matches(BODY_LIMIT, { message: 'must be a size in bytes, optionally with a unit: 65536, 64kb, 1mb' })
   EVENTS_CLIENT_BUFFER: string = '1mb';
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 10 and 60000' })
-  @Min(10, { message: 'must be a number of milliseconds between 10 and 60000' })
-  @Max(60_000, { message: 'must be a number of milliseconds between 10 and 60000' })
+  @IntegerBetween(10, 60_000, 'a number of milliseconds')
   EVENTS_POLL_MS: number = 250;
 
   @IsIn(['on', 'off'], { message: 'must be on or off' })
@@ -201,16 +185,10 @@ class EnvironmentVariables {
   @IsString()
   CORS_ORIGINS: string = '';
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 1000 and 600000' })
-  @Min(1000, { message: 'must be a number of milliseconds between 1000 and 600000' })
-  @Max(600_000, { message: 'must be a number of milliseconds between 1000 and 600000' })
+  @IntegerBetween(1000, 600_000, 'a number of milliseconds')
   HTTP_HEADERS_TIMEOUT_MS: number = 10_000;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be a number of milliseconds between 1000 and 3600000' })
-  @Min(1000, { message: 'must be a number of milliseconds between 1000 and 3600000' })
-  @Max(3_600_000, { message: 'must be a number of milliseconds between 1000 and 3600000' })
+  @IntegerBetween(1000, 3_600_000, 'a number of milliseconds')
   HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
 
   @Matches(RATE, { message: RATE_RULE })
@@ -232,16 +210,10 @@ class EnvironmentVariables {
   @Max(1, { message: 'must be a number between 0 and 1' })
   EXPIRY_GUARD_RATIO: number = 0.5;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 1 and 1000000' })
-  @Min(1, { message: 'must be an integer between 1 and 1000000' })
-  @Max(1_000_000, { message: 'must be an integer between 1 and 1000000' })
+  @IntegerBetween(1, 1_000_000)
   EXPIRY_GUARD_MIN: number = 10;
 
-  @Transform(toInteger)
-  @IsInt({ message: 'must be an integer between 60 and 86400' })
-  @Min(60, { message: 'must be an integer between 60 and 86400' })
-  @Max(86_400, { message: 'must be an integer between 60 and 86400' })
+  @IntegerBetween(60, 86_400)
   EXPIRY_GUARD_MAX_SECONDS: number = 900;
 
   @IsOptional()
@@ -400,5 +372,5 @@ function authConfigOf(vars: EnvironmentVariables, problems: string[]): AuthConfi
   const mode = vars.REGISTRY_AUTH === 'off' ? 'off' : keys.length > 0 ? 'keys' : 'protected';
   const listed = vars.REGISTRY_OPEN_ROUTES.toLowerCase().split(',');
   const openRoutes = OPEN_ROUTES.filter((route) => listed.some((item) => item.trim() === route));
-  return { mode, keys, openRoutes };
+  return { mode, keys, keysFile: vars.REGISTRY_API_KEYS_FILE, openRoutes };
 }
