@@ -4,6 +4,7 @@ import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { openEventStream } from './support/event-stream';
+import { expectProblem } from './support/problem';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
 const SECRETS = {
@@ -125,9 +126,7 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
         await as('other').heartbeat('owned'),
         await as('other').deregister('owned'),
       ]) {
-        expect(res.status).toBe(403);
-        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-        expect(res.body.detail).toBe('Agent owned belongs to another API key.');
+        expectProblem(res, 403, 'Agent owned belongs to another API key.');
       }
       const stored = (await as('admin').get('owned').expect(200)).body;
       expect(stored).toMatchObject({ port: 1111, owner: 'agent-key' });
@@ -203,8 +202,7 @@ describe.each(onEachDatabase())('API keys (HTTP + %s)', (dialect) => {
       .set(headersOf('reader'))
       .send(agent('by-reader'))
       .expect(403);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body.detail).toBe('This needs the agent or admin role.');
+    expectProblem(res, 403, 'This needs the agent or admin role.');
     await request(t.server).get('/agents/by-reader').set(headersOf('admin')).expect(404);
   });
 
@@ -248,9 +246,8 @@ describe.each(onEachDatabase())('REGISTRY_OPEN_ROUTES (HTTP + %s)', (dialect) =>
   async function expectClosed(path: string): Promise<void> {
     const res = await request(t!.server).get(path);
     expect({ path, status: res.status }).toEqual({ path, status: 401 });
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expectProblem(res, 401, 'A valid API key is required: send it as "Authorization: Bearer <key>".');
     expect(res.headers['www-authenticate']).toBe('Bearer');
-    expect(res.body.detail).toBe('A valid API key is required: send it as "Authorization: Bearer <key>".');
     expect((await request(t!.server).get(path).set(headersOf('unknown'))).status).toBe(401);
     expect((await request(t!.server).get(path).set(headersOf('reader'))).status).toBe(200);
   }
@@ -338,9 +335,7 @@ describe('Protected mode: no keys configured', () => {
     const { port } = t.server.address() as AddressInfo;
     await request(`http://127.0.0.1:${port}`).post('/agents/register').send(agent('local')).expect(200);
     const remote = request(`http://${address}:${port}`);
-    const refused = await remote.get('/agents').expect(403);
-    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(refused.body.detail).toMatch(/protected mode/);
+    expectProblem(await remote.get('/agents'), 403, /protected mode/);
     await remote.post('/agents/register').send(agent('remote')).expect(403);
     // A forwarding header does not make a remote client local.
     await remote.get('/agents').set('X-Forwarded-For', '127.0.0.1').expect(403);
@@ -362,8 +357,7 @@ describe('Protected mode: no keys configured', () => {
       await request(`http://127.0.0.1:${port}`).get(path).expect(200);
       const refused = await request(`http://${address}:${port}`).get(path);
       expect({ path, status: refused.status }).toEqual({ path, status: 403 });
-      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(refused.body.detail).toMatch(/protected mode/);
+      expectProblem(refused, 403, /protected mode/);
     }
   });
 

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
-import { contextOf } from '../common/request-context';
+import { clientAddress, contextOf, rawRequest } from '../common/request-context';
 import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
 import { findKey, Role } from './api-keys';
 import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, PROTECTED_MODE_DETAIL, ROLES_FOR } from './access.decorator';
@@ -31,11 +31,8 @@ export class AuthenticationRequiredException extends UnauthorizedException {
   }
 }
 
-/** Nest's request: Node's own on Express, Fastify's wrapper of it (`raw`). */
-interface RequestLike {
-  raw?: IncomingMessage;
-  [PRINCIPAL]?: Principal;
-}
+/** Nest's request: Node's own on Express, Fastify's wrapper of it. */
+type RequestLike = (IncomingMessage | { raw: IncomingMessage }) & { [PRINCIPAL]?: Principal };
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
@@ -76,7 +73,7 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
         context.getClass(),
       ]) ?? 'admin';
     const request = context.switchToHttp().getRequest<RequestLike>();
-    const principal = authorize(this.config.auth, (request.raw ?? request) as IncomingMessage, level);
+    const principal = authorize(this.config.auth, rawRequest(request), level);
     if (principal) request[PRINCIPAL] = principal;
     return true;
   }
@@ -91,7 +88,7 @@ export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessL
   const needed = level === 'probe' ? (auth.openRoutes.includes('probes') ? 'public' : 'read') : level;
   if (needed === 'public' || mode === 'off') return undefined;
   if (mode === 'protected') {
-    if (LOOPBACK.test(raw.socket?.remoteAddress ?? '')) return undefined;
+    if (LOOPBACK.test(clientAddress(raw) ?? '')) return undefined;
     throw new ForbiddenException(PROTECTED_MODE_DETAIL);
   }
   const secret = presentedSecret(raw.headers);

@@ -7,6 +7,8 @@ import {
   ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
+import type { IncomingMessage } from 'node:http';
+import { clientAddress, rawRequest } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
 import { Principal, PRINCIPAL } from './auth.guard';
@@ -66,12 +68,10 @@ export class WindowCounters implements ThrottlerStorage {
 
 const SWEEP_EVERY_MS = 10_000;
 
-interface RequestLike {
+type RequestLike = (IncomingMessage | { raw: IncomingMessage }) & {
   params?: Record<string, string>;
-  socket?: { remoteAddress?: string };
-  raw?: { socket?: { remoteAddress?: string } };
   [PRINCIPAL]?: Principal;
-}
+};
 
 /**
  * The throttler's options from RATE_LIMIT and HEARTBEAT_LIMIT: `requests` counts every request of a key (of a client
@@ -85,11 +85,10 @@ export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): 
       name: 'requests',
       limit: config.rateLimit.limit,
       ttl: config.rateLimit.windowMs,
-      getTracker: (req: RequestLike) => {
-        const principal = req[PRINCIPAL];
-        return principal
-          ? `key:${principal.name}`
-          : `client:${req.socket?.remoteAddress ?? req.raw?.socket?.remoteAddress}`;
+      getTracker: (req: Record<string, unknown>) => {
+        const request = req as RequestLike;
+        const principal = request[PRINCIPAL];
+        return principal ? `key:${principal.name}` : `client:${clientAddress(rawRequest(request))}`;
       },
     });
   }
@@ -100,7 +99,7 @@ export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): 
       ttl: config.heartbeatLimit.windowMs,
       setHeaders: false,
       skipIf: (context: ExecutionContext) => Reflect.getMetadata(HEARTBEAT_LIMITED, context.getHandler()) !== true,
-      getTracker: (req: RequestLike) => `agent:${req.params?.agent_id ?? ''}`,
+      getTracker: (req: Record<string, unknown>) => `agent:${(req as RequestLike).params?.agent_id ?? ''}`,
     });
   }
   return {

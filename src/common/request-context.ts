@@ -21,6 +21,16 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const AGENT_IN_PATH = /^\/agents\/([^/?#]+)/;
 
+/** Node's request under Nest's: Express hands Node's own, Fastify wraps it (`raw`). */
+export function rawRequest(request: IncomingMessage | { raw: IncomingMessage }): IncomingMessage {
+  return 'raw' in request ? request.raw : request;
+}
+
+/** The client's address: the socket's, never a forwarding header (which anyone can send). */
+export function clientAddress(raw: IncomingMessage): string | undefined {
+  return raw.socket?.remoteAddress;
+}
+
 export function contextOf(raw: IncomingMessage): RequestContext | undefined {
   return (raw as WithContext)[CONTEXT];
 }
@@ -56,7 +66,7 @@ function auditLine(raw: IncomingMessage, response: ServerResponse, context: Requ
   return [
     `request=${context.requestId}`,
     `key=${context.keyName ?? '-'}`,
-    `client=${raw.socket?.remoteAddress ?? '-'}`,
+    `client=${clientAddress(raw) ?? '-'}`,
     `${method(raw)} ${JSON.stringify(clip(path)).slice(1, -1)}`,
     `agent=${agent === undefined ? '-' : JSON.stringify(clip(decode(agent)))}`,
     `result=${result}`,

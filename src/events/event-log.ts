@@ -1,4 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { lockSingletonRow } from '../database/lock-singleton-row';
 import { AgentInfo } from '../registry/dto/agent-info.dto';
 import { AgentEvent } from './agent-event.entity';
 
@@ -29,17 +30,7 @@ const EVENTS_PER_INSERT = 500;
  * already runs transactions one at a time.
  */
 export async function lockRevision(em: EntityManager): Promise<RevisionCounter> {
-  // A write, not SELECT … FOR UPDATE: SQLite then takes its write lock first, waiting for another process' as
-  // busy_timeout allows, instead of failing when a transaction that has read tries to write. The leading comment
-  // makes MikroORM's SQLite dialect read the RETURNING row of raw SQL.
-  const [row] = await em
-    .getConnection()
-    .execute<{ revision: number | string }[]>(
-      '/* revision */ update registry_revision set revision = revision where id = 1 returning revision',
-      [],
-      'all',
-      em.getTransactionContext(),
-    );
+  const row = await lockSingletonRow<{ revision: number | string }>(em, 'registry_revision', 'revision', 'revision');
   return new RevisionCounter(em, Number(row.revision));
 }
 

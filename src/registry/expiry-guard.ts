@@ -2,6 +2,7 @@ import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { lockSingletonRow } from '../database/lock-singleton-row';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 
 /** How far back "the agents alive a minute earlier" looks. */
@@ -102,18 +103,8 @@ export class ExpiryGuard {
     return { engaged: false };
   }
 
-  private async lockRow(tx: EntityManager): Promise<GuardRow> {
-    // A write first, as the revision counter does: replicas take turns, and SQLite takes its write lock now.
-    const [row] = await tx
-      .getConnection()
-      .execute<GuardRow[]>(
-        '/* expiry guard */ update expiry_guard set since = since where id = 1 ' +
-          'returning since, reason, released_at as "releasedAt"',
-        [],
-        'all',
-        tx.getTransactionContext(),
-      );
-    return row;
+  private lockRow(tx: EntityManager): Promise<GuardRow> {
+    return lockSingletonRow<GuardRow>(tx, 'expiry_guard', 'since', 'since, reason, released_at as "releasedAt"');
   }
 
   private async release(tx: EntityManager, now: number, why: string): Promise<void> {

@@ -3,6 +3,7 @@ import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { lockSingletonRow } from '../database/lock-singleton-row';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { leaseRenewalSql } from './lease';
 
@@ -84,12 +85,12 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
       const extended = await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
         const connection = tx.getConnection();
         const context: unknown = tx.getTransactionContext();
-        // A write first, as the revision counter does: replicas take turns, and SQLite takes its write lock now.
-        const [row] = await connection.execute<{ seenAt: number | string | null }[]>(
-          '/* watermark */ update registry_watermark set seen_at = seen_at where id = 1 returning seen_at as "seenAt"',
-          [],
-          'all',
-          context,
+        // Replicas take turns; SQLite takes its write lock now.
+        const row = await lockSingletonRow<{ seenAt: number | string | null }>(
+          tx,
+          'registry_watermark',
+          'seen_at',
+          'seen_at as "seenAt"',
         );
         const now = this.clock.now().getTime();
         const seenAt = row.seenAt === null ? undefined : Number(row.seenAt);
