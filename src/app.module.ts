@@ -12,6 +12,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { RegistryModule } from './registry/registry.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { ServiceDiscoveryModule } from './service-discovery/service-discovery.module';
@@ -30,6 +31,7 @@ export class AppModule {
         ServiceDiscoveryModule,
         SchedulerModule,
         HealthModule,
+        MetricsModule,
         ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
       ],
       providers: [

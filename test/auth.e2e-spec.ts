@@ -36,6 +36,7 @@ const ROUTES: {
   { name: 'GET /agents/{id}/card', level: 'read', send: (t, c) => get(t, '/agents/seed/card', c) },
   { name: 'GET /sd/prometheus', level: 'read', send: (t, c) => get(t, '/sd/prometheus', c) },
   { name: 'GET /health', level: 'read', send: (t, c) => get(t, '/health', c) },
+  { name: 'GET /metrics', level: 'read', send: (t, c) => get(t, '/metrics', c) },
   {
     name: 'GET /events',
     level: 'read',
@@ -269,9 +270,21 @@ describe.each(onEachDatabase())('REGISTRY_OPEN_ROUTES (HTTP + %s)', (dialect) =>
     for (const path of DOCS) await expectOpen(path);
   });
 
-  it('the default opens both', async () => {
+  it('the default opens the probes and the docs, not the metrics', async () => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
     for (const path of [...PROBES, ...DOCS]) await expectOpen(path);
+    await expectClosed('/metrics');
+  });
+
+  it('metrics: /metrics for every scraper, in the Prometheus text format, with the process metrics', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, REGISTRY_OPEN_ROUTES: 'probes,metrics' }, dialect);
+    const res = await request(t.server).get('/metrics').expect(200);
+    // Express puts its charset first; Prometheus reads either.
+    expect(res.headers['content-type']).toMatch(/^text\/plain;.*\bversion=0\.0\.4\b/);
+    expect(res.text).toMatch(/^process_cpu_user_seconds_total \d/m);
+    expect(res.text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(res.text).toMatch(/^agent_registry_expiry_guard_engaged 0$/m);
+    for (const path of DOCS) await expectClosed(path);
   });
 });
 

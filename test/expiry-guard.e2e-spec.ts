@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
-import { onEachDatabase } from './support/databases';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
 const KEYS = 'ops:admin:ops-secret-0123456789,fleet:agent:fleet-secret-0123456789';
@@ -10,13 +10,24 @@ const ids = (n: number) => Array.from({ length: n }, (_, i) => `agent-${String(i
 
 describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
   let t: TestApp;
-  afterEach(() => t.close());
+  /** A database two apps share in turn, dropped after the last one closed. */
+  let shared: TestDatabase | undefined;
+  afterEach(async () => {
+    await t.close();
+    await shared?.drop();
+    shared = undefined;
+  });
 
   const cleanup = () => t.app.get(CleanupJob).run();
   const heartbeat = (id: string) => request(t.server).post(`/agents/${id}/heartbeat`).set(ADMIN).expect(200);
   const listed = async (query = '') =>
     ((await request(t.server).get(`/agents${query}`).set(ADMIN).expect(200)).body as { agent_id: string }[]).length;
   const health = async () => (await request(t.server).get('/health').set(ADMIN).expect(200)).body;
+  /** The guard's gauge on GET /metrics. */
+  const engagedGauge = async () => {
+    const res = await request(t.server).get('/metrics').set(ADMIN).expect(200);
+    return Number(/^agent_registry_expiry_guard_engaged (\S+)$/m.exec(res.text)?.[1]);
+  };
 
   /**
    * `fleet` agents alive for over a minute, then all but `survivors` miss their heartbeats: they expire together,
@@ -40,7 +51,9 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
   it('engages when most of the fleet expires at once: deletes nothing, reports degraded, releases as agents return', async () => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
     await massExpiry(20, 4);
+    expect(await engagedGauge()).toBe(0);
     expect(await cleanup()).toEqual([]);
+    expect(await engagedGauge()).toBe(1);
     expect(await health()).toMatchObject({
       status: 'degraded',
       expiry_guard: {
@@ -60,6 +73,7 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     for (const id of ids(20).slice(4, 14)) await heartbeat(id);
     // 6 of 20 still expired: fewer than EXPIRY_GUARD_MIN, so it releases and deletes them.
     expect((await cleanup())?.sort()).toEqual(ids(20).slice(14));
+    expect(await engagedGauge()).toBe(0);
     expect(await health()).toMatchObject({ status: 'healthy' });
     expect(await health()).not.toHaveProperty('expiry_guard');
   });
@@ -80,10 +94,12 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
     await massExpiry(12, 0);
     expect(await cleanup()).toEqual([]);
+    expect(await engagedGauge()).toBe(1);
     await request(t.server).post('/admin/expiry-guard/release').set(AGENT).expect(403);
     await request(t.server).post('/admin/expiry-guard/release').expect(401);
     const released = await request(t.server).post('/admin/expiry-guard/release').set(ADMIN).expect(200);
     expect(released.body).toEqual({ engaged: false });
+    expect(await engagedGauge()).toBe(0);
     expect(await cleanup()).toHaveLength(12);
     expect(await health()).toMatchObject({ status: 'healthy' });
   });
@@ -96,5 +112,20 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS, EXPIRY_GUARD_MIN: '2' }, dialect);
     await massExpiry(20, 12); // 8 of 20: at least 2, but not more than half
     expect(await cleanup()).toHaveLength(8);
+  });
+
+  it('the gauge on /metrics starts from the stored state: a replica that boots while the guard holds reports it', async () => {
+    shared = await createTestDatabase(dialect);
+    const env = { REGISTRY_API_KEYS: KEYS, DATABASE_URL: shared.url };
+    t = await createTestApp(env, dialect);
+    await massExpiry(12, 0);
+    expect(await cleanup()).toEqual([]);
+    await t.close();
+    // prom-client keeps one gauge per process: a replica on a database without an event sets it to 0 first.
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    expect(await engagedGauge()).toBe(0);
+    await t.close();
+    t = await createTestApp(env, dialect);
+    expect(await engagedGauge()).toBe(1);
   });
 });

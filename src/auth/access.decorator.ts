@@ -1,20 +1,27 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
+import type { OpenRoute } from '../config/app-config';
 import { Role } from './api-keys';
 
 /**
- * Who may call a route when keys are configured: `public` (anyone, even in protected mode), `probe` (a health probe:
- * public while REGISTRY_OPEN_ROUTES lists `probes`, as it does by default, `read` otherwise), `read` (any key),
- * `write` (`agent` or `admin` keys), `admin`. A route without @Access needs an admin key: a route added by an
- * extension module is closed until it says otherwise.
+ * Who may call a route when keys are configured: `public` (anyone, even in protected mode); `probe` and `metrics`
+ * (the health probes and /metrics: public while REGISTRY_OPEN_ROUTES lists `probes` or `metrics`, `read`
+ * otherwise; the probes are listed by default, the metrics are not); `read` (any key); `write` (`agent` or `admin`
+ * keys); `admin`. A route without @Access needs an admin key: a route added by an extension module is closed until
+ * it says otherwise.
  */
-export type AccessLevel = 'public' | 'probe' | 'read' | 'write' | 'admin';
+export type AccessLevel = 'public' | 'probe' | 'metrics' | 'read' | 'write' | 'admin';
+
+/** The levels REGISTRY_OPEN_ROUTES may open, and the name it opens each by. */
+export const OPENED_BY = { probe: 'probes', metrics: 'metrics' } as const satisfies Partial<
+  Record<AccessLevel, OpenRoute>
+>;
 
 export const ACCESS_LEVEL = 'agent-registry:access';
 
 /** The roles that may call a route of each level. */
-export const ROLES_FOR: Record<Exclude<AccessLevel, 'public' | 'probe'>, readonly Role[]> = {
+export const ROLES_FOR: Record<Exclude<AccessLevel, 'public' | keyof typeof OPENED_BY>, readonly Role[]> = {
   read: ['reader', 'agent', 'admin'],
   write: ['agent', 'admin'],
   admin: ['admin'],
@@ -31,11 +38,11 @@ export const PROTECTED_MODE_DETAIL =
 /** Sets a route's access level, and documents its security and its 401, 403 and 429 answers. */
 export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
   if (level === 'public') return applyDecorators(SetMetadata(ACCESS_LEVEL, level), ApiSecurity({}));
-  if (level === 'probe') {
-    const closed = 'Only while REGISTRY_OPEN_ROUTES leaves out `probes`: ';
+  if (level in OPENED_BY) {
+    const closed = `Only while REGISTRY_OPEN_ROUTES leaves out \`${OPENED_BY[level as keyof typeof OPENED_BY]}\`: `;
     return applyDecorators(
       SetMetadata(ACCESS_LEVEL, level),
-      // `{}`: no key needed (by default); or either scheme.
+      // `{}`: no key needed while the route is open; or either scheme.
       ApiSecurity({}),
       ApiBearerAuth(),
       ApiSecurity(API_KEY_SCHEME),
@@ -45,6 +52,7 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
       }),
     );
   }
+  const roles = ROLES_FOR[level as keyof typeof ROLES_FOR];
   return applyDecorators(
     SetMetadata(ACCESS_LEVEL, level),
     ApiBearerAuth(),
@@ -52,10 +60,10 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
     missingKeyResponse('No API key, or one the registry does not know (when keys are configured).'),
     ApiProblemResponse(
       403,
-      `The key's role may not do this (${ROLES_FOR[level].join(' or ')} needed)` +
+      `The key's role may not do this (${roles.join(' or ')} needed)` +
         (level === 'write' ? ', or the agent belongs to another key (an admin key may write any agent)' : '') +
         '; or, in protected mode (no keys configured), the client is not on this host.',
-      { detail: `This needs the ${ROLES_FOR[level].join(' or ')} role.` },
+      { detail: `This needs the ${roles.join(' or ')} role.` },
     ),
     ApiProblemResponse(
       429,

@@ -13,7 +13,14 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddress, contextOf, rawRequest } from '../common/request-context';
 import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
 import { findKey, Role } from './api-keys';
-import { ACCESS_LEVEL, AccessLevel, MISSING_KEY_DETAIL, PROTECTED_MODE_DETAIL, ROLES_FOR } from './access.decorator';
+import {
+  ACCESS_LEVEL,
+  AccessLevel,
+  MISSING_KEY_DETAIL,
+  OPENED_BY,
+  PROTECTED_MODE_DETAIL,
+  ROLES_FOR,
+} from './access.decorator';
 
 /** Who made a request: the key's name and role, or, without keys (protected mode, auth off), nobody in particular. */
 export interface Principal {
@@ -85,7 +92,7 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
  */
 export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessLevel): Principal | undefined {
   const { mode } = auth;
-  const needed = level === 'probe' ? (auth.openRoutes.includes('probes') ? 'public' : 'read') : level;
+  const needed = level in OPENED_BY ? openedOrRead(auth, level as keyof typeof OPENED_BY) : level;
   if (needed === 'public' || mode === 'off') return undefined;
   if (mode === 'protected') {
     if (LOOPBACK.test(clientAddress(raw) ?? '')) return undefined;
@@ -97,9 +104,14 @@ export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessL
   // Named in the audit line even when its role may not do this.
   const requestContext = contextOf(raw);
   if (requestContext) requestContext.keyName = key.name;
-  const roles = ROLES_FOR[needed];
+  const roles = ROLES_FOR[needed as keyof typeof ROLES_FOR];
   if (!roles.includes(key.role)) throw new ForbiddenException(`This needs the ${roles.join(' or ')} role.`);
   return { name: key.name, role: key.role };
+}
+
+/** A route REGISTRY_OPEN_ROUTES may open: public while it is listed, `read` otherwise. */
+function openedOrRead(auth: AuthConfig, level: keyof typeof OPENED_BY): 'public' | 'read' {
+  return auth.openRoutes.includes(OPENED_BY[level]) ? 'public' : 'read';
 }
 
 /** The secret from `Authorization: Bearer <secret>` or, failing that, `X-API-Key`. */

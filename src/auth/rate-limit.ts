@@ -120,7 +120,10 @@ export class RateLimitGuard extends ThrottlerGuard {
       context.getHandler(),
       context.getClass(),
     ]);
-    return Promise.resolve(this.throttlers.length === 0 || level === 'public' || level === 'probe');
+    // Probes and scrapes come on a schedule: a limit would only blind the monitoring.
+    return Promise.resolve(
+      this.throttlers.length === 0 || level === 'public' || level === 'probe' || level === 'metrics',
+    );
   }
 
   protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {

@@ -250,6 +250,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Every metric of this replica in the Prometheus text format: the process (CPU, memory, event loop lag, garbage
+         *     collection, handles) and the registry's own, named `agent_registry_*`. Needs a `reader` key when keys are
+         *     configured, unless REGISTRY_OPEN_ROUTES lists `metrics`.
+         */
+        get: operations["MetricsController_index"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2323,6 +2345,67 @@ export interface operations {
                      *       "title": "Service Unavailable",
                      *       "status": 503,
                      *       "detail": "The database is unavailable; retry shortly."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+        };
+    };
+    MetricsController_index: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics, as text (`text/plain; version=0.0.4`). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
+                     *     # TYPE agent_registry_expiry_guard_engaged gauge
+                     *     agent_registry_expiry_guard_engaged 0
+                     */
+                    "text/plain": string;
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: no API key, or one the registry does not know. `WWW-Authenticate: Bearer`. */
+            401: {
+                headers: {
+                    /** @description The scheme to authenticate with. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "A valid API key is required: send it as \"Authorization: Bearer <key>\"."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: in protected mode (no keys configured), the client is not on this host. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];

@@ -74,8 +74,10 @@ export interface AuthConfig {
   openRoutes: OpenRoute[];
 }
 
-/** Routes that may be opened to callers without a key (REGISTRY_OPEN_ROUTES): the health probes, the API docs. */
-export const OPEN_ROUTES = ['probes', 'docs'] as const;
+/** Routes that may be opened to callers without a key (REGISTRY_OPEN_ROUTES): health probes, API docs, /metrics. */
+export const OPEN_ROUTES = ['probes', 'docs', 'metrics'] as const;
+/** Open unless REGISTRY_OPEN_ROUTES says otherwise. */
+const OPEN_BY_DEFAULT: OpenRoute[] = ['probes', 'docs'];
 export type OpenRoute = (typeof OPEN_ROUTES)[number];
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -229,7 +231,7 @@ class EnvironmentVariables {
   @Matches(new RegExp(`^\\s*(none|(${OPEN_ROUTES.join('|')})(\\s*,\\s*(${OPEN_ROUTES.join('|')}))*)\\s*$`, 'i'), {
     message: `must be none, or a comma-separated list of ${OPEN_ROUTES.join(', ')}`,
   })
-  REGISTRY_OPEN_ROUTES: string = OPEN_ROUTES.join(',');
+  REGISTRY_OPEN_ROUTES: string = OPEN_BY_DEFAULT.join(',');
 }
 
 export class ConfigError extends Error {

@@ -1,9 +1,14 @@
 import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Gauge } from 'prom-client';
 import { Clock } from '../common/clock';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+
+/** The gauge that says whether the guard holds this replica's cleanup (GET /metrics). */
+export const EXPIRY_GUARD_ENGAGED = 'agent_registry_expiry_guard_engaged';
 
 /** How far back "the agents alive a minute earlier" looks. */
 export const GUARD_WINDOW_MS = 60_000;
@@ -33,17 +38,29 @@ interface GuardRow {
  * Its state is one row in the database, so every replica holds and releases together, and it survives restarts.
  */
 @Injectable()
-export class ExpiryGuard {
+export class ExpiryGuard implements OnApplicationBootstrap {
   private readonly logger = new Logger('ExpiryGuard');
 
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectMetric(EXPIRY_GUARD_ENGAGED) private readonly engagedGauge: Gauge,
   ) {}
+
+  /** The gauge starts from the stored state (another replica may hold the guard), then follows every decision. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.state().catch(() => undefined);
+  }
 
   /** Decides whether this cleanup run may delete; engages or releases the guard as the counts say. */
   async allowsCleanup(): Promise<boolean> {
+    const allowed = await this.decide();
+    this.engagedGauge.set(allowed ? 0 : 1);
+    return allowed;
+  }
+
+  private decide(): Promise<boolean> {
     const { ratio, min, maxMs } = this.config.expiryGuard;
     return (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
       const row = await this.lockRow(tx);
@@ -87,9 +104,12 @@ export class ExpiryGuard {
       .getConnection()
       .execute('select since, reason, released_at as "releasedAt" from expiry_guard where id = 1');
     const row = rows[0];
-    return row === undefined || row.since === null
-      ? { engaged: false }
-      : { engaged: true, since: Number(row.since), reason: row.reason ?? undefined };
+    const state: ExpiryGuardState =
+      row === undefined || row.since === null
+        ? { engaged: false }
+        : { engaged: true, since: Number(row.since), reason: row.reason ?? undefined };
+    this.engagedGauge.set(state.engaged ? 1 : 0);
+    return state;
   }
 
   /** An admin's release: the next cleanup run deletes the agents that expired, and they do not engage it again. */
@@ -100,6 +120,7 @@ export class ExpiryGuard {
         await this.release(tx, this.clock.now().getTime(), `released by ${keyName ?? 'a local client'}`);
       }
     });
+    this.engagedGauge.set(0);
     return { engaged: false };
   }
 

@@ -1,8 +1,9 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
+import { makeGaugeProvider } from '@willsoto/nestjs-prometheus';
 import { EventsModule } from '../events/events.module';
 import { AgentRecord } from './agent-record.entity';
-import { ExpiryGuard } from './expiry-guard';
+import { EXPIRY_GUARD_ENGAGED, ExpiryGuard } from './expiry-guard';
 import { ExpiryGuardController } from './expiry-guard.controller';
 import { LeaseGrace } from './lease-grace';
 import { RegistryController } from './registry.controller';
@@ -12,7 +13,16 @@ import { RegistryWriter } from './registry-writer';
 @Module({
   imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
   controllers: [RegistryController, ExpiryGuardController],
-  providers: [RegistryService, RegistryWriter, LeaseGrace, ExpiryGuard],
+  providers: [
+    RegistryService,
+    RegistryWriter,
+    LeaseGrace,
+    ExpiryGuard,
+    makeGaugeProvider({
+      name: EXPIRY_GUARD_ENGAGED,
+      help: '1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.',
+    }),
+  ],
   exports: [RegistryService, LeaseGrace, ExpiryGuard],
 })
 export class RegistryModule {}

@@ -1,0 +1,32 @@
+import { Controller, Get, Header, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { PrometheusController } from '@willsoto/nestjs-prometheus';
+import { Access } from '../auth/access.decorator';
+
+const EXAMPLE = `# HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
+# TYPE agent_registry_expiry_guard_engaged gauge
+agent_registry_expiry_guard_engaged 0
+`;
+
+/** /metrics (the path is PrometheusModule's): prom-client's registry in the Prometheus text format. */
+@ApiTags('metrics')
+@Controller()
+export class MetricsController extends PrometheusController {
+  /**
+   * Every metric of this replica in the Prometheus text format: the process (CPU, memory, event loop lag, garbage
+   * collection, handles) and the registry's own, named `agent_registry_*`. Needs a `reader` key when keys are
+   * configured, unless REGISTRY_OPEN_ROUTES lists `metrics`.
+   */
+  @ApiOperation({ summary: 'Prometheus metrics' })
+  @Get()
+  @Access('metrics')
+  @Header('Cache-Control', 'no-store')
+  @ApiProduces('text/plain')
+  @ApiOkResponse({
+    description: 'The metrics, as text (`text/plain; version=0.0.4`).',
+    content: { 'text/plain': { schema: { type: 'string' }, example: EXAMPLE } },
+  })
+  override index(@Res({ passthrough: true }) response: unknown): Promise<string> {
+    return super.index(response);
+  }
+}
