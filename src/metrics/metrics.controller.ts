@@ -2,10 +2,11 @@ import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import { Access } from '../auth/access.decorator';
+import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from '../registry/expiry-guard';
 
-const EXAMPLE = `# HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
-# TYPE agent_registry_expiry_guard_engaged gauge
-agent_registry_expiry_guard_engaged 0
+const EXAMPLE = `# HELP ${EXPIRY_GUARD_ENGAGED} ${EXPIRY_GUARD_ENGAGED_HELP}
+# TYPE ${EXPIRY_GUARD_ENGAGED} gauge
+${EXPIRY_GUARD_ENGAGED} 0
 `;
 
 /** /metrics (the path is PrometheusModule's): prom-client's registry in the Prometheus text format. */

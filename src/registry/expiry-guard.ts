@@ -9,6 +9,8 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 
 /** The gauge that says whether the guard holds this replica's cleanup (GET /metrics). */
 export const EXPIRY_GUARD_ENGAGED = 'agent_registry_expiry_guard_engaged';
+export const EXPIRY_GUARD_ENGAGED_HELP =
+  '1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.';
 
 /** How far back "the agents alive a minute earlier" looks. */
 export const GUARD_WINDOW_MS = 60_000;

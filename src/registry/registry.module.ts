@@ -3,7 +3,7 @@ import { Module } from '@nestjs/common';
 import { makeGaugeProvider } from '@willsoto/nestjs-prometheus';
 import { EventsModule } from '../events/events.module';
 import { AgentRecord } from './agent-record.entity';
-import { EXPIRY_GUARD_ENGAGED, ExpiryGuard } from './expiry-guard';
+import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP, ExpiryGuard } from './expiry-guard';
 import { ExpiryGuardController } from './expiry-guard.controller';
 import { LeaseGrace } from './lease-grace';
 import { RegistryController } from './registry.controller';
@@ -20,7 +20,7 @@ import { RegistryWriter } from './registry-writer';
     ExpiryGuard,
     makeGaugeProvider({
       name: EXPIRY_GUARD_ENGAGED,
-      help: '1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.',
+      help: EXPIRY_GUARD_ENGAGED_HELP,
     }),
   ],
   exports: [RegistryService, LeaseGrace, ExpiryGuard],
