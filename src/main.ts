@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { boundPort, configureApp } from './app.setup';
 import { createHttpAdapter } from './common/http-adapter';
@@ -9,8 +10,10 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
     bodyParser: false,
-    logger: config.logLevels,
+    // Held until pino takes over as Nest's logger (LoggingModule), so that boot lines are JSON too.
+    bufferLogs: true,
   });
+  app.useLogger(app.get(PinoLogger));
   configureApp(app);
   // SIGTERM/SIGINT: stop accepting, finish requests in flight, stop the cleanup job, close the database.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);

@@ -6,6 +6,7 @@ import { testHttpAdapter } from './support/http-adapter';
 import { MAIN, MIGRATE, ServerProcess, runToExit } from './support/server-process';
 import { tempDir } from './support/temp-dir';
 import { agent } from './support/test-app';
+import { RequestLine } from '../src/common/request-context';
 import { keysFileLine } from '../src/auth/api-keys';
 import { sqliteMigrations } from '../src/database/migrations';
 
@@ -164,7 +165,7 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     const first = Array.from({ length: 40 }, (_, i) => `steady-${i}`);
     for (const id of first) expect((await server.post('/agents/register', agent(id))).status).toBe(200);
 
-    // Each request carries its own X-Request-Id, which the server's audit line names with the status it sent.
+    // Each request carries its own X-Request-Id, which the server's request log line names with the status it sent.
     const outcomes = new Map<string, number | string>();
     const acknowledged = new Set<string>();
     let signalledAt = 0;
@@ -205,12 +206,11 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     const exit = await server.exited;
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
 
-    // What the server did with each request that reached it, from its audit lines.
+    // What the server did with each request that reached it, from its request log lines (JSON, one per line).
     const audited = new Map(
-      [...server.output.matchAll(/request=(load-\d+) .* result=(\w+)/g)].map(([, requestId, result]) => [
-        requestId,
-        result,
-      ]),
+      requestLines(server.output)
+        .filter((line) => line.request_id.startsWith('load-'))
+        .map((line) => [line.request_id, String(line.status)]),
     );
     expect(audited.size).toBeGreaterThan(100);
     const mismatches = [...audited]
@@ -317,3 +317,12 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     expect((await server.post('/agents/register', agent('a'))).status).toBe(200);
   });
 });
+
+/** The request lines (context `HTTP`) among a server's JSON log lines. */
+function requestLines(output: string): RequestLine[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as RequestLine & { context?: string })
+    .filter((line) => line.context === 'HTTP');
+}

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
+import { RequestLine } from '../src/common/request-context';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
@@ -7,23 +8,28 @@ const KEYS = 'fleet:agent:fleet-secret-0123456789,viewer:reader:viewer-secret-01
 const bearer = (secret: string) => ({ Authorization: `Bearer ${secret}` });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-describe.each(onEachDatabase())('Request ids and the audit log (HTTP + %s)', (dialect) => {
+describe.each(onEachDatabase())('Request ids and the request log (HTTP + %s)', (dialect) => {
   let t: TestApp;
-  let audited: jest.SpyInstance;
+  let logged: jest.SpyInstance;
+  let debugged: jest.SpyInstance;
 
   beforeAll(async () => (t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect)));
   afterAll(() => t.close());
   beforeEach(() => {
-    audited = jest.spyOn(Logger.prototype, 'log');
+    logged = jest.spyOn(Logger.prototype, 'log');
+    debugged = jest.spyOn(Logger.prototype, 'debug');
   });
-  afterEach(() => audited.mockRestore());
+  afterEach(() => {
+    logged.mockRestore();
+    debugged.mockRestore();
+  });
 
-  /** The audit lines logged so far, once the response's 'close' (which logs them) has run. */
-  const auditLines = async (): Promise<string[]> => {
+  /** The request lines a spy saw so far, once the responses' 'close' (which logs them) has run. */
+  const linesOf = async (spy: jest.SpyInstance): Promise<RequestLine[]> => {
     await new Promise((resolve) => setImmediate(resolve));
-    return audited.mock.calls
-      .filter((_, i) => (audited.mock.contexts[i] as { context?: string }).context === 'Audit')
-      .map(([line]) => String(line));
+    return spy.mock.calls
+      .filter((_, i) => (spy.mock.contexts[i] as { context?: string }).context === 'HTTP')
+      .map(([line]) => line as RequestLine);
   };
 
   it("gives every answer an X-Request-Id: the client's when it is tame, else a new UUID", async () => {
@@ -46,7 +52,7 @@ describe.each(onEachDatabase())('Request ids and the audit log (HTTP + %s)', (di
     }
   });
 
-  it('logs one audit line per write, whoever answered it: who, what, which agent, the result', async () => {
+  it('logs one line per write, whoever answered it: who, what, which agent, the status, how long', async () => {
     const fleet = bearer('fleet-secret-0123456789');
     await request(t.server)
       .post('/agents/register')
@@ -64,16 +70,78 @@ describe.each(onEachDatabase())('Request ids and the audit log (HTTP + %s)', (di
       .expect(403);
     await request(t.server).delete('/agents/a-1').set('X-Request-Id', 'r5').expect(401);
     await request(t.server).delete('/agents/a-1').set(fleet).set('X-Request-Id', 'r6').expect(200);
-    await request(t.server).get('/agents').set(fleet).expect(200);
-    const lines = await auditLines();
-    expect(lines).toEqual([
-      expect.stringMatching(/^request=r1 key=fleet client=\S+ POST \/agents\/register agent="a-1" result=200$/),
-      expect.stringMatching(/^request=r2 key=fleet client=\S+ POST \/agents\/a-1\/heartbeat agent="a-1" result=200$/),
-      expect.stringMatching(/^request=r3 key=fleet .* agent="ghost" result=404$/),
-      expect.stringMatching(/^request=r4 key=viewer .* POST \/agents\/register agent="a-2" result=403$/),
-      expect.stringMatching(/^request=r5 key=- .* DELETE \/agents\/a-1 agent="a-1" result=401$/),
-      expect.stringMatching(/^request=r6 key=fleet .* DELETE \/agents\/a-1 agent="a-1" result=200$/),
+    await request(t.server).get('/agents?capability=x').set(fleet).set('X-Request-Id', 'r7').expect(200);
+    await request(t.server).get('/no/such/route').set('X-Request-Id', 'r8').expect(404);
+
+    const line = (fields: Partial<RequestLine>) => ({
+      client: expect.any(String) as unknown,
+      duration_ms: expect.any(Number) as unknown,
+      ...fields,
+    });
+    const heartbeat = '/agents/:agent_id/heartbeat';
+    const written = await linesOf(logged);
+    expect(written).toEqual([
+      line({
+        request_id: 'r1',
+        method: 'POST',
+        path: '/agents/register',
+        route: '/agents/register',
+        status: 200,
+        key: 'fleet',
+        agent: 'a-1',
+      }),
+      line({
+        request_id: 'r2',
+        method: 'POST',
+        path: '/agents/a-1/heartbeat',
+        route: heartbeat,
+        status: 200,
+        key: 'fleet',
+        agent: 'a-1',
+      }),
+      line({
+        request_id: 'r3',
+        method: 'POST',
+        path: '/agents/ghost/heartbeat',
+        route: heartbeat,
+        status: 404,
+        key: 'fleet',
+        agent: 'ghost',
+      }),
+      line({
+        request_id: 'r4',
+        method: 'POST',
+        path: '/agents/register',
+        route: '/agents/register',
+        status: 403,
+        key: 'viewer',
+        agent: 'a-2',
+      }),
+      line({
+        request_id: 'r5',
+        method: 'DELETE',
+        path: '/agents/a-1',
+        route: '/agents/:agent_id',
+        status: 401,
+        key: '-',
+        agent: 'a-1',
+      }),
+      line({
+        request_id: 'r6',
+        method: 'DELETE',
+        path: '/agents/a-1',
+        route: '/agents/:agent_id',
+        status: 200,
+        key: 'fleet',
+        agent: 'a-1',
+      }),
     ]);
-    expect(lines.join('\n')).not.toContain('secret');
+    expect(written.every((l) => l.duration_ms >= 0 && l.client !== '-')).toBe(true);
+    // Reads are logged at debug, without their query string.
+    expect(await linesOf(debugged)).toEqual([
+      line({ request_id: 'r7', method: 'GET', path: '/agents', route: '/agents', status: 200, key: 'fleet' }),
+      line({ request_id: 'r8', method: 'GET', path: '/no/such/route', route: 'unmatched', status: 404, key: '-' }),
+    ]);
+    expect(JSON.stringify([...written, ...(await linesOf(debugged))])).not.toContain('secret');
   });
 });

@@ -101,7 +101,7 @@ export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessL
   const secret = presentedSecret(raw.headers);
   const key = secret === undefined ? undefined : findKey(auth.keys, secret);
   if (!key) throw new AuthenticationRequiredException();
-  // Named in the audit line even when its role may not do this.
+  // Named in the request's log line even when its role may not do this.
   const requestContext = contextOf(raw);
   if (requestContext) requestContext.keyName = key.name;
   const roles = ROLES_FOR[needed as keyof typeof ROLES_FOR];

@@ -259,9 +259,11 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Every metric of this replica in the Prometheus text format: the process (CPU, memory, event loop lag, garbage
-         *     collection, handles) and the registry's own, named `agent_registry_*`. Needs a `reader` key when keys are
-         *     configured, unless REGISTRY_OPEN_ROUTES lists `metrics`.
+         * @description Every metric of this replica in the Prometheus text format: the registry's own, named `agent_registry_*` (agents
+         *     by state; registrations, heartbeats, deregistrations and expirations; request durations by route and status;
+         *     cleanup runs; the group-commit writer; watch streams; the mass-expiry guard), and the process's (CPU, memory,
+         *     event loop lag, garbage collection, handles). README lists them. Needs a `reader` key when keys are configured,
+         *     unless REGISTRY_OPEN_ROUTES lists `metrics`.
          */
         get: operations["MetricsController_index"];
         put?: never;
@@ -2368,7 +2370,14 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example # HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
+                     * @example # HELP agent_registry_agents Agents stored, by state: alive (lease running) or expired (lease ran out, not yet removed by cleanup).
+                     *     # TYPE agent_registry_agents gauge
+                     *     agent_registry_agents{state="alive"} 42
+                     *     agent_registry_agents{state="expired"} 3
+                     *     # HELP agent_registry_heartbeats_total Heartbeats committed (lease renewals).
+                     *     # TYPE agent_registry_heartbeats_total counter
+                     *     agent_registry_heartbeats_total 18211
+                     *     # HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
                      *     # TYPE agent_registry_expiry_guard_engaged gauge
                      *     agent_registry_expiry_guard_engaged 0
                      */

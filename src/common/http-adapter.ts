@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import { docsGate } from '../auth/docs-gate';
 import { AppConfig } from '../config/app-config';
+import { timeRequest } from '../metrics/http-metrics';
 import { admitRequest } from './http-drain';
 import { beginRequest } from './request-context';
 
@@ -17,6 +18,12 @@ const MAX_PATH_PARAM_LENGTH = 16 * 1024;
 
 /** Largest request head (request line and headers) a client may send: Node's default, 431 beyond. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Node's request as Express hands it on: its parsed body, and the route that matched (once one has). */
+type ExpressRequest = IncomingMessage & { body?: unknown; route?: { path?: string } };
+
+/** The route Nest mounts middleware for all routes on, in Express (nestjs-pino's): it is not a handler's. */
+const EVERY_PATH = '/{*path}';
 
 /** Every `application/*+json` type, with or without parameters. */
 const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
@@ -65,8 +72,11 @@ function expressAdapter(config: AppConfig): ExpressAdapter {
   const gate = docsGate(config.auth);
   express.disable('x-powered-by');
   express.use(helmet());
-  express.use((request: IncomingMessage & { body?: unknown }, response: ServerResponse, next: () => void) => {
-    beginRequest(request, response, () => request.body);
+  express.use((request: ExpressRequest, response: ServerResponse, next: () => void) => {
+    // Express sets `route` on the request when a route matches, the logger's middleware (mounted on every path) too.
+    const route = () => (request.route?.path === EVERY_PATH ? undefined : request.route?.path);
+    beginRequest(request, response, { body: () => request.body, route });
+    timeRequest(request, response, route);
     if (!admitRequest(adapter.getHttpServer(), response) && !gate?.(request, response)) next();
   });
   // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
@@ -101,7 +111,9 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
   // Registered now, applied when Fastify gets ready (before it serves anything).
   void fastify.register(fastifyHelmet);
   fastify.addHook('onRequest', (request, reply, done) => {
-    beginRequest(request.raw, reply.raw, () => request.body);
+    const route = () => request.routeOptions.url;
+    beginRequest(request.raw, reply.raw, { body: () => request.body, route });
+    timeRequest(request.raw, reply.raw, route);
     if (admitRequest(fastify.server, reply.raw) || gate?.(request.raw, reply.raw)) reply.hijack();
     else done();
   });

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -35,42 +36,100 @@ export function contextOf(raw: IncomingMessage): RequestContext | undefined {
   return (raw as WithContext)[CONTEXT];
 }
 
-const auditLogger = new Logger('Audit');
+const requestLogger = new Logger('HTTP');
+
+/** What the adapter's first hook knows of a request beyond Node's objects, read once its answer is over. */
+export interface RequestAccessors {
+  /** The parsed body (register names its agent there). */
+  body(): unknown;
+  /** The route template that matched (`/agents/:agent_id`), if one did. */
+  route(): string | undefined;
+}
+
+/** Requests that matched no route share one label, so that scanners cannot make a series or a field per path. */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** Swagger UI and its files (a middleware on Express, several routes on Fastify) are one route. */
+const DOCS = /^\/docs(?:[/?#-]|$)/;
+
+/** The route of a request for logs and metrics: its template, `/docs`, or `unmatched`. */
+export function routeLabel(url: string, matched: string | undefined): string {
+  if (DOCS.test(url)) return '/docs';
+  return matched ?? UNMATCHED_ROUTE;
+}
 
 /**
  * Called by each adapter's first hook on every request: gives it an id (the client's X-Request-Id when it sent a
- * tame one), echoes it, and, for a write, logs one audit line when the response is over, whatever answered it (the
- * guard's 401 or 403, validation, the handler, a 5xx): who (the key's name, or `-`), from where, what, which agent,
- * and the status. `body` reads the parsed body once the response is over (register names its agent there).
+ * tame one), echoes it, and logs one line when the response is over, whatever answered it (the guard's 401 or 403,
+ * validation, the handler, a raw hook's 503, a 5xx): the id, who (the key's name), from where, what (method, path,
+ * route), which agent, the status and the duration. Writes are the audit trail and log at `log` (pino's info);
+ * reads, probes and scrapes at `debug`; 5xx answers at `error`. Never headers, bodies or query strings.
  */
-export function beginRequest(raw: IncomingMessage, response: ServerResponse, body: () => unknown): RequestContext {
+export function beginRequest(
+  raw: IncomingMessage,
+  response: ServerResponse,
+  accessors: RequestAccessors,
+): RequestContext {
+  const started = process.hrtime.bigint();
   const given = raw.headers['x-request-id'];
   const context: RequestContext = {
     requestId: typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID(),
   };
   (raw as WithContext)[CONTEXT] = context;
   response.setHeader(REQUEST_ID_HEADER, context.requestId);
-  const method = raw.method ?? '';
-  if (WRITE_METHODS.has(method)) {
-    response.once('close', () => auditLogger.log(auditLine(raw, response, context, body())));
-  }
+  // Bound to this context, before the logger binds the request id to the request's own (the line names it itself).
+  const logLine = AsyncResource.bind(() => {
+    const line = requestLine(raw, response, context, accessors, Number(process.hrtime.bigint() - started) / 1e6);
+    const message = `${line.method} ${line.path} ${line.status}`;
+    if (typeof line.status === 'number' && line.status >= 500) requestLogger.error(line, message);
+    else if (WRITE_METHODS.has(line.method)) requestLogger.log(line, message);
+    else requestLogger.debug(line, message);
+  });
+  response.once('close', logLine);
   return context;
 }
 
-function auditLine(raw: IncomingMessage, response: ServerResponse, context: RequestContext, body: unknown): string {
-  const path = (raw.url ?? '').split('?')[0];
-  const inPath = AGENT_IN_PATH.exec(path)?.[1];
-  const inBody = (body as { agent_id?: unknown } | undefined)?.agent_id;
-  const agent = path === '/agents/register' ? (typeof inBody === 'string' ? inBody : undefined) : inPath;
-  const result = response.writableFinished ? String(response.statusCode) : 'aborted';
-  return [
-    `request=${context.requestId}`,
-    `key=${context.keyName ?? '-'}`,
-    `client=${clientAddress(raw) ?? '-'}`,
-    `${method(raw)} ${JSON.stringify(clip(path)).slice(1, -1)}`,
-    `agent=${agent === undefined ? '-' : JSON.stringify(clip(decode(agent)))}`,
-    `result=${result}`,
-  ].join(' ');
+/** One request's log line: snake_case fields, as in the API. */
+export interface RequestLine {
+  request_id: string;
+  method: string;
+  path: string;
+  route: string;
+  /** The status sent, or `aborted` when the client went away before an answer started. */
+  status: number | 'aborted';
+  duration_ms: number;
+  /** The name of the API key, or `-`. */
+  key: string;
+  client: string;
+  /** For writes: the agent written. */
+  agent?: string;
+}
+
+function requestLine(
+  raw: IncomingMessage,
+  response: ServerResponse,
+  context: RequestContext,
+  accessors: RequestAccessors,
+  durationMs: number,
+): RequestLine {
+  const url = raw.url ?? '';
+  const path = url.split('?')[0];
+  const line: RequestLine = {
+    request_id: context.requestId,
+    method: method(raw),
+    path: clip(path),
+    route: routeLabel(url, accessors.route()),
+    status: response.headersSent ? response.statusCode : 'aborted',
+    duration_ms: Math.round(durationMs * 100) / 100,
+    key: context.keyName ?? '-',
+    client: clientAddress(raw) ?? '-',
+  };
+  if (WRITE_METHODS.has(line.method)) {
+    const inPath = AGENT_IN_PATH.exec(path)?.[1];
+    const inBody = (accessors.body() as { agent_id?: unknown } | undefined)?.agent_id;
+    const agent = path === '/agents/register' ? (typeof inBody === 'string' ? inBody : undefined) : inPath;
+    if (agent !== undefined) line.agent = clip(decode(agent));
+  }
+  return line;
 }
 
 const method = (raw: IncomingMessage) => raw.method ?? '-';

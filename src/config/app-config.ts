@@ -30,6 +30,8 @@ export interface AppConfig {
   cleanupCron: string;
   bodyLimitBytes: number;
   logLevels: LogLevel[];
+  /** One JSON object per line, or pino-pretty's coloured lines for a terminal. */
+  logFormat: LogFormat;
   migrateOnBoot: boolean;
   /** Most writes one group commit takes. */
   writeBatchMax: number;
@@ -88,6 +90,8 @@ export type HttpAdapterName = (typeof HTTP_ADAPTERS)[number];
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 const LOG_LEVEL_NAMES = [...LOG_LEVELS, 'info'];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 const BODY_LIMIT = /^(\d+)\s*(b|kb|mb)?$/i;
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
 const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/i;
@@ -155,6 +159,9 @@ class EnvironmentVariables {
 
   @IsIn(LOG_LEVEL_NAMES, { message: `must be one of ${LOG_LEVEL_NAMES.join(', ')}` })
   LOG_LEVEL: string = 'log';
+
+  @IsIn(LOG_FORMATS, { message: `must be one of ${LOG_FORMATS.join(', ')}` })
+  LOG_FORMAT: LogFormat = 'json';
 
   @Transform(toBoolean)
   @IsBoolean({ message: 'must be true or false' })
@@ -324,6 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     cleanupCron: vars.CLEANUP_CRON,
     bodyLimitBytes: bodyLimitBytes!,
     logLevels: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1),
+    logFormat: vars.LOG_FORMAT,
     migrateOnBoot: vars.MIGRATE_ON_BOOT,
     writeBatchMax: vars.WRITE_BATCH_MAX,
     writeQueueMax: vars.WRITE_QUEUE_MAX,

@@ -23,6 +23,8 @@ export interface WriteBatcherOptions<W, R> {
    * write at a time, so only the write that caused the error gets it.
    */
   failsWholeBatch(error: unknown): boolean;
+  /** Told the size of every batch taken from the queue (for metrics). */
+  onBatch?(size: number): void;
 }
 
 /** The answer to a write refused because the queue is full: the client should retry after a moment. */
@@ -104,6 +106,7 @@ export class WriteBatcher<W, R> {
         const batch = this.queue.splice(0, this.options.maxBatch);
         for (const pending of batch) this.queuedBytes -= pending.size;
         this.flushingCount = batch.length;
+        this.options.onBatch?.(batch.length);
         try {
           await this.flushBatch(batch);
         } catch (error) {

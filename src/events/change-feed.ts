@@ -2,9 +2,12 @@ import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Counter, Gauge } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
 import { eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
+import { DropReason, WATCH_DROPPED, WATCH_SUBSCRIBERS } from './events.metrics';
 
 /**
  * Events the feed keeps in memory, so watchers that are a little behind catch up without a query. Each may hold two
@@ -58,6 +61,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly orm: MikroORM,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectMetric(WATCH_SUBSCRIBERS) private readonly subscribers: Gauge,
+    @InjectMetric(WATCH_DROPPED) private readonly dropped: Counter<'reason'>,
   ) {}
 
   /** Starts following the log. A database not reachable (or not migrated) yet only delays the first read. */
@@ -75,7 +80,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    for (const watcher of this.watchers) this.drop(watcher, 'the registry is shutting down');
+    for (const watcher of this.watchers) this.drop(watcher, 'shutdown', 'the registry is shutting down');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.reading, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_READ_WAIT_MS)))]);
     clearTimeout(timer);
@@ -135,20 +140,19 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.closed) return sink.end('the registry is shutting down');
     const watcher: Watcher = { filter, sink, cursor: since, live: false, closed: false };
     this.watchers.add(watcher);
+    this.subscribers.set(this.watchers.size);
     try {
       await this.catchUp(watcher);
     } catch (error) {
-      this.drop(watcher, `reading the event log failed: ${error instanceof Error ? error.message : String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      this.drop(watcher, 'log_unreadable', `reading the event log failed: ${message}`);
     }
   }
 
   /** Stops delivering to a watcher whose client went away. */
   unwatch(sink: WatchSink): void {
     for (const watcher of this.watchers) {
-      if (watcher.sink === sink) {
-        watcher.closed = true;
-        this.watchers.delete(watcher);
-      }
+      if (watcher.sink === sink) this.remove(watcher);
     }
   }
 
@@ -180,7 +184,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
         events = await eventsAfter(em, watcher.cursor, READ_BATCH);
         if (events.length === 0 || events[0].revision !== watcher.cursor + 1) {
           // Pruned after the request was checked: the client resumes, and hears 410.
-          return this.drop(watcher, `events after revision ${watcher.cursor} were pruned`);
+          return this.drop(watcher, 'pruned', `events after revision ${watcher.cursor} were pruned`);
         }
       }
       for (const event of events) {
@@ -203,18 +207,26 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
     const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
     if ((matches || matchedBefore) && !watcher.sink.send(event, matches) && live) {
-      this.drop(watcher, `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`);
+      const behind = `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`;
+      this.drop(watcher, 'slow_client', behind);
       return false;
     }
     return true;
   }
 
-  private drop(watcher: Watcher, reason: string): void {
+  /** Ends a watcher's stream from this side; its client resumes from its Last-Event-ID. */
+  private drop(watcher: Watcher, reason: DropReason, detail: string): void {
     if (watcher.closed) return;
+    this.remove(watcher);
+    this.dropped.inc({ reason });
+    this.logger.debug(`Watcher disconnected: ${detail}`);
+    watcher.sink.end(detail);
+  }
+
+  private remove(watcher: Watcher): void {
     watcher.closed = true;
     this.watchers.delete(watcher);
-    this.logger.debug(`Watcher disconnected: ${reason}`);
-    watcher.sink.end(reason);
+    this.subscribers.set(this.watchers.size);
   }
 
   private async readNew(): Promise<void> {

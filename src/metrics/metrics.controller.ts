@@ -4,7 +4,14 @@ import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import { Access } from '../auth/access.decorator';
 import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from '../registry/expiry-guard';
 
-const EXAMPLE = `# HELP ${EXPIRY_GUARD_ENGAGED} ${EXPIRY_GUARD_ENGAGED_HELP}
+const EXAMPLE = `# HELP agent_registry_agents Agents stored, by state: alive (lease running) or expired (lease ran out, not yet removed by cleanup).
+# TYPE agent_registry_agents gauge
+agent_registry_agents{state="alive"} 42
+agent_registry_agents{state="expired"} 3
+# HELP agent_registry_heartbeats_total Heartbeats committed (lease renewals).
+# TYPE agent_registry_heartbeats_total counter
+agent_registry_heartbeats_total 18211
+# HELP ${EXPIRY_GUARD_ENGAGED} ${EXPIRY_GUARD_ENGAGED_HELP}
 # TYPE ${EXPIRY_GUARD_ENGAGED} gauge
 ${EXPIRY_GUARD_ENGAGED} 0
 `;
@@ -14,9 +21,11 @@ ${EXPIRY_GUARD_ENGAGED} 0
 @Controller()
 export class MetricsController extends PrometheusController {
   /**
-   * Every metric of this replica in the Prometheus text format: the process (CPU, memory, event loop lag, garbage
-   * collection, handles) and the registry's own, named `agent_registry_*`. Needs a `reader` key when keys are
-   * configured, unless REGISTRY_OPEN_ROUTES lists `metrics`.
+   * Every metric of this replica in the Prometheus text format: the registry's own, named `agent_registry_*` (agents
+   * by state; registrations, heartbeats, deregistrations and expirations; request durations by route and status;
+   * cleanup runs; the group-commit writer; watch streams; the mass-expiry guard), and the process's (CPU, memory,
+   * event loop lag, garbage collection, handles). README lists them. Needs a `reader` key when keys are configured,
+   * unless REGISTRY_OPEN_ROUTES lists `metrics`.
    */
   @ApiOperation({ summary: 'Prometheus metrics' })
   @Get()

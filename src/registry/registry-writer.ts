@@ -1,6 +1,8 @@
 import { MikroORM } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Histogram } from 'prom-client';
 import {
   BeforeApplicationShutdown,
   ForbiddenException,
@@ -8,6 +10,7 @@ import {
   Injectable,
   Logger,
   NotFoundException,
+  OnApplicationBootstrap,
 } from '@nestjs/common';
 import { Principal } from '../auth/auth.guard';
 import { Clock } from '../common/clock';
@@ -16,11 +19,13 @@ import { databaseUnavailableReason } from '../database/database-unavailable';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { Change, lockRevision } from '../events/event-log';
+import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { writeFacets } from './agent-facets';
 import { AgentRecord } from './agent-record.entity';
 import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
 import { leaseExpiry, leaseRenewalSql } from './lease';
+import { WRITE_BATCH_SIZE, WRITE_QUEUE_DEPTH } from './registry.metrics';
 
 export type { Registration } from './agent-rows';
 export interface Lease {
@@ -87,17 +92,19 @@ type Agents = Map<string, AgentRecord>;
  * A deadlock that still happens is retried.
  */
 @Injectable()
-export class RegistryWriter implements BeforeApplicationShutdown {
+export class RegistryWriter implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RegistryWriter.name);
   private readonly batcher: WriteBatcher<RegistryWrite, RegistryWriteResult>;
   private readonly lockRowsFirst: boolean;
   private readonly renewal: ReturnType<typeof leaseRenewalSql>;
+  private stopSampling?: () => void;
 
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
     private readonly feed: ChangeFeed,
     @Inject(APP_CONFIG) config: AppConfig,
+    @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
     this.batcher = new WriteBatcher({
       flush: (writes) => this.flush(writes),
@@ -106,6 +113,7 @@ export class RegistryWriter implements BeforeApplicationShutdown {
       maxQueueBytes: MAX_QUEUED_BYTES,
       sizeOf: (write) => (write.kind === 'register' ? registrationBytes(write.registration) : 2 * write.agentId.length),
       failsWholeBatch: (error) => databaseUnavailableReason(error) !== undefined,
+      onBatch: (size) => batchSize.observe(size),
     });
     this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
     this.renewal = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite');
@@ -139,8 +147,13 @@ export class RegistryWriter implements BeforeApplicationShutdown {
     return { queued: this.batcher.queued, inFlight: this.batcher.inFlight };
   }
 
+  onApplicationBootstrap(): void {
+    this.stopSampling = sampleOnScrape(WRITE_QUEUE_DEPTH, (gauge) => gauge.set(this.batcher.queued));
+  }
+
   /** Shutdown: refuse new writes, commit and answer the queued ones, before the database closes. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopSampling?.();
     await this.batcher.close();
   }
 

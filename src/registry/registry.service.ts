@@ -1,12 +1,21 @@
 import { IsolationLevel, raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import { BeforeApplicationShutdown, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  NotFoundException,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Counter } from 'prom-client';
 import { Clock } from '../common/clock';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
+import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { AgentRecord } from './agent-record.entity';
@@ -21,6 +30,7 @@ import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { DEFAULT_TTL_SECONDS } from './lease';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
 import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
+import { AGENTS, DEREGISTRATIONS, HEARTBEATS, REGISTRATIONS } from './registry.metrics';
 import { Principal } from '../auth/auth.guard';
 import { seesOwners } from '../auth/caller.decorator';
 
@@ -57,10 +67,11 @@ export const CLEANUP_CHUNK = 500;
  * on SQLite every query waits its turn on the one connection, and 50 concurrent `GET /agents/{id}` cost 50 turns.
  */
 @Injectable()
-export class RegistryService implements BeforeApplicationShutdown {
+export class RegistryService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
 
   private readonly dialect: Dialect;
+  private stopSampling?: () => void;
 
   constructor(
     private readonly em: EntityManager,
@@ -68,6 +79,9 @@ export class RegistryService implements BeforeApplicationShutdown {
     private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
+    @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
+    @InjectMetric(HEARTBEATS) private readonly heartbeats: Counter,
+    @InjectMetric(DEREGISTRATIONS) private readonly deregistrations: Counter,
   ) {
     this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
     this.lookups = new WriteBatcher({
@@ -81,18 +95,30 @@ export class RegistryService implements BeforeApplicationShutdown {
     });
   }
 
+  /** /metrics counts the agents by state on every scrape. */
+  onApplicationBootstrap(): void {
+    this.stopSampling = sampleOnScrape(AGENTS, async (gauge) => {
+      const { registered, active } = await this.count();
+      gauge.set({ state: 'alive' }, active);
+      gauge.set({ state: 'expired' }, registered - active);
+    });
+  }
+
   /** Shutdown: refuse new lookups, answer the queued ones, before the database closes. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopSampling?.();
     await this.lookups.close();
   }
 
   async register(request: RegisterAgentRequest, caller?: Principal): Promise<AgentInfo> {
     const record = await this.writer.register(toRegistration(request), caller);
+    this.registrations.inc();
     return toAgentInfo(record, this.clock.now().getTime(), seesOwners(caller));
   }
 
   async heartbeat(agentId: string, caller?: Principal): Promise<HeartbeatResponse> {
     const { lastHeartbeat, expiresAt } = await this.writer.heartbeat(agentId, caller);
+    this.heartbeats.inc();
     return { status: 'ok', last_heartbeat: iso(lastHeartbeat), expires_at: iso(expiresAt) };
   }
 
@@ -153,6 +179,7 @@ export class RegistryService implements BeforeApplicationShutdown {
 
   async deregister(agentId: string, caller?: Principal): Promise<DeleteAgentResponse> {
     await this.writer.deregister(agentId, caller);
+    this.deregistrations.inc();
     return { status: 'deleted', agent_id: agentId };
   }
 

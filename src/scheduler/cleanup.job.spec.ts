@@ -8,6 +8,7 @@ import { ExpiryGuard } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
+import { CLEANUP_METRICS } from './cleanup.metrics';
 
 /**
  * The cron handler's own logic and its scheduling, with the registry replaced: counting, logging, the configured
@@ -35,6 +36,7 @@ describe('CleanupJob', () => {
       imports: [ScheduleModule.forRoot()],
       providers: [
         CleanupJob,
+        ...CLEANUP_METRICS,
         { provide: RegistryService, useValue: { removeExpired } },
         { provide: LeaseGrace, useValue: { observe } },
         { provide: ExpiryGuard, useValue: { allowsCleanup } },

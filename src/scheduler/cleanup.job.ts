@@ -1,12 +1,15 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Cron, CronExpression, SchedulerRegistry } from '@nestjs/schedule';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { CronTime } from 'cron';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
 import { ExpiryGuard } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
 import { RegistryService } from '../registry/registry.service';
+import { CLEANUP_DURATION, CLEANUP_REMOVED, EXPIRATIONS } from './cleanup.metrics';
 
 export const CLEANUP_JOB = 'agent-cleanup';
 
@@ -27,6 +30,9 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectMetric(CLEANUP_DURATION) private readonly duration: Histogram<'result'>,
+    @InjectMetric(CLEANUP_REMOVED) private readonly lastRemoved: Gauge,
+    @InjectMetric(EXPIRATIONS) private readonly expirations: Counter,
   ) {}
 
   /** `@Cron` takes its expression when the class is defined; the validated CLEANUP_CRON is applied here. */
@@ -49,11 +55,14 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
    */
   @Cron(CronExpression.EVERY_MINUTE, { name: CLEANUP_JOB, disabled: true, waitForCompletion: true })
   async run(): Promise<string[] | undefined> {
+    const end = this.duration.startTimer();
     try {
       // Leases that ran out while the registry could not hear heartbeats are forgiven before any is removed.
       await this.grace.observe();
       // Too many leases ran out at once: keep the agents (see ExpiryGuard), prune events only.
       const removed = (await this.guard.allowsCleanup()) ? await this.registry.removeExpired() : [];
+      this.lastRemoved.set(removed.length);
+      this.expirations.inc(removed.length);
       if (removed.length > 0) {
         this.logger.log(`Cleanup removed ${removed.length} expired agent(s)`);
         this.logger.debug(`Removed: ${abbreviate(removed)}`);
@@ -62,8 +71,10 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
       }
       const pruned = await this.feed.pruneOldEvents(this.clock.now().getTime());
       if (pruned > 0) this.logger.debug(`Cleanup pruned ${pruned} event(s) past EVENTS_RETENTION`);
+      end({ result: 'ok' });
       return removed;
     } catch (error) {
+      end({ result: 'failed' });
       this.logger.error('Cleanup failed; the next run retries', error instanceof Error ? error.stack : String(error));
       return undefined;
     }

@@ -15,19 +15,30 @@ export interface PrometheusTarget {
   health: 'up' | 'down' | 'unknown';
 }
 
+/** One series of an instant query's answer (`resultType: vector`). */
+export interface PrometheusSample {
+  metric: Record<string, string>;
+  /** The sample's time (seconds) and its value, as text. */
+  value: [number, string];
+}
+
 export interface PrometheusServer {
   url: string;
   activeTargets(): Promise<PrometheusTarget[]>;
+  /** Evaluates a PromQL instant query through `/api/v1/query`. */
+  query(promql: string): Promise<PrometheusSample[]>;
   /** Everything the process wrote so far (it logs to stderr), for failure messages. */
   output(): string;
   stop(): Promise<void>;
 }
 
 export interface PrometheusOptions {
-  /** The HTTP SD endpoint (`http_sd_configs[].url`). */
-  sdUrl: string;
+  /** The HTTP SD endpoint (`http_sd_configs[].url`) of the job `agents`. */
+  sdUrl?: string;
   /** Any positive duration works; Prometheus 2.42 accepts 0 in the config but then panics at startup. */
   refreshSeconds?: number;
+  /** A metrics endpoint the job `registry` scrapes every second, with a bearer token if given. */
+  scrape?: { url: string; bearerToken?: string };
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -49,10 +60,15 @@ export function prometheusBinary(): string | undefined {
 }
 
 /**
- * A real Prometheus on a free loopback port, with one scrape job (`agents`) that discovers its targets from `sdUrl`,
- * its config and TSDB in a temp folder that `stop()` removes. Resolves once `/-/ready` answers 200.
+ * A real Prometheus on a free loopback port, with a scrape job `agents` that discovers its targets from `sdUrl`
+ * and/or a job `registry` that scrapes `scrape.url`, its config and TSDB in a temp folder that `stop()` removes.
+ * Resolves once `/-/ready` answers 200.
  */
-export async function startPrometheus({ sdUrl, refreshSeconds = 1 }: PrometheusOptions): Promise<PrometheusServer> {
+export async function startPrometheus({
+  sdUrl,
+  refreshSeconds = 1,
+  scrape,
+}: PrometheusOptions): Promise<PrometheusServer> {
   const binary = prometheusBinary();
   if (!binary) throw new Error('prometheus is not installed (apt-get install prometheus)');
   if (!(refreshSeconds > 0)) throw new Error(`refreshSeconds must be positive, got ${refreshSeconds}`);
@@ -60,15 +76,28 @@ export async function startPrometheus({ sdUrl, refreshSeconds = 1 }: PrometheusO
   const { dir, remove } = tempDir();
   const configFile = join(dir, 'prometheus.yml');
   // JSON is YAML, so no YAML library and no quoting rules to get wrong.
+  const scrapeConfigs: object[] = [];
+  if (sdUrl) {
+    scrapeConfigs.push({
+      job_name: 'agents',
+      http_sd_configs: [{ url: sdUrl, refresh_interval: `${Math.max(1, Math.round(refreshSeconds * 1000))}ms` }],
+    });
+  }
+  if (scrape) {
+    const target = new URL(scrape.url);
+    scrapeConfigs.push({
+      job_name: 'registry',
+      scrape_interval: '1s',
+      scrape_timeout: '1s',
+      metrics_path: target.pathname,
+      static_configs: [{ targets: [target.host] }],
+      ...(scrape.bearerToken ? { authorization: { type: 'Bearer', credentials: scrape.bearerToken } } : {}),
+    });
+  }
   const config = {
-    // Discovery is what the tests look at; scraping the agents is a side effect, so keep it infrequent.
+    // Discovery is what the SD tests look at; scraping the agents is a side effect, so keep it infrequent.
     global: { scrape_interval: '10s', evaluation_interval: '1m' },
-    scrape_configs: [
-      {
-        job_name: 'agents',
-        http_sd_configs: [{ url: sdUrl, refresh_interval: `${Math.max(1, Math.round(refreshSeconds * 1000))}ms` }],
-      },
-    ],
+    scrape_configs: scrapeConfigs,
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
@@ -128,6 +157,16 @@ export async function startPrometheus({ sdUrl, refreshSeconds = 1 }: PrometheusO
         throw new Error(`/api/v1/targets answered ${res.status}: ${JSON.stringify(body)}`);
       }
       return body.data.activeTargets;
+    },
+    query: async (promql) => {
+      const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: promql }).toString()}`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      const body = (await res.json()) as { status: string; data?: { resultType: string; result: PrometheusSample[] } };
+      if (res.status !== 200 || body.status !== 'success' || body.data?.resultType !== 'vector') {
+        throw new Error(`/api/v1/query answered ${res.status}: ${JSON.stringify(body)}`);
+      }
+      return body.data.result;
     },
     output: () => output,
     stop,

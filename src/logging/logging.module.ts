@@ -1,0 +1,53 @@
+import { DynamicModule, LogLevel } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import pino, { Level, Logger as PinoInstance } from 'pino';
+import pretty from 'pino-pretty';
+import { contextOf, rawRequest } from '../common/request-context';
+import { AppConfig } from '../config/app-config';
+
+/** Nest's levels as pino names them. */
+const PINO_LEVELS: Record<LogLevel, Level> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+};
+
+/**
+ * Logs through pino (nestjs-pino): one JSON object per line on stdout, or pino-pretty's lines with LOG_FORMAT=pretty.
+ * main.ts makes it Nest's logger, so every `Logger` in the code writes here. Its middleware binds each request's id
+ * to whatever is logged while the request runs (`request_id`); the one line per request, with its route, status,
+ * duration and key, is written by `beginRequest` (common/request-context.ts), which also sees the requests a raw
+ * hook answers before Nest. Nothing logs headers or bodies.
+ */
+export function loggingModule(config: AppConfig): DynamicModule {
+  return LoggerModule.forRoot({
+    pinoHttp: {
+      logger: rootLogger(config),
+      autoLogging: false,
+      quietReqLogger: true,
+      customAttributeKeys: { reqId: 'request_id' },
+      genReqId: (request: IncomingMessage) => contextOf(rawRequest(request))?.requestId ?? randomUUID(),
+    },
+  });
+}
+
+/** The one pino logger of the process, at LOG_LEVEL, in LOG_FORMAT. */
+export function rootLogger(config: AppConfig): PinoInstance {
+  const options: pino.LoggerOptions = {
+    level: PINO_LEVELS[config.logLevels[config.logLevels.length - 1] ?? 'fatal'],
+    // Level names and ISO times read better than numbers, and log shippers parse both.
+    formatters: { level: (label) => ({ level: label }) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    base: { pid: process.pid },
+  };
+  if (config.logFormat === 'pretty') {
+    // In this thread (no transport worker), so nothing is lost when the process exits.
+    return pino(options, pretty({ colorize: process.stdout.isTTY, singleLine: true, ignore: 'pid' }));
+  }
+  return pino(options);
+}

@@ -1,0 +1,43 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Histogram, register } from 'prom-client';
+import { routeLabel } from '../common/request-context';
+
+export const HTTP_REQUEST_DURATION = 'agent_registry_http_request_duration_seconds';
+
+/** From a cached lookup (about a millisecond) to a slow write under load; watch streams land in +Inf. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type Label = 'method' | 'route' | 'status';
+
+/**
+ * The histogram, created by the first app in the process and shared after (prom-client refuses a name twice). The
+ * adapters' first hooks time requests, below Nest, so it has no provider.
+ */
+function requestDuration(): Histogram<Label> {
+  return (
+    (register.getSingleMetric(HTTP_REQUEST_DURATION) as Histogram<Label> | undefined) ??
+    new Histogram<Label>({
+      name: HTTP_REQUEST_DURATION,
+      help: 'HTTP requests by method, route template and status, from their first byte to the end of the answer.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: BUCKETS,
+    })
+  );
+}
+
+/**
+ * Times a request from the adapter's first hook to the end of its answer, whatever gave it (a guard, validation, the
+ * handler, a raw hook). `route` tells the matched route template once the answer is over (see routeLabel). An answer that never
+ * started (the client went away first) counts with the status `aborted`.
+ */
+export function timeRequest(raw: IncomingMessage, response: ServerResponse, route: () => string | undefined): void {
+  const histogram = requestDuration();
+  const end = histogram.startTimer();
+  response.once('close', () => {
+    end({
+      method: raw.method ?? '-',
+      route: routeLabel(raw.url ?? '', route()),
+      status: response.headersSent ? String(response.statusCode) : 'aborted',
+    });
+  });
+}

@@ -1,0 +1,19 @@
+import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+
+export const CLEANUP_DURATION = 'agent_registry_cleanup_duration_seconds';
+export const CLEANUP_REMOVED = 'agent_registry_cleanup_removed_agents';
+export const EXPIRATIONS = 'agent_registry_expirations_total';
+
+export const CLEANUP_METRICS = [
+  makeHistogramProvider({
+    name: CLEANUP_DURATION,
+    help: 'Cleanup runs by result (ok, failed): grace, guard, removing expired agents and pruning old events.',
+    labelNames: ['result'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  }),
+  makeGaugeProvider({ name: CLEANUP_REMOVED, help: 'Expired agents the last cleanup run of this replica removed.' }),
+  makeCounterProvider({
+    name: EXPIRATIONS,
+    help: 'Agents removed by cleanup because their lease ran out (each counted by the replica that removed it).',
+  }),
+];
