@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { RegistryError } from '../client';
 
 /** The CLI's exit statuses (listed in `--help` and README): scripts branch on them. */
@@ -39,7 +40,11 @@ export function failureOf(error: unknown, registry: { url: string; keyGiven: boo
   if (unreachable !== undefined) {
     return { code: EXIT.unreachable, lines: [`Cannot reach the registry at ${registry.url}: ${unreachable}`] };
   }
-  return { code: EXIT.failed, lines: [error instanceof Error ? error.message : String(error)] };
+  if (isError(error) && error.name === 'SyntaxError') {
+    // A 2xx that is not JSON: something else answers at that URL.
+    return { code: EXIT.failed, lines: [`The answer from ${registry.url} is not JSON: is it an agent registry?`] };
+  }
+  return { code: EXIT.failed, lines: [isError(error) ? error.message : String(error)] };
 }
 
 function registryHint(error: RegistryError, registry: { keyGiven: boolean }): string[] {
@@ -51,11 +56,16 @@ function registryHint(error: RegistryError, registry: { keyGiven: boolean }): st
 
 /**
  * Why no answer came, when none did. fetch reports a network failure as a TypeError whose `cause` is the socket's or
- * the resolver's error; the client's request timeout aborts with a `TimeoutError`.
+ * the resolver's error; the client's request timeout aborts with a `TimeoutError`. Checked by name: fetch's errors
+ * come from Node's own realm, where `instanceof` against another realm's classes (a test's) fails.
  */
 function unreachableReason(error: unknown): string | undefined {
-  if (error instanceof DOMException && error.name === 'TimeoutError') return 'no answer in time';
-  if (!(error instanceof TypeError) || !(error.cause instanceof Error)) return undefined;
-  const cause = error.cause as Error & { code?: string };
-  return cause.message || cause.code || error.message;
+  if (!isError(error)) return undefined;
+  if (error.name === 'TimeoutError') return 'no answer in time';
+  if (error.name !== 'TypeError' || !isError(error.cause)) return undefined;
+  return error.cause.message || error.cause.code || error.message;
+}
+
+function isError(value: unknown): value is Error & { code?: string } {
+  return types.isNativeError(value) || value instanceof DOMException;
 }
