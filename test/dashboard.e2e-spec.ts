@@ -1,5 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
+import { DASHBOARD_CSP } from '../src/dashboard/dashboard.controller';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { chromiumInstalled, launchChromium } from './support/browser';
 import { listeningUrl } from './support/event-stream';
@@ -50,7 +51,13 @@ describe('Dashboard: GET / and its files', () => {
     const page = await request(t.server).get('/').expect(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['cache-control']).toBe('no-cache');
-    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    // Its own policy: no inline script or style, and no upgrade-insecure-requests (the page works over plain HTTP).
+    expect(page.headers['content-security-policy']).toBe(DASHBOARD_CSP);
+    expect(DASHBOARD_CSP).toContain("script-src 'self'");
+    expect(DASHBOARD_CSP).not.toContain('upgrade-insecure-requests');
+    // Helmet's default stays on every other answer.
+    const api = await request(t.server).get('/health/live').expect(200);
+    expect(api.headers['content-security-policy']).toContain('upgrade-insecure-requests');
     expect(page.text).toContain('<script type="module" src="/dashboard/app.js"></script>');
     await request(t.server).get('/').set('If-None-Match', page.headers.etag).expect(304);
 

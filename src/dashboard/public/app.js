@@ -147,6 +147,7 @@ function reportFailure(error, generation) {
   }
   if (error instanceof ApiError && error.status === 403) {
     banner('auth', error.detail ?? 'The registry refused this request (403).');
+    liveState('offline', 'Refused');
     return false;
   }
   if (error instanceof ApiError && error.status === 400) {
