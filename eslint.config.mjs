@@ -42,5 +42,30 @@ export default tseslint.config(
     files: ['**/*.mjs'],
     languageOptions: { sourceType: 'module' },
   },
+  {
+    // The dashboard's browser modules (served as they are, no build step): the browser globals they use.
+    files: ['src/dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      // Untyped, and in no tsconfig: no type-aware rules (disableTypeChecked's parser options are replaced above).
+      parserOptions: { projectService: false, project: false },
+      globals: Object.fromEntries(
+        [
+          'AbortController',
+          'clearTimeout',
+          'Date',
+          'document',
+          'fetch',
+          'Node',
+          'sessionStorage',
+          'setInterval',
+          'setTimeout',
+          'TextDecoderStream',
+          'URLSearchParams',
+          'window',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   prettier,
 );

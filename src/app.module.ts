@@ -10,6 +10,7 @@ import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { RequestValidationPipe } from './common/request-validation.pipe';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { loggingModule } from './logging/logging.module';
@@ -34,6 +35,7 @@ export class AppModule {
         SchedulerModule,
         HealthModule,
         MetricsModule,
+        DashboardModule,
         ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
       ],
       providers: [
