@@ -322,6 +322,21 @@ withChromium('Dashboard in Chromium', () => {
     await expectRows(page, ['booker-1', 'planner-7', 'search-1', 'while-away', 'worker-1'], 20_000);
   });
 
+  it('shows a banner while the registry cannot reach its database', async () => {
+    const page = await start();
+    await page.goto(`${url}/`);
+    await expectRows(page, ['booker-1', 'planner-7', 'search-1']);
+    expect(await page.locator('#banner-database').count()).toBe(0);
+    // The database goes away under the running app: /health answers 503, and so does the API.
+    await t.orm.close(true);
+    const down = page.locator('#banner-database');
+    await down.waitFor({ timeout: 15_000 });
+    expect(await down.innerText()).toContain('The registry cannot reach its database');
+    expect(await down.getAttribute('role')).toBe('alert');
+    // What the page showed stays on screen.
+    expect(await rowIds(page)).toEqual(['booker-1', 'planner-7', 'search-1']);
+  });
+
   it('fits a phone: at 375 px wide the rows become cards and nothing overflows the page', async () => {
     const page = await start({}, { width: 375, height: 812 });
     await register(
