@@ -1,5 +1,6 @@
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 import { boundPort, configureApp } from '../src/app.setup';
 import { CommonModule } from '../src/common/common.module';
 import { createHttpAdapter } from '../src/common/http-adapter';
@@ -7,12 +8,13 @@ import { ProblemDetailsFilter } from '../src/common/problem-details.filter';
 import { RequestValidationPipe } from '../src/common/request-validation.pipe';
 import { loadConfig } from '../src/config/app-config';
 import { ConfigModule } from '../src/config/config.module';
+import { loggingModule } from '../src/logging/logging.module';
 import { AgentIdParam } from '../src/registry/agent-id';
 
 /**
  * The framework ceiling the benchmark compares the registry with: a NestJS app with the registry's global pipeline
- * (body parser and its limit, validation pipe, problem-details filter) and one route shaped like the heartbeat, whose
- * handler does nothing. No database, no ORM. `npm run bench` starts it in a process of its own.
+ * (body parser and its limit, validation pipe, problem-details filter, the request log line through pino) and one
+ * route shaped like the heartbeat, whose handler does nothing. No database, no ORM. `npm run bench` starts it in a process of its own.
  */
 @Controller('agents')
 class NoopController {
@@ -27,7 +29,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
 
   @Module({
-    imports: [ConfigModule.forRoot(config), CommonModule],
+    imports: [ConfigModule.forRoot(config), loggingModule(config), CommonModule],
     controllers: [NoopController],
     providers: [
       { provide: APP_PIPE, useClass: RequestValidationPipe },
@@ -38,8 +40,9 @@ async function main(): Promise<void> {
 
   const app = await NestFactory.create(CeilingModule, createHttpAdapter(config), {
     bodyParser: false,
-    logger: config.logLevels,
+    bufferLogs: true,
   });
+  app.useLogger(app.get(PinoLogger));
   configureApp(app);
   await app.listen(config.port, config.host);
   const port = boundPort(app);
