@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.create(CeilingModule, createHttpAdapter(config), {
     bodyParser: false,
     bufferLogs: true,
+    logger: config.logLevels,
   });
   app.useLogger(app.get(PinoLogger));
   configureApp(app);

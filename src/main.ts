@@ -10,8 +10,10 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig();
   const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
     bodyParser: false,
-    // Held until pino takes over as Nest's logger (LoggingModule), so that boot lines are JSON too.
+    // Held until pino takes over as Nest's logger (LoggingModule), so that boot lines are JSON too. The levels make
+    // Logger.isLevelEnabled answer for LOG_LEVEL (pino filters what is written).
     bufferLogs: true,
+    logger: config.logLevels,
   });
   app.useLogger(app.get(PinoLogger));
   configureApp(app);

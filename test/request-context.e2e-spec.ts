@@ -19,10 +19,7 @@ describe.each(onEachDatabase())('Request ids and the request log (HTTP + %s)', (
     logged = jest.spyOn(Logger.prototype, 'log');
     debugged = jest.spyOn(Logger.prototype, 'debug');
   });
-  afterEach(() => {
-    logged.mockRestore();
-    debugged.mockRestore();
-  });
+  afterEach(() => jest.restoreAllMocks());
 
   /** The request lines a spy saw so far, once the responses' 'close' (which logs them) has run. */
   const linesOf = async (spy: jest.SpyInstance): Promise<RequestLine[]> => {
@@ -53,6 +50,8 @@ describe.each(onEachDatabase())('Request ids and the request log (HTTP + %s)', (
   });
 
   it('logs one line per write, whoever answered it: who, what, which agent, the status, how long', async () => {
+    // As with LOG_LEVEL=debug, which adds the reads (the test app logs at fatal).
+    jest.spyOn(Logger, 'isLevelEnabled').mockImplementation((level) => level === 'debug');
     const fleet = bearer('fleet-secret-0123456789');
     await request(t.server)
       .post('/agents/register')
@@ -143,5 +142,13 @@ describe.each(onEachDatabase())('Request ids and the request log (HTTP + %s)', (
       line({ request_id: 'r8', method: 'GET', path: '/no/such/route', route: 'unmatched', status: 404, key: '-' }),
     ]);
     expect(JSON.stringify([...written, ...(await linesOf(debugged))])).not.toContain('secret');
+  });
+
+  it('below debug, logs the writes only', async () => {
+    const fleet = bearer('fleet-secret-0123456789');
+    await request(t.server).get('/agents').set(fleet).set('X-Request-Id', 'quiet-read').expect(200);
+    await request(t.server).post('/agents/nobody/heartbeat').set(fleet).set('X-Request-Id', 'loud-write').expect(404);
+    expect(await linesOf(debugged)).toEqual([]);
+    expect((await linesOf(logged)).map((line) => line.request_id)).toEqual(['loud-write']);
   });
 });

@@ -1,10 +1,11 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { AuthenticationRequiredException } from '../auth/auth.guard';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
+import { contextOf, rawRequest } from './request-context';
 import { RequestValidationException } from './request-validation.pipe';
 import { RetryLaterException } from './retry-later.exception';
 
@@ -65,7 +66,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const { httpAdapter } = this.adapterHost;
     const response: unknown = host.switchToHttp().getResponse();
     const error = asOutage(exception) ?? exception;
-    const problem = this.toProblem(error);
+    const request = host.switchToHttp().getRequest<IncomingMessage | { raw: IncomingMessage }>();
+    const problem = this.toProblem(error, contextOf(rawRequest(request))?.requestId ?? '-');
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
     if (error instanceof RetryLaterException) {
       httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
@@ -75,7 +77,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
   }
 
-  private toProblem(exception: unknown): ProblemDetails | ValidationProblemDetails {
+  private toProblem(exception: unknown, requestId: string): ProblemDetails | ValidationProblemDetails {
     if (exception instanceof RequestValidationException) {
       return { ...problem(HttpStatus.BAD_REQUEST, exception.message), errors: exception.errors };
     }
@@ -88,10 +90,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (exception instanceof RetryLaterException) {
       // An outage, overload or shutdown: expected, and the client retries; one line, no stack.
-      this.logger.warn(exception.logLine);
+      this.logger.warn(`${exception.logLine} (request ${requestId})`);
       return problem(status!, exception.message);
     }
-    this.logger.error('Request failed', exception instanceof Error ? exception.stack : String(exception));
+    this.logger.error(`Request ${requestId} failed`, exception instanceof Error ? exception.stack : String(exception));
     // A 5xx we raised on purpose (503, say) explains itself; anything else leaks nothing.
     return status !== undefined && status !== 500
       ? problem(status, (exception as Error).message)

@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -76,15 +75,17 @@ export function beginRequest(
   };
   (raw as WithContext)[CONTEXT] = context;
   response.setHeader(REQUEST_ID_HEADER, context.requestId);
-  // Bound to this context, before the logger binds the request id to the request's own (the line names it itself).
-  const logLine = AsyncResource.bind(() => {
+  response.once('close', () => {
+    const write = WRITE_METHODS.has(raw.method ?? '');
+    const failed = response.statusCode >= 500;
+    // A read's line is built only when it will be written: reads are most requests, and log at debug.
+    if (!write && !failed && !Logger.isLevelEnabled('debug')) return;
     const line = requestLine(raw, response, context, accessors, Number(process.hrtime.bigint() - started) / 1e6);
     const message = `${line.method} ${line.path} ${line.status}`;
-    if (typeof line.status === 'number' && line.status >= 500) requestLogger.error(line, message);
-    else if (WRITE_METHODS.has(line.method)) requestLogger.log(line, message);
+    if (failed) requestLogger.error(line, message);
+    else if (write) requestLogger.log(line, message);
     else requestLogger.debug(line, message);
   });
-  response.once('close', logLine);
   return context;
 }
 
@@ -94,7 +95,10 @@ export interface RequestLine {
   method: string;
   path: string;
   route: string;
-  /** The status sent, or `aborted` when the client went away before an answer started. */
+  /**
+   * The status sent, or `aborted` when the client went away before an answer started. An answer cut off after it
+   * started (a stream the client closed, a write cut at the shutdown timeout) keeps its status.
+   */
   status: number | 'aborted';
   duration_ms: number;
   /** The name of the API key, or `-`. */

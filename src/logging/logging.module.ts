@@ -1,10 +1,7 @@
 import { DynamicModule, LogLevel } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { Level, Logger as PinoInstance } from 'pino';
 import pretty from 'pino-pretty';
-import { contextOf, rawRequest } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 
 /** Nest's levels as pino names them. */
@@ -19,20 +16,19 @@ const PINO_LEVELS: Record<LogLevel, Level> = {
 
 /**
  * Logs through pino (nestjs-pino): one JSON object per line on stdout, or pino-pretty's lines with LOG_FORMAT=pretty.
- * main.ts makes it Nest's logger, so every `Logger` in the code writes here. Its middleware binds each request's id
- * to whatever is logged while the request runs (`request_id`); the one line per request, with its route, status,
- * duration and key, is written by `beginRequest` (common/request-context.ts), which also sees the requests a raw
- * hook answers before Nest. Nothing logs headers or bodies.
+ * main.ts makes it Nest's logger, so every `Logger` in the code writes here. The one line per request, with its id,
+ * route, status, duration and key, is written by `beginRequest` (common/request-context.ts), which also sees the
+ * requests a raw hook answers before Nest; lines about one request name its `request_id` themselves. pino-http's
+ * per-request middleware is not mounted: a child logger and an async context per request cost more than the
+ * little they would add. Nothing logs headers or bodies; the redaction is a safeguard for future code.
  */
 export function loggingModule(config: AppConfig): DynamicModule {
   return LoggerModule.forRoot({
     pinoHttp: {
       logger: rootLogger(config),
       autoLogging: false,
-      quietReqLogger: true,
-      customAttributeKeys: { reqId: 'request_id' },
-      genReqId: (request: IncomingMessage) => contextOf(rawRequest(request))?.requestId ?? randomUUID(),
     },
+    forRoutes: [],
   });
 }
 
@@ -44,6 +40,7 @@ export function rootLogger(config: AppConfig): PinoInstance {
     formatters: { level: (label) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
     base: { pid: process.pid },
+    redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
   };
   if (config.logFormat === 'pretty') {
     // In this thread (no transport worker), so nothing is lost when the process exits.
