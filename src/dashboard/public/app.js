@@ -432,6 +432,8 @@ async function loadCard(agentId) {
   const skills = document.createElement('ul');
   skills.className = 'skills';
   for (const skill of Array.isArray(card.skills) ? card.skills : []) {
+    // Cards come from agents: skip what is not a skill rather than fail the whole view.
+    if (!skill || typeof skill !== 'object') continue;
     const li = document.createElement('li');
     const name = document.createElement('strong');
     name.textContent = skill.name ?? skill.id;
@@ -574,14 +576,16 @@ async function watch(generation) {
     } finally {
       clearTimeout(silence);
     }
+    let wake;
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, retryMs);
-      wakeWatch = () => {
+      wake = wakeWatch = () => {
         clearTimeout(timer);
         resolve();
       };
     });
-    wakeWatch = () => {};
+    // A newer watch (after a restart) may have set its own by now: leave that one.
+    if (wakeWatch === wake) wakeWatch = () => {};
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
   }
 }
