@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { RegistryError } from '../client';
-import { EXIT, failureOf, UsageError } from './exit-codes';
+import { EXIT, failureOf, shown, UsageError } from './exit-codes';
 
 const registry = { url: 'http://registry:3000', keyGiven: false };
 
@@ -63,5 +63,13 @@ describe('failureOf', () => {
       code: EXIT.failed,
       lines: ['The answer from http://registry:3000 is not JSON: is it an agent registry?'],
     });
+  });
+});
+
+describe('shown', () => {
+  it('hides the password of a URL, and leaves any other URL as given', () => {
+    expect(shown('http://ops:s3cret@registry:3000')).toBe('http://ops:***@registry:3000/');
+    expect(shown('http://registry:3000')).toBe('http://registry:3000');
+    expect(shown('not a url')).toBe('not a url');
   });
 });

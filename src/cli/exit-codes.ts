@@ -38,11 +38,14 @@ export function failureOf(error: unknown, registry: { url: string; keyGiven: boo
     return { code: EXIT.failed, lines: [error.message, ...registryHint(error, registry)] };
   const unreachable = unreachableReason(error);
   if (unreachable !== undefined) {
-    return { code: EXIT.unreachable, lines: [`Cannot reach the registry at ${registry.url}: ${unreachable}`] };
+    return { code: EXIT.unreachable, lines: [`Cannot reach the registry at ${shown(registry.url)}: ${unreachable}`] };
   }
   if (isError(error) && error.name === 'SyntaxError') {
     // A 2xx that is not JSON: something else answers at that URL.
-    return { code: EXIT.failed, lines: [`The answer from ${registry.url} is not JSON: is it an agent registry?`] };
+    return {
+      code: EXIT.failed,
+      lines: [`The answer from ${shown(registry.url)} is not JSON: is it an agent registry?`],
+    };
   }
   return { code: EXIT.failed, lines: [isError(error) ? error.message : String(error)] };
 }
@@ -68,4 +71,16 @@ function unreachableReason(error: unknown): string | undefined {
 
 function isError(value: unknown): value is Error & { code?: string } {
   return types.isNativeError(value) || value instanceof DOMException;
+}
+
+/** A URL as the CLI prints it: without the password it may hold (`http://user:pass@host`). */
+export function shown(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
 }

@@ -34,7 +34,7 @@ export const keys: Command = {
         'Usage: agent-registry keys hash <name> <role> [secret]',
       );
     }
-    const secret = given ?? randomBytes(32).toString('base64url');
+    const secret = given ?? newSecret();
     const line = keysFileLine(name, role as Role, secret);
     const problem = keyProblem(name, role, secret, line);
     if (problem) throw new UsageError(problem, 'Run "agent-registry keys --help".');
@@ -60,4 +60,15 @@ function keyProblem(name: string, role: string, secret: string, line: string): s
   return problems.length > 0
     ? `Not a valid key: ${problems.map((p) => p.replace(/^line 1: /, '')).join('; ')}`
     : undefined;
+}
+
+/**
+ * 256 random bits in base64url. One in 64 of those would start with `-`, which `--key <secret>` reads as an option:
+ * draw again until it does not.
+ */
+function newSecret(): string {
+  for (;;) {
+    const secret = randomBytes(32).toString('base64url');
+    if (!secret.startsWith('-')) return secret;
+  }
 }
