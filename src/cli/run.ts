@@ -66,15 +66,33 @@ function help(io: Io, name?: string): number {
 
 const GLOBAL_WITH_VALUE = ['--url', '--key'];
 
-/** The command's name (the first argument that is not an option or a global option's value), and the rest. */
+/**
+ * The command's name and the rest. The name is the first argument that names a command and is not a global option's
+ * value; failing that (an unknown command, reported as such), the first that follows no option, or else the first.
+ * A command's own options may come before it (`--limit 5 list`): their values are not commands.
+ */
 function splitCommand(argv: string[]): { name?: string; rest: string[] } {
+  let first: number | undefined;
+  let fallback: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') break;
-    if (!arg.startsWith('-')) return { name: arg, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
-    if (GLOBAL_WITH_VALUE.includes(arg)) i++;
+    if (GLOBAL_WITH_VALUE.includes(arg)) {
+      i++;
+    } else if (!arg.startsWith('-')) {
+      if (commands.some((command) => command.name === arg) || arg === 'help') return without(argv, i);
+      // After `--opt` (no `=`) it is more likely that option's value than the command.
+      const afterOption = i > 0 && argv[i - 1].startsWith('-') && !argv[i - 1].includes('=');
+      if (!afterOption) first ??= i;
+      else fallback ??= i;
+    }
   }
-  return { rest: argv };
+  const name = first ?? fallback;
+  return name === undefined ? { rest: argv } : without(argv, name);
+}
+
+function without(argv: string[], i: number): { name: string; rest: string[] } {
+  return { name: argv[i], rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
 }
 
 function commandNamed(name: string): Command {
