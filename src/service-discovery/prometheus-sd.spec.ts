@@ -42,6 +42,10 @@ describe('Prometheus service discovery', () => {
         __meta_agent_capabilities: ',p,q,',
       },
     });
+    expect(targetGroupOf(agent({ labels: { constructor: 'c', toString: 't' } })).labels).toMatchObject({
+      constructor: 'c',
+      toString: 't',
+    });
     expect(targetGroupOf(agent({ host: 'fd00::1' })).targets).toEqual(['[fd00::1]:8080']);
     expect(targetGroupOf(agent({ host: '[fd00::1]' })).targets).toEqual(['[fd00::1]:8080']);
   });

@@ -20,7 +20,7 @@ export function targetGroupOf(agent: AgentInfo): PrometheusTargetGroup {
   for (const key of Object.keys(agent.labels).sort()) {
     const name = prometheusLabelName(key);
     // Two keys that differ only in characters Prometheus does not allow: the first, in key order, keeps the name.
-    if (!(name in labels)) labels[name] = agent.labels[key];
+    if (!Object.hasOwn(labels, name)) labels[name] = agent.labels[key];
   }
   labels.agent_id = agent.agent_id;
   labels.agent_name = agent.agent_name;
