@@ -310,6 +310,10 @@ describe('agent-registry, the command line, against a registry without keys', ()
           'agent-registry: Unknown option --limt for "list".\n' +
           'Did you mean --limit? Run "agent-registry list --help" for its options.\n',
       });
+      expect(await cli(['list', '--constructor', 'x'], env)).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/^agent-registry: Unknown option --constructor for "list"\.\n/),
+      });
       expect(await cli(['get'], env)).toMatchObject({
         code: 2,
         stderr: expect.stringContaining('Missing argument for "get".\nUsage: agent-registry get <id>'),

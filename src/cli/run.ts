@@ -129,7 +129,7 @@ function parse(command: Command, args: string[], options: Options): { values: Va
 /** The first option on the command line that the command does not take, as written. */
 function unknownOption(args: string[], options: Options): string | undefined {
   const { tokens } = parseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
-  const token = tokens.find((t) => t.kind === 'option' && !(t.name in options));
+  const token = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(options, t.name));
   return token?.kind === 'option' ? token.rawName : undefined;
 }
 
