@@ -117,16 +117,85 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
       expect(fields).toEqual(new Set(['agent_id', 'agent_name', 'host', 'port', 'ttl_seconds']));
     });
 
-    it('ignores unknown fields rather than storing them', async () => {
-      const body = JSON.stringify(agent('keeper', { metadata: 'original', extra: 'x' })).replace(
-        /}$/,
-        ',"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}',
+    it('ignores unknown fields rather than storing them, whatever they hold', async () => {
+      const res = await register(
+        agent('keeper', {
+          metadata: 'original',
+          extra: 'x',
+          nested: { constructor: 'y', toString: 'z' },
+          prototype: { constructor: { a: 1 } },
+        }),
       );
-      const res = await request(t.server).post('/agents/register').set('Content-Type', 'application/json').send(body);
       expect(res.status).toBe(200);
       expect(res.body).not.toHaveProperty('extra');
-      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(res.body).not.toHaveProperty('nested');
+      expect(res.body).not.toHaveProperty('prototype');
       keeper = { ...keeper, last_heartbeat: res.body.last_heartbeat, expires_at: res.body.expires_at };
+    });
+  });
+
+  describe('members shaped to pollute prototypes: 400 naming the path, nothing polluted', () => {
+    /** The body of `agent(id, fields)`, with raw JSON members spliced in (`__proto__` cannot be sent as an object key). */
+    const rawBody = (fields: Record<string, unknown>, raw: string) =>
+      JSON.stringify(agent('keeper', { metadata: 'changed', ...fields })).replace(/}$/, `,${raw}}`);
+
+    it.each([
+      ['__proto__ at the top', {}, '"__proto__":{"polluted":1}', '__proto__', /^__proto__: a member named __proto__/],
+      [
+        '__proto__ as a label',
+        {},
+        '"labels":{"ok":"v","__proto__":"x"}',
+        'labels',
+        /labels\.__proto__: a member named/,
+      ],
+      [
+        '__proto__ deep in a card',
+        {},
+        '"agent_card":{"name":"n","skills":[{"id":"s","x":{"__proto__":{"polluted":1}}}]}',
+        'agent_card',
+        /agent_card\.skills\[0\]\.x\.__proto__: a member named __proto__/,
+      ],
+      [
+        'constructor.prototype at the top',
+        {},
+        '"constructor":{"prototype":{"polluted":1}}',
+        'constructor',
+        /^constructor: a constructor member holding a prototype/,
+      ],
+      [
+        'constructor.prototype in a card',
+        {},
+        '"agent_card":{"constructor":{"prototype":{"polluted":1}}}',
+        'agent_card',
+        /agent_card\.constructor: a constructor member holding a prototype/,
+      ],
+    ])('%s', async (_what, fields, raw, field, detail) => {
+      const res = await request(t.server)
+        .post('/agents/register')
+        .set('Content-Type', 'application/json')
+        .send(rawBody(fields, raw));
+      expectProblem(res, 400);
+      expect(res.body.errors).toEqual([{ field, in: 'body', detail: expect.stringMatching(detail) }]);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+  });
+
+  describe('bodies nested too deep: 400 naming the field, not a stack overflow', () => {
+    const nested = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+
+    it.each([
+      ['a card 65 levels deep', 'agent_card', `{"x":${nested(63)}}`],
+      ['an unknown field nested 60,000 levels', 'extra', nested(60_000)],
+      ['a label nested 10,000 levels', 'labels', `{"k":${nested(9_999)}}`],
+      ['a field with a 100,000-character name (named by its first 64)', 'n'.repeat(100_000), nested(65)],
+    ])('%s', async (_what, field, json) => {
+      const body = JSON.stringify(agent('keeper', { metadata: 'changed' })).replace(/}$/, `,"${field}":${json}}`);
+      const res = await request(t.server).post('/agents/register').set('Content-Type', 'application/json').send(body);
+      expectProblem(res, 400);
+      const named = field.length > 64 ? `${field.slice(0, 64)}…` : field;
+      expect(res.body.errors).toEqual([
+        { field: named, in: 'body', detail: `${named} nests arrays and objects more than 64 levels deep` },
+      ]);
     });
   });
 

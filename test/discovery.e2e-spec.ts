@@ -105,6 +105,28 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
       expect(res.body.agent_card).toEqual(v03);
     });
 
+    it("keeps label keys and card members named like Object's own (constructor, toString...), and finds by them", async () => {
+      const labels = { constructor: 'c', toString: 't', valueOf: 'v', hasOwnProperty: 'h', prototype: 'p' };
+      const odd = card('Odd', {
+        constructor: { name: 'kept' },
+        toString: 'kept',
+        prototype: [1],
+        skills: [{ ...skill('s', 'S', ['t']), valueOf: 1, constructor: 'kept' }],
+      });
+      const res = await register(agent('odd', { labels, agent_card: odd })).expect(200);
+      expect(res.body).toMatchObject({ labels, agent_card: odd });
+      expect((await request(t.server).get('/agents/odd/card').expect(200)).body).toEqual(odd);
+      expect(await ids('?label=constructor:c&label=toString:t&label=prototype:p')).toEqual(['odd']);
+      expect(await ids('?label=valueOf:x')).toEqual([]);
+    });
+
+    it('accepts a card nested to the limit (64 levels, counting the body) and keeps it as sent', async () => {
+      // body (1) > agent_card (2) > deep (3) > 61 more arrays: 64 levels.
+      const deep = JSON.parse('['.repeat(62) + ']'.repeat(62)) as unknown;
+      const res = await register(agent('deep', { agent_card: card('Deep', { deep }) })).expect(200);
+      expect(res.body.agent_card.deep).toEqual(deep);
+    });
+
     it('null or absent capabilities, labels and card mean none; re-registration without them clears them', async () => {
       await register(agent('a', { capabilities: ['x'], labels: { k: 'v' }, agent_card: card('A') })).expect(200);
       const res = await register(agent('a', { capabilities: null, labels: null, agent_card: null })).expect(200);

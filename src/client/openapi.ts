@@ -750,7 +750,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentInfo"];
                 };
             };
-            /** @description Malformed JSON, a body that is not a JSON object, or invalid fields (named in `errors`). */
+            /** @description Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -821,7 +821,7 @@ export interface operations {
                      *       "type": "about:blank",
                      *       "title": "Payload Too Large",
                      *       "status": 413,
-                     *       "detail": "The request body exceeds the limit of 65536 bytes."
+                     *       "detail": "The request body exceeds the limit of 131072 bytes."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];

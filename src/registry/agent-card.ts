@@ -1,4 +1,5 @@
 import { isStorableText } from '../common/is-storable-text.decorator';
+import { memberPath } from '../common/member-path';
 
 /**
  * The A2A (Agent2Agent) Agent Card an agent may register. The registry checks only the members a client needs to find
@@ -47,16 +48,6 @@ export const EXAMPLE_AGENT_CARD: AgentCardLike = {
 };
 
 const ROOT = 'agent_card';
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
-/**
- * The path of an array element (`[2]`) or a member (`.name`, or `["weird key"]` when the name is not an identifier,
- * so the path stays unambiguous).
- */
-export function memberPath(path: string, member: string | number): string {
-  if (typeof member === 'number') return `${path}[${member}]`;
-  return IDENTIFIER.test(member) ? `${path}.${member}` : `${path}[${JSON.stringify(member)}]`;
-}
 
 /**
  * What is wrong with a card, first problems first, at most AGENT_CARD_MAX_PROBLEMS; empty when it is valid. Each

@@ -78,12 +78,17 @@ export class RegistryController {
   @WriteUnavailable()
   @HttpCode(HttpStatus.OK)
   @ApiOkResponse({ type: AgentInfo, description: 'The agent as now registered.' })
-  @ApiProblemResponse(400, 'Malformed JSON, a body that is not a JSON object, or invalid fields (named in `errors`).', {
-    detail: 'Invalid request: port must not be greater than 65535',
-    errors: [{ field: 'port', in: 'body', detail: 'port must not be greater than 65535' }],
-  })
+  @ApiProblemResponse(
+    400,
+    'Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more ' +
+      'than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`).',
+    {
+      detail: 'Invalid request: port must not be greater than 65535',
+      errors: [{ field: 'port', in: 'body', detail: 'port must not be greater than 65535' }],
+    },
+  )
   @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT.', {
-    detail: 'The request body exceeds the limit of 65536 bytes.',
+    detail: 'The request body exceeds the limit of 131072 bytes.',
   })
   @ApiProblemResponse(415, 'The body is declared in a charset other than UTF-8.', {
     detail: 'unsupported charset "LATIN1"',

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { AsSent } from '../../common/as-sent.decorator';
 import { IsStorableText } from '../../common/is-storable-text.decorator';
 import { AGENT_ID_DESCRIPTION, AGENT_ID_MAX_LENGTH, AGENT_ID_PATTERN, AGENT_ID_RULE } from '../agent-id';
 import { DEFAULT_TTL_SECONDS } from '../lease';
@@ -104,6 +105,7 @@ export class RegisterAgentRequest {
   })
   @IsOptional()
   @IsLabels()
+  @AsSent()
   labels?: Record<string, string> | null;
 
   @ApiProperty({
@@ -118,5 +120,6 @@ export class RegisterAgentRequest {
   })
   @IsOptional()
   @IsAgentCard()
+  @AsSent()
   agent_card?: AgentCardLike | null;
 }
