@@ -103,6 +103,9 @@ withChromium('Dashboard in Chromium', () => {
   let context: BrowserContext;
   let t: TestApp;
   let url: string;
+  /** Uncaught page errors and console errors of this test's page; afterEach fails the test on any not allowed. */
+  let problems: string[];
+  let allowed: RegExp[];
 
   beforeAll(async () => {
     browser = await launchChromium();
@@ -115,7 +118,14 @@ withChromium('Dashboard in Chromium', () => {
   afterEach(async () => {
     await context?.close();
     await t?.close();
+    expect(problems.filter((problem) => !allowed.some((pattern) => pattern.test(problem)))).toEqual([]);
   });
+
+  /**
+   * A console error the test provokes on purpose: the browser logs every failed request ("Failed to load resource:
+   * the server responded with a status of 401") and every refused connection while offline.
+   */
+  const allowConsole = (...patterns: RegExp[]) => allowed.push(...patterns);
 
   async function start(env: NodeJS.ProcessEnv = {}, viewport = { width: 1280, height: 800 }): Promise<Page> {
     t = await createTestApp({ EVENTS_POLL_MS: '50', ...env });
@@ -123,8 +133,27 @@ withChromium('Dashboard in Chromium', () => {
     for (const body of FLEET) await register(body);
     context = await browser.newContext({ viewport });
     const page = await context.newPage();
-    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    problems = [];
+    allowed = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    });
     return page;
+  }
+
+  /**
+   * What a person sees, not what the DOM holds: no banner or message is shown empty (a `display` rule beating
+   * `[hidden]` once showed an empty warning bar in every agent's detail).
+   */
+  async function expectNoEmptyBoxShown(page: Page): Promise<void> {
+    const shown = page.locator('.banner, .empty, #filter-error');
+    for (let i = 0; i < (await shown.count()); i++) {
+      const box = shown.nth(i);
+      if (!(await box.isVisible())) continue;
+      const id = (await box.getAttribute('id')) ?? (await box.getAttribute('class'));
+      expect({ id, text: (await box.innerText()).trim() }).toEqual({ id, text: expect.stringMatching(/\S/) });
+    }
   }
 
   const register = (body: object) => request(t.server).post('/agents/register').set(ADMIN).send(body).expect(200);
@@ -164,13 +193,15 @@ withChromium('Dashboard in Chromium', () => {
     await page.goto(`${url}/`);
     await expectRows(page, ['booker-1', 'planner-7', 'search-1']);
     expect(await counts(page)).toEqual({ alive: '3', expired: '0', total: '3' });
+    await expectNoEmptyBoxShown(page);
+    expect(await page.locator('#empty').isVisible()).toBe(false);
     const planner = page.locator('#agents tbody tr[data-agent-id="planner-7"]');
     expect(await planner.locator('td[data-label="Name"]').innerText()).toBe('Trip Planner');
     expect(await planner.locator('td[data-label="Address"]').innerText()).toBe('10.0.0.1:8080');
     expect(await planner.locator('td[data-label="Capabilities"] li').allInnerTexts()).toEqual(['planning', 'booking']);
     expect(await planner.locator('td[data-label="Labels"] li').allInnerTexts()).toEqual([
-      'region=eu-west-1',
-      'team=travel',
+      'region:eu-west-1',
+      'team:travel',
     ]);
     expect(await planner.locator('td[data-label="Last heartbeat"]').innerText()).toMatch(/^(just now|\d+s ago)$/);
     expect(await planner.locator('td[data-label="Expires"]').innerText()).toMatch(/^in (59m \d+s|1h)$/);
@@ -195,6 +226,7 @@ withChromium('Dashboard in Chromium', () => {
     await expectRows(page, ['booker-1', 'planner-7', 'search-1']);
 
     // A filter the API refuses says why, next to the filters.
+    allowConsole(/status of 400 \(Bad Request\)/);
     await page.getByLabel('Labels').fill('no-colon');
     await page.getByLabel('Labels').press('Enter');
     await page.locator('#filter-error', { hasText: 'label' }).waitFor();
@@ -253,8 +285,12 @@ withChromium('Dashboard in Chromium', () => {
     // The JSON as registered, in a closed <details>.
     expect(await dialog.locator('pre').textContent()).toContain('"protocolBinding": "JSONRPC"');
     const fields = await dialog.locator('#detail-fields').innerText();
-    expect(fields).toContain('region=eu-west-1');
+    // Labels read as the label filter takes them.
+    expect(fields).toContain('region:eu-west-1');
     expect(fields).toContain('3600s');
+    // No warning while the agent is registered: the bar is neither shown nor left as an empty box.
+    expect(await dialog.locator('#detail-gone').isVisible()).toBe(false);
+    await expectNoEmptyBoxShown(page);
 
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
@@ -262,11 +298,20 @@ withChromium('Dashboard in Chromium', () => {
 
     // An agent without a card says so.
     await page.getByRole('button', { name: 'search-1' }).click();
-    await page.getByRole('dialog', { name: 'search-1' }).getByText('This agent registered no card.').waitFor();
+    const search = page.getByRole('dialog', { name: 'search-1' });
+    await search.getByText('This agent registered no card.').waitFor();
+    expect(await search.locator('#detail-gone').isVisible()).toBe(false);
+
+    // Deregistered while its detail is open: now the warning shows, with its words.
+    await request(t.server).delete('/agents/search-1').set(ADMIN).expect(200);
+    await search.getByText('This agent is no longer in the registry').waitFor();
+    expect(await search.locator('#detail-gone').isVisible()).toBe(true);
+    await expectNoEmptyBoxShown(page);
   });
 
   it('with keys, asks for one (again after a wrong one), sends it as a header only, and keeps it in this tab', async () => {
     const page = await start({ REGISTRY_API_KEYS: KEYS });
+    allowConsole(/status of 401 \(Unauthorized\)/);
     const seen: { url: string; authorization?: string }[] = [];
     page.on('request', (req) => seen.push({ url: req.url(), authorization: req.headers().authorization }));
     await page.goto(`${url}/`);
@@ -313,6 +358,7 @@ withChromium('Dashboard in Chromium', () => {
     await waitFor(async () => ((await stateOf(page, 'worker-1')) === 'expired' ? true : undefined), 5_000, 'expired');
 
     await context.setOffline(true);
+    allowConsole(/net::ERR_INTERNET_DISCONNECTED/);
     const lost = page.locator('#banner-connection');
     await lost.waitFor({ timeout: 10_000 });
     expect(await lost.innerText()).toContain('Lost the connection to the registry');
@@ -328,6 +374,7 @@ withChromium('Dashboard in Chromium', () => {
     await expectRows(page, ['booker-1', 'planner-7', 'search-1']);
     expect(await page.locator('#banner-database').count()).toBe(0);
     // The database goes away under the running app: /health answers 503, and so does the API.
+    allowConsole(/status of 503 \(Service Unavailable\)/);
     await t.orm.close(true);
     const down = page.locator('#banner-database');
     await down.waitFor({ timeout: 15_000 });

@@ -2,7 +2,7 @@
 // GET /health for the degraded states and the registry's clock. No framework: the DOM is updated in place, so a
 // focused row keeps its focus while the table changes around it.
 import { api, ApiError, apiKey, ConnectionError, filterParams, listAgents, readEventStream } from './api.js';
-import { ago, until } from './format.js';
+import { ago, labelTexts, until } from './format.js';
 
 const HEALTH_EVERY_MS = 5_000;
 /** Heartbeats are not events: the list is read again this often to show the leases they renewed. */
@@ -220,12 +220,7 @@ function fillRow(tr, agent) {
   name.textContent = agent.agent_name;
   address.textContent = `${agent.host}:${agent.port}`;
   capabilities.replaceChildren(chips(agent.capabilities, 'capabilities'));
-  labels.replaceChildren(
-    chips(
-      Object.entries(agent.labels).map(([key, value]) => `${key}=${value}`),
-      'labels',
-    ),
-  );
+  labels.replaceChildren(chips(labelTexts(agent), 'labels'));
   tickRow(tr, agent);
 }
 
@@ -380,13 +375,15 @@ function renderDetail() {
     'detail-heartbeat';
   field(dl, 'Expires', timeElement(agent.expires_at, until(agent.expires_at, now()))).id = 'detail-expires';
   field(dl, 'Capabilities', agent.capabilities.length ? chips(agent.capabilities, 'capabilities') : 'none');
-  const labels = Object.entries(agent.labels).map(([key, value]) => `${key}=${value}`);
+  const labels = labelTexts(agent);
   field(dl, 'Labels', labels.length ? chips(labels, 'labels') : 'none');
   if (agent.metadata !== null) field(dl, 'Metadata', agent.metadata);
   const cardJson = JSON.stringify(agent.agent_card);
   if (cardJson !== detail.cardJson) {
     detail.cardJson = cardJson;
-    void loadCard(detail.agentId);
+    // No card, no request: its 404 would only add an error to the browser's console.
+    if (agent.agent_card === null) $('detail-card').textContent = 'This agent registered no card.';
+    else void loadCard(detail.agentId);
   }
 }
 

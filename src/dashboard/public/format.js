@@ -1,4 +1,4 @@
-// How times read on the dashboard: "4s ago", "in 26s", "3m 5s ago".
+// How times and labels read on the dashboard: "4s ago", "in 26s", "3m 5s ago"; region:eu-west-1.
 
 function span(ms) {
   const seconds = Math.floor(Math.abs(ms) / 1000);
@@ -20,4 +20,9 @@ export function ago(iso, now) {
 export function until(iso, now) {
   const ms = Date.parse(iso) - now;
   return ms > 0 ? `in ${span(ms)}` : `${span(ms)} ago`;
+}
+
+/** An agent's labels as `key:value`, the notation the label filter (and the API's `label=`) takes. */
+export function labelTexts(agent) {
+  return Object.entries(agent.labels).map(([key, value]) => `${key}:${value}`);
 }
