@@ -90,6 +90,8 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     const fromTwo = await watch('/events?since=0', { 'Last-Event-ID': '2' });
     expect((await fromTwo.waitForEvents(2)).map((e) => e.id)).toEqual(['3', '4']);
     const fromOne = await watch('/events?since=1');
+    // The first line names where the stream starts, not the registry's head.
+    expect(await fromOne.waitForComment(/^watching from revision 1; the registry is at revision 4\b/)).toBeDefined();
     expect((await fromOne.waitForEvents(3)).map((e) => e.id)).toEqual(['2', '3', '4']);
     await register(agent('e'));
     expect((await fromTwo.waitForEvents(3)).map((e) => e.id)).toEqual(['3', '4', '5']);

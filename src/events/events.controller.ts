@@ -103,7 +103,7 @@ export class EventsController {
           'list the agents again and watch from the X-Registry-Revision of that list.',
       );
     }
-    const response = openStream(reply, revision);
+    const response = openStream(reply, since, revision);
     // HEAD: the stream's headers, and no stream (it would send nothing, and hold the connection open for ever).
     if (response.req?.method === 'HEAD') {
       response.end();
@@ -131,10 +131,11 @@ function parseLastEventId(value: string): number {
 }
 
 /**
- * Takes the response over from the adapter (Fastify must be told, Express need not) and sends the stream's headers.
- * `X-Accel-Buffering: no` keeps nginx from holding events back.
+ * Takes the response over from the adapter (Fastify must be told, Express need not) and sends the stream's headers,
+ * then a first comment naming where the stream starts: the events after `since`, which may be behind the registry's
+ * `revision` (those in between come first). `X-Accel-Buffering: no` keeps nginx from holding events back.
  */
-function openStream(reply: unknown, revision: number): ServerResponse {
+function openStream(reply: unknown, since: number, revision: number): ServerResponse {
   const fastify = reply as { raw?: ServerResponse; hijack?: () => void };
   const response = fastify.raw ?? (reply as ServerResponse);
   fastify.hijack?.();
@@ -145,7 +146,8 @@ function openStream(reply: unknown, revision: number): ServerResponse {
     'X-Accel-Buffering': 'no',
     'X-Registry-Revision': String(revision),
   });
-  response.write(`: watching from revision ${revision}\n\n`);
+  const behind = since < revision ? `; the registry is at revision ${revision}, the events up to it come first` : '';
+  response.write(`: watching from revision ${since}${behind}\n\n`);
   return response;
 }
 
