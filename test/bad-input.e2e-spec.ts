@@ -110,6 +110,19 @@ describe.each(onEachDatabase())('Bad input (HTTP + %s)', (dialect) => {
       },
     );
 
+    it.each([
+      ['port', '8080', 'port must be an integer between 1 and 65535'],
+      ['port', 0, 'port must be an integer between 1 and 65535'],
+      ['port', 80.5, 'port must be an integer between 1 and 65535'],
+      ['ttl_seconds', '60', 'ttl_seconds must be an integer between 1 and 3600'],
+      ['ttl_seconds', 3601, 'ttl_seconds must be an integer between 1 and 3600'],
+    ])('%s %j: one message that says what the field takes', async (field, value, detail) => {
+      const res = await register(agent('newcomer', { [field]: value }));
+      expectProblem(res, 400);
+      expect(res.body.errors).toEqual([{ field, in: 'body', detail }]);
+      expect(res.body.detail).toBe(`Invalid request: ${detail}`);
+    });
+
     it('names every bad field at once', async () => {
       const res = await register({ agent_id: '', port: 'x', ttl_seconds: 0 });
       expectProblem(res, 400);

@@ -314,7 +314,7 @@ export interface components {
             in: "body" | "query" | "path" | "header";
             /**
              * @description Why the value was refused.
-             * @example port must not be greater than 65535
+             * @example port must be an integer between 1 and 65535
              */
             detail: string;
         };
@@ -761,12 +761,12 @@ export interface operations {
                      *       "type": "about:blank",
                      *       "title": "Bad Request",
                      *       "status": 400,
-                     *       "detail": "Invalid request: port must not be greater than 65535",
+                     *       "detail": "Invalid request: port must be an integer between 1 and 65535",
                      *       "errors": [
                      *         {
                      *           "field": "port",
                      *           "in": "body",
-                     *           "detail": "port must not be greater than 65535"
+                     *           "detail": "port must be an integer between 1 and 65535"
                      *         }
                      *       ]
                      *     }

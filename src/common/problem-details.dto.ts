@@ -47,7 +47,7 @@ export class FieldError {
 
   /**
    * Why the value was refused.
-   * @example "port must not be greater than 65535"
+   * @example "port must be an integer between 1 and 65535"
    */
   detail!: string;
 }

@@ -83,8 +83,8 @@ export class RegistryController {
     'Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more ' +
       'than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`).',
     {
-      detail: 'Invalid request: port must not be greater than 65535',
-      errors: [{ field: 'port', in: 'body', detail: 'port must not be greater than 65535' }],
+      detail: 'Invalid request: port must be an integer between 1 and 65535',
+      errors: [{ field: 'port', in: 'body', detail: 'port must be an integer between 1 and 65535' }],
     },
   )
   @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT.', {

@@ -18,6 +18,13 @@ import {
   LABELS_MAX,
 } from '../discovery';
 
+/**
+ * One message for the three rules of an integer field, so that a value that breaks several (`"port": "8080"` is not
+ * an integer, nor a number at least 1) says one true thing; the pipe reports a message once.
+ */
+const PORT_RULE = { message: 'port must be an integer between 1 and 65535' };
+const TTL_RULE = { message: 'ttl_seconds must be an integer between 1 and 3600' };
+
 /** What an agent sends to register itself, or to update its registration. */
 export class RegisterAgentRequest {
   @ApiProperty({ description: AGENT_ID_DESCRIPTION, example: 'planner-7', pattern: AGENT_ID_PATTERN.source })
@@ -53,9 +60,9 @@ export class RegisterAgentRequest {
    * @example 8080
    */
   @ApiProperty({ type: 'integer' })
-  @IsInt()
-  @Min(1)
-  @Max(65535)
+  @IsInt(PORT_RULE)
+  @Min(1, PORT_RULE)
+  @Max(65535, PORT_RULE)
   port!: number;
 
   /**
@@ -64,9 +71,9 @@ export class RegisterAgentRequest {
    */
   @ApiProperty({ type: 'integer' })
   @ValidateIf((request: RegisterAgentRequest) => request.ttl_seconds !== undefined)
-  @IsInt()
-  @Min(1)
-  @Max(3600)
+  @IsInt(TTL_RULE)
+  @Min(1, TTL_RULE)
+  @Max(3600, TTL_RULE)
   ttl_seconds?: number = DEFAULT_TTL_SECONDS;
 
   /**
