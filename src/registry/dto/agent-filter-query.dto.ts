@@ -65,7 +65,8 @@ export class AgentFilterQuery {
 
   @ApiPropertyOptional({
     description:
-      "A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags.",
+      "A case-insensitive substring of the agent's name, of its card's description, or of the name, description or " +
+      "a tag of one of its card's skills.",
     example: 'itinerary',
   })
   @IsOptional()
