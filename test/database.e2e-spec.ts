@@ -1,9 +1,13 @@
-import { EntityManager } from '@mikro-orm/knex';
+import { AbstractSqlConnection, EntityManager } from '@mikro-orm/knex';
 import { Logger } from '@nestjs/common';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
+import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
+import { fold } from '../src/registry/discovery';
+import { backfillSearchColumns } from '../src/registry/search-backfill';
 import { createTestDatabase, dialects, onEachDatabase, TestDatabase } from './support/databases';
+import { openEventStream } from './support/event-stream';
 import { FakeClock } from './support/fake-clock';
 import { agent, createTestApp, TestApp, tempDir } from './support/test-app';
 
@@ -29,6 +33,7 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
       'Migration20261127230000',
       'Migration20261127233000',
       'Migration20261127234500',
+      'Migration20261207120000',
     ]);
   });
 
@@ -63,6 +68,81 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
     t = await createTestApp({ DATABASE_URL: database.url }, dialect);
     const found = await request(t.server).get('/agents?name=timer&q=old%20t').expect(200);
     expect(found.body.map((a: { agent_id: string }) => a.agent_id)).toEqual(['old-timer']);
+  });
+
+  /** A trip planner whose card names "itinerary" only in a skill's description. */
+  const CARD = {
+    ...EXAMPLE_AGENT_CARD,
+    description: 'Plans multi-day trips.',
+    skills: [{ id: 'plan-trip', name: 'Plan a trip', description: 'Builds an itinerary.', tags: ['travel'] }],
+  };
+  /** search_text as versions before Migration20261207120000 stored it: no skill descriptions. */
+  const searchTextBefore = (name: string) => fold([name, CARD.description, 'Plan a trip', 'travel'].join('\n'));
+  const ids = async (query: string) =>
+    (await request(t!.server).get(`/agents${query}`).expect(200)).body.map((a: { agent_id: string }) => a.agent_id);
+
+  it('finds an agent registered before q= searched skill descriptions by a word of one, in lists and watches', async () => {
+    database = await createTestDatabase(dialect);
+    t = await createTestApp({ DATABASE_URL: database.url }, dialect);
+    await request(t.server)
+      .post('/agents/register')
+      .send(agent('trip-planner', { agent_name: 'Trip Planner', agent_card: CARD }))
+      .expect(200);
+    // Back to the schema version before, with the agent's text (and, on SQLite, its FTS entry) as it stored them.
+    await t.orm.getMigrator().down({ to: 'Migration20261207120000' });
+    await t.orm.em
+      .getConnection()
+      .execute('update agent_record set search_text = ? where agent_id = ?', [
+        searchTextBefore('Trip Planner'),
+        'trip-planner',
+      ]);
+    expect(await ids('?q=itinerary')).toEqual([]);
+    expect(await ids('?q=plan%20a%20trip')).toEqual(['trip-planner']);
+    await t.close();
+
+    const logs = jest.spyOn(Logger.prototype, 'log');
+    t = await createTestApp({ DATABASE_URL: database.url }, dialect);
+    const logged = logs.mock.calls.map(([message]) => String(message));
+    logs.mockRestore();
+    expect(logged).toContain('Migration20261207120000 rewrote 1 row(s)');
+    expect(await ids('?q=itinerary')).toEqual(['trip-planner']);
+    expect(await ids('?q=ITINERARY&name=trip')).toEqual(['trip-planner']);
+    // What it searched before, it still does.
+    expect(await ids('?q=plan%20a%20trip')).toEqual(['trip-planner']);
+    expect(await ids('?q=multi-day')).toEqual(['trip-planner']);
+    // A watch decides in memory, from the agent in the event: it agrees with the list.
+    const watch = await openEventStream(t.server, '/events?since=0&q=itinerary');
+    try {
+      expect((await watch.waitForEvents(1)).map((event) => event.data.agent_id)).toEqual(['trip-planner']);
+    } finally {
+      watch.close();
+    }
+  });
+
+  it('recomputes search text a chunk per transaction, only where it differs; a second run rewrites nothing', async () => {
+    t = await createTestApp({}, dialect);
+    const names = ['a-1', 'a-2', 'a-3', 'a-4', 'a-5'];
+    for (const id of names) {
+      await request(t.server)
+        .post('/agents/register')
+        .send(agent(id, { agent_card: CARD }))
+        .expect(200);
+    }
+    const connection = t.orm.em.getConnection() as AbstractSqlConnection;
+    await connection.execute("update agent_record set search_text = 'stale' where agent_id <> 'a-3'");
+    expect(await ids('?q=itinerary')).toEqual(['a-3']);
+
+    const transactions = jest.spyOn(connection, 'transactional');
+    const backfill = () => backfillSearchColumns(connection, { lockRows: dialect === 'postgresql', chunk: 2 });
+    try {
+      expect(await backfill()).toBe(4);
+      expect(transactions).toHaveBeenCalledTimes(3);
+      expect(await backfill()).toBe(0);
+    } finally {
+      transactions.mockRestore();
+    }
+    expect(await ids('?q=itinerary')).toEqual(names);
+    expect(await ids('?q=stale')).toEqual([]);
   });
 
   it("lists agent ids in code point order, whatever the database's collation", async () => {

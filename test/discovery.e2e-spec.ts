@@ -274,7 +274,10 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
         agent_name: 'Booker',
         capabilities: ['book', 'travel'],
         labels: { region: 'us', tier: 'gold' },
-        agent_card: card('Booker', { description: 'Books hotels', skills: [skill('book-hotel', 'Book', ['hotel'])] }),
+        agent_card: card('Booker', {
+          description: 'Books hotels',
+          skills: [skill('book-hotel', 'Book', ['hotel'], 'Reserves ROOMS near the venue.')],
+        }),
       }),
     ).expect(200);
     await register(agent('plain', { agent_name: 'Plain Älvsjö agent', labels: { region: 'eu' } })).expect(200);
@@ -306,6 +309,9 @@ describe.each(onEachDatabase())('Discovery (HTTP + %s)', (dialect) => {
       ['?q=plan%20a%20trip', ['planner']],
       ['?q=family', ['planner']],
       ['?q=booker', ['booker']],
+      // A skill's description, in any case: words in no name, description or tag.
+      ['?q=rooms%20near', ['booker']],
+      ['?q=VENUE', ['booker']],
       ['?q=travel&capability=book', []],
       ['?q=%25', []],
       ['?name=_', []],

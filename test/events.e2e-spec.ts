@@ -140,14 +140,15 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
       description: 'Finds FLIGHTS',
       version: '1',
       url: 'http://x/',
-      skills: [{ id: 'fly', name: 'Fly', description: '', tags: ['air'] }],
+      skills: [{ id: 'fly', name: 'Fly', description: 'Books a window seat.', tags: ['air'] }],
     };
     const bySkill = await watch('/events?since=0&skill=air');
     const byName = await watch('/events?since=0&name=PILOT');
     const byQ = await watch('/events?since=0&q=flights');
+    const bySkillDescription = await watch('/events?since=0&q=window%20SEAT');
     await register(agent('plain'));
     await register(agent('carded', { agent_name: 'Pilot one', agent_card: card }));
-    for (const stream of [bySkill, byName, byQ]) {
+    for (const stream of [bySkill, byName, byQ, bySkillDescription]) {
       expect((await stream.waitForEvents(1)).map((e) => e.data.agent_id)).toEqual(['carded']);
     }
   });

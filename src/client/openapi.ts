@@ -1067,7 +1067,7 @@ export interface operations {
                 skill?: string;
                 /** @description A case-insensitive substring of `agent_name`. */
                 name?: string;
-                /** @description A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags. */
+                /** @description A case-insensitive substring of the agent's name, of its card's description, or of the name, description or a tag of one of its card's skills. */
                 q?: string;
                 /** @description Page size (1-1000). With it, the answer is one page and, if more agents match, a `Link: <…>; rel="next"` header gives the next one. Without it, every match is returned. */
                 limit?: number;
@@ -1781,7 +1781,7 @@ export interface operations {
                 skill?: string;
                 /** @description A case-insensitive substring of `agent_name`. */
                 name?: string;
-                /** @description A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags. */
+                /** @description A case-insensitive substring of the agent's name, of its card's description, or of the name, description or a tag of one of its card's skills. */
                 q?: string;
             };
             header?: never;
@@ -2207,7 +2207,7 @@ export interface operations {
                 skill?: string;
                 /** @description A case-insensitive substring of `agent_name`. */
                 name?: string;
-                /** @description A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags. */
+                /** @description A case-insensitive substring of the agent's name, of its card's description, or of the name, description or a tag of one of its card's skills. */
                 q?: string;
                 /** @description Send the events after this revision (from `X-Registry-Revision` of `GET /agents`, or the `id` of the last event received). A `Last-Event-ID` header takes precedence. Without either, the stream starts at the current revision. */
                 since?: number;

@@ -8,7 +8,7 @@ export interface AgentFilter {
   skill?: string;
   /** A case-insensitive substring of the agent's name. */
   name?: string;
-  /** A case-insensitive substring of the name, card description, skill names and tags. */
+  /** A case-insensitive substring of the name, card description, or a card skill's name, description or tags. */
   q?: string;
 }
 

@@ -1,9 +1,10 @@
-import { MikroORM } from '@mikro-orm/core';
+import { MigrationObject, MikroORM } from '@mikro-orm/core';
 import { EntityManager, Knex } from '@mikro-orm/knex';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DatabaseConfig } from '../config/database-config';
+import { BackfillMigration } from './backfill-migration';
 
 /** The advisory lock replicas take to migrate one at a time: any constant unique to this application. */
 export const MIGRATION_LOCK_KEY = 0x61676e74; // "agnt"
@@ -34,21 +35,47 @@ export class MigrationRunner implements OnModuleInit {
  * schema changes or the wait for another replica's migrations; see `withMigrationLock`.
  */
 export async function applyMigrations(orm: MikroORM, database: DatabaseConfig, logger: Logger): Promise<void> {
-  let applied: { name: string }[];
+  let applied: string[];
   if (database.dialect === 'sqlite') {
-    applied = await orm.getMigrator().up();
+    applied = await migrateUp(orm, logger);
   } else {
     const migrating = await MikroORM.init(mikroOrmOptions({ ...database, statementTimeoutMs: 0, poolMax: 1 }));
     try {
-      applied = await withMigrationLock(migrating, () => migrating.getMigrator().up());
+      applied = await withMigrationLock(migrating, () => migrateUp(migrating, logger));
     } finally {
       await migrating.close(true);
     }
   }
   if (applied.length > 0) {
-    logger.log(`Applied ${applied.length} migration(s): ${applied.map((m) => m.name).join(', ')}`);
+    logger.log(`Applied ${applied.length} migration(s): ${applied.join(', ')}`);
   } else {
     logger.debug('The schema is up to date');
+  }
+}
+
+/**
+ * The migrator's `up()`, which applies every pending migration in one transaction, except that a pending
+ * BackfillMigration ends that transaction: the migrations before it are applied (in one transaction), then its
+ * backfill runs in transactions of its own, then it is recorded as applied, and so on. Answers the names applied.
+ */
+async function migrateUp(orm: MikroORM, logger: Logger): Promise<string[]> {
+  const migrator = orm.getMigrator();
+  const list: MigrationObject[] = (orm.config.get('migrations').migrationsList ?? []).map((m) =>
+    typeof m === 'function' ? { name: m.name, class: m } : m,
+  );
+  const backfillNamed = (name: string) =>
+    list.find((m) => m.name === name && m.class.prototype instanceof BackfillMigration);
+  const applied: string[] = [];
+  for (;;) {
+    const pending = (await migrator.getPendingMigrations()).map((m) => m.name);
+    const next = pending.findIndex((name) => backfillNamed(name) !== undefined);
+    if (next < 0) return [...applied, ...(await migrator.up()).map((m) => m.name)];
+    if (next > 0) applied.push(...(await migrator.up({ to: pending[next - 1] })).map((m) => m.name));
+    const { name, class: Backfill } = backfillNamed(pending[next])!;
+    const migration = new Backfill(orm.em.getDriver(), orm.config) as BackfillMigration;
+    const rewritten = await migration.backfill();
+    if (rewritten > 0) logger.log(`${name} rewrote ${rewritten} row(s)`);
+    applied.push(...(await migrator.up({ to: name })).map((m) => m.name));
   }
 }
 

@@ -53,10 +53,15 @@ export function fold(text: string): string {
   return text.toLowerCase();
 }
 
-/** What `q=` searches: the name, the card's description, its skills' names and tags. */
+/**
+ * What `q=` searches: the name, the card's description, and its skills' names, descriptions and tags. Stored as
+ * `search_text` by every registration; a change here needs a migration that recomputes it for the agents already
+ * stored (see search-backfill.ts).
+ */
 export function searchTextOf(agentName: string, card: AgentCardLike | null): string {
   const skills = card?.skills ?? [];
-  return fold([agentName, card?.description ?? '', ...skills.flatMap((s) => [s.name, ...s.tags])].join('\n'));
+  const words = skills.flatMap((s) => [s.name, s.description, ...s.tags]);
+  return fold([agentName, card?.description ?? '', ...words].join('\n'));
 }
 
 /** Whether an agent matches a filter, as `GET /agents` would decide it. */

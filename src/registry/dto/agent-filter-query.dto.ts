@@ -20,6 +20,18 @@ const SEARCH_MAX_LENGTH = 256;
 const toList = ({ value }: { value: unknown }) => (value === undefined || Array.isArray(value) ? value : [value]);
 
 /**
+ * The filters' examples in the API docs. Together they find the agent the README's examples register (planner-7),
+ * so a request made of every example, as Swagger UI's "Try it out" makes it, finds something.
+ */
+export const FILTER_EXAMPLES = {
+  capability: ['planning'],
+  label: ['region:eu-west-1'],
+  skill: 'travel',
+  name: 'plan',
+  q: 'itinerary',
+} satisfies AgentFilterQuery;
+
+/**
  * The filters `GET /agents`, `GET /events` and `GET /sd/prometheus` share. Every one given must match; an agent
  * matches `capability=a&capability=b` only if it has both.
  */
@@ -27,7 +39,7 @@ export class AgentFilterQuery {
   @ApiPropertyOptional({
     description: 'An agent capability; repeat it to ask for agents that have all of them.',
     type: [String],
-    example: ['planning'],
+    example: FILTER_EXAMPLES.capability,
   })
   @IsOptional()
   @Transform(toList)
@@ -40,7 +52,7 @@ export class AgentFilterQuery {
     description:
       'A label as `key:value` (split at the first colon); repeat it to ask for agents that have all of them.',
     type: [String],
-    example: ['region:eu-west-1'],
+    example: FILTER_EXAMPLES.label,
   })
   @IsOptional()
   @Transform(toList)
@@ -52,21 +64,22 @@ export class AgentFilterQuery {
 
   @ApiPropertyOptional({
     description: 'Agents whose card has a skill whose `id`, or one of whose `tags`, equals this (case-sensitive).',
-    example: 'travel',
+    example: FILTER_EXAMPLES.skill,
   })
   @IsOptional()
   @IsSearchTerm('skill', SKILL_TERM_MAX_LENGTH)
   skill?: string;
 
-  @ApiPropertyOptional({ description: 'A case-insensitive substring of `agent_name`.', example: 'plan' })
+  @ApiPropertyOptional({ description: 'A case-insensitive substring of `agent_name`.', example: FILTER_EXAMPLES.name })
   @IsOptional()
   @IsSearchTerm('name', SEARCH_MAX_LENGTH)
   name?: string;
 
   @ApiPropertyOptional({
     description:
-      "A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags.",
-    example: 'itinerary',
+      "A case-insensitive substring of the agent's name, of its card's description, or of the name, description or " +
+      "a tag of one of its card's skills.",
+    example: FILTER_EXAMPLES.q,
   })
   @IsOptional()
   @IsSearchTerm('q', SEARCH_MAX_LENGTH)

@@ -3,9 +3,16 @@ import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { toBoolean } from '../../common/to-boolean';
 import { toInteger } from '../../common/to-integer';
-import { AgentFilterQuery } from './agent-filter-query.dto';
+import { cursorScope, encodeCursor } from '../page-cursor';
+import { agentFilterOf, AgentFilterQuery, FILTER_EXAMPLES } from './agent-filter-query.dto';
 
 export const PAGE_LIMIT_MAX = 1000;
+
+/**
+ * A cursor for the other parameters' examples, of a page that starts after planner-6: a cursor belongs to the filters
+ * of the query that made it, so one made for other filters (or none) would be refused with a 400.
+ */
+const CURSOR_EXAMPLE = encodeCursor('planner-6', cursorScope(agentFilterOf(FILTER_EXAMPLES), false));
 
 export class ListAgentsQuery extends AgentFilterQuery {
   /**
@@ -37,7 +44,7 @@ export class ListAgentsQuery extends AgentFilterQuery {
     description:
       "Where the page starts: copy it from the previous page's `Link` header. Opaque; it belongs to the filters it " +
       'was made for.',
-    example: 'WyJ2MSIsInBsYW5uZXItNyIsIk9rM3RxS3BfVmJ3Wm5yQjEiXQ',
+    example: CURSOR_EXAMPLE,
   })
   @IsOptional()
   @IsString({ message: 'cursor must be given once, as a string' })
