@@ -42,7 +42,7 @@ export class AgentRecord {
   @Property({ type: 'text', default: '' })
   searchName!: string;
 
-  /** Name, card description, skill names and tags, in lower case: `q=` matches a substring of it. */
+  /** Name, card description, and skills' names, descriptions and tags, in lower case: `q=` matches a substring of it. */
   @Property({ type: 'text', default: '' })
   searchText!: string;
 
