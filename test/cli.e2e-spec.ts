@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { keysFileLine } from '../src/auth/api-keys';
@@ -7,7 +7,18 @@ import { createTestDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
 import { agent } from './support/test-app';
 
-const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const ROOT = join(__dirname, '..');
+/** The client package's bin, as npm links it (`npx agent-registry` in this repository runs the same file). */
+const CLI = join(
+  ROOT,
+  'packages',
+  'client',
+  (
+    JSON.parse(readFileSync(join(ROOT, 'packages', 'client', 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    }
+  ).bin['agent-registry'],
+);
 
 interface Result {
   code: number | null;

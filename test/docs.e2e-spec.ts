@@ -137,13 +137,13 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect(`${result.stdout}${result.stderr}`).toContain('Your API description is valid');
   });
 
-  it('matches the client types checked in (src/client/openapi.ts): `npm run client:types` regenerates them', async () => {
+  it('matches the client types checked in (packages/client/src/openapi.ts): `npm run client:types` regenerates them', async () => {
     const file = join(database.dir, 'openapi.json');
     const generated = join(database.dir, 'openapi.ts');
     writeFileSync(file, JSON.stringify(doc));
     const cli = join(__dirname, '..', 'node_modules', '.bin', 'openapi-typescript');
     await promisify(execFile)(cli, [file, '-o', generated]);
-    const committed = readFileSync(join(__dirname, '..', 'src', 'client', 'openapi.ts'), 'utf8');
+    const committed = readFileSync(join(__dirname, '..', 'packages', 'client', 'src', 'openapi.ts'), 'utf8');
     expect(readFileSync(generated, 'utf8')).toBe(committed);
   });
 });

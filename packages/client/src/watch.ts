@@ -1,0 +1,134 @@
+import { RegistryError } from './errors.js';
+import { AgentFilter, queryString } from './query.js';
+import type { AgentEvent, AgentInfo, RegistryClient } from './registry-client.js';
+
+/** What a watch hands its handler: the whole match (at the start, and after a 410), then each change. */
+export type WatchUpdate =
+  { type: 'snapshot'; agents: AgentInfo[]; revision: number } | { type: 'event'; event: AgentEvent };
+
+export interface WatchOptions {
+  /** Longest wait before reconnecting after a dropped stream (default 5 s; the first retry is quick). */
+  maxBackoffMs?: number;
+  /** Errors along the way (a dropped stream, a failed list); the watch carries on. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Lists the agents that match, then follows `GET /events` from the list's revision: the handler sees a snapshot
+ * (every registered agent that matches, alive or not yet removed: check `is_alive` / `expires_at`), then every change
+ * after it, in revision order, none skipped and none repeated. A dropped connection is resumed
+ * from the last revision seen; a 410 (events past the registry's retention) lists again and hands over a fresh
+ * snapshot. Runs until `close()`.
+ */
+export class Watch {
+  private readonly abort = new AbortController();
+  private lastRevision = 0;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly filter: AgentFilter,
+    private readonly handler: (update: WatchUpdate) => void | Promise<void>,
+    private readonly options: WatchOptions = {},
+  ) {
+    this.done = this.run();
+  }
+
+  /** The last revision the handler has seen. */
+  get revision(): number {
+    return this.lastRevision;
+  }
+
+  close(): Promise<void> {
+    this.abort.abort();
+    return this.done;
+  }
+
+  private get closed(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    let needSnapshot = true;
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        if (needSnapshot) {
+          // Agents whose lease ran out but which cleanup has not removed are in it too (is_alive: false): a lease
+          // running out, or renewed, is not an event, so a view without them would miss one that is renewed.
+          const { agents, revision } = await this.client.listAll({ ...this.filter, include_dead: true });
+          if (this.closed) return;
+          this.lastRevision = revision;
+          await this.handler({ type: 'snapshot', agents, revision });
+          needSnapshot = false;
+        }
+        await this.follow(() => (failures = 0));
+      } catch (error) {
+        if (this.closed) return;
+        if (error instanceof RegistryError && error.status === 410) {
+          needSnapshot = true;
+          continue; // the list that follows is the way back; its own failures back off below
+        }
+        this.options.onError?.(error);
+        failures++;
+      }
+      if (this.closed) return;
+      const ceiling = Math.min(this.options.maxBackoffMs ?? 5000, 100 * 2 ** failures);
+      await sleep(ceiling * (0.5 + 0.5 * Math.random()), this.abort.signal);
+    }
+  }
+
+  /** One connection to the event stream, until it ends. */
+  private async follow(connected: () => void): Promise<void> {
+    const response = await this.client.request(
+      'GET',
+      `/events${queryString({ ...this.filter, since: this.lastRevision })}`,
+      undefined,
+      { signal: this.abort.signal, headers: { Accept: 'text/event-stream' } },
+    );
+    connected();
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      await this.read(reader);
+    } finally {
+      // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
+  private async read(reader: ReadableStreamDefaultReader<string>): Promise<void> {
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += value;
+      let end: number;
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const data = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
+        if (!data) continue; // a comment (keepalive)
+        const event = JSON.parse(data) as AgentEvent;
+        if (event.revision <= this.lastRevision) continue;
+        await this.handler({ type: 'event', event });
+        this.lastRevision = event.revision;
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
