@@ -23,15 +23,15 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /**
- * One program, compiled as it is under each mode. It registers, reads `ttl_seconds` of the answer as a number (always
- * sent), and a registration without `host` must not compile.
+ * One program, compiled as it is under each mode. It registers without `ttl_seconds` (the registry defaults it), reads
+ * `ttl_seconds` of the answer as a number (always sent), and a registration without `host` must not compile.
  */
 const PROGRAM = `import { RegistryClient, RegistryError, type AgentInfo, type AgentRegistration } from '@agent-registry/client';
 import { keysFileLine } from '@agent-registry/client/keys-file';
 
-const registration: AgentRegistration = { agent_id: process.argv[3], agent_name: 'Packed', host: '10.0.0.9', port: 9000, ttl_seconds: 60 };
+const registration: AgentRegistration = { agent_id: process.argv[3], agent_name: 'Packed', host: '10.0.0.9', port: 9000 };
 // @ts-expect-error host is required
-const incomplete: AgentRegistration = { agent_id: 'x', agent_name: 'x', port: 1, ttl_seconds: 60 };
+const incomplete: AgentRegistration = { agent_id: 'x', agent_name: 'x', port: 1 };
 void incomplete;
 
 async function main(): Promise<void> {

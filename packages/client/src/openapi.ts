@@ -358,7 +358,7 @@ export interface components {
              * @default 60
              * @example 60
              */
-            ttl_seconds: number;
+            ttl_seconds?: number;
             /**
              * @description Opaque data about the agent (often JSON), stored and returned as given.
              * @example {"model":"gpt-5","queue":"planning"}
