@@ -340,6 +340,20 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli([], env)).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining('Commands:') });
     });
 
+    it('exits 3, never 0, when the registry accepts connections and drops them', async () => {
+      const dropping = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(dropping.address() as { port: number }).port}`;
+      try {
+        // fetch sometimes waits on such a connection until the client's 10 s timeout ends it.
+        const result = await cli(['list', '--url', url]);
+        expect(result).toMatchObject({ code: 3, stdout: '' });
+        expect(result.stderr).toMatch(new RegExp(`^agent-registry: Cannot reach the registry at ${url}: .+\n$`));
+      } finally {
+        await new Promise((resolve) => dropping.close(resolve));
+      }
+    }, 30_000);
+
     it("exits 1 with the registry's detail for a request it refuses", async () => {
       expect(await cli(['list', '--limit', '0'], env)).toMatchObject({
         code: 1,

@@ -30,16 +30,17 @@ export interface ClientOptions {
   apiKey?: string;
   /** Headers sent with every request. */
   headers?: Record<string, string>;
-  /** A request that takes longer fails (default 10 s). Streams are not timed out. */
+  /** A request that takes longer fails (default 10 s). A stream must start within it, and then runs as long as it lasts. */
   timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
 export class RegistryClient {
   readonly url: string;
+  /** How long a request may take; a stream, how long its answer may take to start. */
+  readonly timeoutMs: number;
   private readonly fetch: typeof fetch;
   private readonly headers: Record<string, string>;
-  private readonly timeoutMs: number;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, '');

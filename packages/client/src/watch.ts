@@ -80,19 +80,34 @@ export class Watch {
 
   /** One connection to the event stream, until it ends. */
   private async follow(connected: () => void): Promise<void> {
-    const response = await this.client.request(
-      'GET',
-      `/events${queryString({ ...this.filter, since: this.lastRevision })}`,
-      undefined,
-      { signal: this.abort.signal, headers: { Accept: 'text/event-stream' } },
+    // The stream runs untimed once it starts, but its answer must start within the client's timeout: fetch can wait
+    // forever on a connection the peer accepted and closed at once, and the watch would never retry.
+    const connection = new AbortController();
+    const close = () => connection.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener('abort', close);
+    const timer = setTimeout(
+      () => connection.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      this.client.timeoutMs,
     );
-    connected();
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     try {
-      await this.read(reader);
+      const response = await this.client.request(
+        'GET',
+        `/events${queryString({ ...this.filter, since: this.lastRevision })}`,
+        undefined,
+        { signal: connection.signal, headers: { Accept: 'text/event-stream' } },
+      );
+      clearTimeout(timer);
+      connected();
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        await this.read(reader);
+      } finally {
+        // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
+        await reader.cancel().catch(() => undefined);
+      }
     } finally {
-      // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
-      await reader.cancel().catch(() => undefined);
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', close);
     }
   }
 

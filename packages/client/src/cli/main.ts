@@ -10,10 +10,17 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// fetch can wait forever on a connection the peer accepted and closed at once, and the client's request timeout does not
+// keep a process alive by itself: without this, such a command would end with status 0 and nothing said. With it, the
+// timeout ends the request and the command reports it (status 3).
+const alive = setInterval(() => undefined, 60_000);
+
 void run(process.argv.slice(2), {
   env: process.env,
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
-}).then((code) => {
-  process.exitCode = code;
-});
+})
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .finally(() => clearInterval(alive));
