@@ -3,8 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { keysFileLine } from '../src/auth/api-keys';
-import { createTestDatabase, TestDatabase } from './support/databases';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
+import { TcpProxy } from './support/tcp-proxy';
 import { agent } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
@@ -63,6 +64,19 @@ class Cli {
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Cli(args, env).result;
+}
+
+async function until(probe: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** How many lines of `text` start with `start`. */
+function lines(text: string, start: string): number {
+  return text.split('\n').filter((line) => line.startsWith(start)).length;
 }
 
 /** A loopback port nothing listens on. */
@@ -402,6 +416,53 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli(['help', 'nope'])).toMatchObject({ code: 2 });
     });
   });
+});
+
+describe.each(onEachDatabase())('agent-registry watch, across registry restarts (%s)', (dialect) => {
+  let database: TestDatabase;
+  let server: ServerProcess | undefined;
+  let proxy: TcpProxy | undefined;
+
+  beforeEach(async () => {
+    database = await createTestDatabase(dialect);
+    server = await ServerProcess.start({ DATABASE_URL: database.url, EVENTS_POLL_MS: '50' });
+  });
+
+  afterEach(async () => {
+    await proxy?.close();
+    await server?.stop();
+    await database.drop();
+  });
+
+  it('says once that it lost the registry and once that it is back, however many retries it takes', async () => {
+    const port = Number(new URL(server!.url).port);
+    // Between the CLI and the registry, to count the CLI's attempts while the registry is down.
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port });
+    const watch = new Cli(['watch', '--name', 'restart'], { AGENT_REGISTRY_URL: `http://127.0.0.1:${proxy.port}` });
+    await watch.until('stderr', /Ctrl-C to stop\.\n/);
+
+    for (const round of [1, 2]) {
+      await server!.stop();
+      const attempts = proxy.accepted;
+      await until(() => lines(watch.stderr, 'Lost the registry') === round);
+      await until(() => proxy!.accepted >= attempts + 3); // retries, each refused
+      server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: String(port), EVENTS_POLL_MS: '50' });
+      await until(() => lines(watch.stderr, 'The registry is back') === round);
+      await register(server, agent(`restart-${round}`));
+      await watch.until('stdout', new RegExp(`registered +restart-${round}`));
+    }
+
+    const result = await watch.interrupt();
+    expect(result.code).toBe(0);
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      'No agents match yet.',
+      expect.stringMatching(/^Watching for changes from revision 0; Ctrl-C to stop\.$/),
+      expect.stringMatching(/^Lost the registry: [^\n]+; retrying\.$/),
+      'The registry is back; watching from revision 0.',
+      expect.stringMatching(/^Lost the registry: [^\n]+; retrying\.$/),
+      'The registry is back; watching from revision 1.',
+    ]);
+  }, 90_000);
 });
 
 describe('agent-registry, the command line, against a registry with API keys', () => {

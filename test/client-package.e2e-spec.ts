@@ -26,7 +26,7 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  * One program, compiled as it is under each mode. It registers without `ttl_seconds` (the registry defaults it), reads
  * `ttl_seconds` of the answer as a number (always sent), and a registration without `host` must not compile.
  */
-const PROGRAM = `import { RegistryClient, RegistryError, type AgentInfo, type AgentRegistration } from '@agent-registry/client';
+const PROGRAM = `import { errorSummary, RegistryClient, RegistryError, type AgentInfo, type AgentRegistration } from '@agent-registry/client';
 import { keysFileLine } from '@agent-registry/client/keys-file';
 
 const registration: AgentRegistration = { agent_id: process.argv[3], agent_name: 'Packed', host: '10.0.0.9', port: 9000 };
@@ -39,13 +39,13 @@ async function main(): Promise<void> {
   const agent: AgentInfo = await client.registerOnce(registration);
   const ttl: number = agent.ttl_seconds;
   const missing = await client.get('nobody').catch((error: unknown) => error);
-  const status = missing instanceof RegistryError ? missing.status : String(missing);
+  const status = missing instanceof RegistryError ? missing.status : errorSummary(missing);
   const role = keysFileLine('k', 'reader', 'a-secret-0123456789abc').split(' ')[1];
   console.log(JSON.stringify({ agent_id: agent.agent_id, ttl, status, role }));
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(errorSummary(error));
   process.exitCode = 1;
 });
 `;
@@ -238,7 +238,7 @@ describe('@agent-registry/client, packed and installed into an empty project', (
       );
       expect(cjs.stdout).toBe(esm.stdout);
       expect(cjs.stdout.trim().split(',')).toEqual(
-        expect.arrayContaining(['Lease', 'RegistryClient', 'RegistryError', 'Watch', 'queryString']),
+        expect.arrayContaining(['Lease', 'RegistryClient', 'RegistryError', 'Watch', 'errorSummary', 'queryString']),
       );
     });
 

@@ -5,13 +5,16 @@ import type { AgentInfo, AgentRegistration, RegistryClient } from './registry-cl
 export type LeaseState = 'active' | 'retrying' | 'closed';
 
 export interface LeaseEvents {
-  /** The lease changed state. */
-  state: (state: LeaseState) => void;
+  /**
+   * The lease changed state: once when heartbeats start failing (`retrying`, with the error; `errorSummary(error)`
+   * says it in a line), once when one succeeds again (`active`), however many retries came between. Log this.
+   */
+  state: (state: LeaseState, error?: unknown) => void;
   /** A heartbeat renewed the lease. */
   heartbeat: (expiresAt: string) => void;
   /** The registry no longer knew the agent (a 404): it was registered again. */
   reregistered: (agent: AgentInfo) => void;
-  /** A heartbeat or registration failed; the lease retries with backoff. */
+  /** Every failed heartbeat or registration, retries included (for counting; `state` is the one to log). */
   error: (error: unknown) => void;
 }
 
@@ -125,7 +128,7 @@ export class Lease {
     } catch (error) {
       if (this.current === 'closed') return;
       this.failures++;
-      this.setState('retrying');
+      this.setState('retrying', error);
       this.emit('error', error);
       // Full jitter over an exponential ceiling, itself at most a third of the TTL (or maxBackoffMs).
       const ceiling = Math.min(this.options.maxBackoffMs ?? this.ttlMs / 3, 250 * 2 ** this.failures);
@@ -134,10 +137,10 @@ export class Lease {
     }
   }
 
-  private setState(state: LeaseState): void {
+  private setState(state: LeaseState, error?: unknown): void {
     if (state === this.current) return;
     this.current = state;
-    this.emit('state', state);
+    this.emit('state', state, error);
   }
 
   private emit<E extends keyof LeaseEvents>(event: E, ...args: Parameters<LeaseEvents[E]>): void {

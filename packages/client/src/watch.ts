@@ -6,11 +6,22 @@ import type { AgentEvent, AgentInfo, RegistryClient } from './registry-client.js
 export type WatchUpdate =
   { type: 'snapshot'; agents: AgentInfo[]; revision: number } | { type: 'event'; event: AgentEvent };
 
+/**
+ * `connecting`: until the first list and stream succeed; `active`: following the event stream; `retrying`: listing or
+ * reaching the stream failed and the watch retries with backoff; `closed`.
+ */
+export type WatchState = 'connecting' | 'active' | 'retrying' | 'closed';
+
 export interface WatchOptions {
   /** Longest wait before reconnecting after a dropped stream (default 5 s; the first retry is quick). */
   maxBackoffMs?: number;
-  /** Errors along the way (a dropped stream, a failed list); the watch carries on. */
+  /** Every error along the way (a dropped stream, a failed list), retries included; the watch carries on. */
   onError?: (error: unknown) => void;
+  /**
+   * The watch changed state: once when it loses the registry (`retrying`, with the error; `errorSummary(error)` says
+   * it in a line), once when it follows the stream again (`active`), however many retries came between. Log this.
+   */
+  onState?: (state: WatchState, error?: unknown) => void;
 }
 
 /**
@@ -23,6 +34,7 @@ export interface WatchOptions {
 export class Watch {
   private readonly abort = new AbortController();
   private lastRevision = 0;
+  private current: WatchState = 'connecting';
   readonly done: Promise<void>;
 
   constructor(
@@ -39,8 +51,13 @@ export class Watch {
     return this.lastRevision;
   }
 
+  get state(): WatchState {
+    return this.current;
+  }
+
   close(): Promise<void> {
     this.abort.abort();
+    this.setState('closed');
     return this.done;
   }
 
@@ -62,7 +79,10 @@ export class Watch {
           await this.handler({ type: 'snapshot', agents, revision });
           needSnapshot = false;
         }
-        await this.follow(() => (failures = 0));
+        await this.follow(() => {
+          failures = 0;
+          this.setState('active');
+        });
       } catch (error) {
         if (this.closed) return;
         if (error instanceof RegistryError && error.status === 410) {
@@ -71,11 +91,19 @@ export class Watch {
         }
         this.options.onError?.(error);
         failures++;
+        this.setState('retrying', error);
       }
       if (this.closed) return;
       const ceiling = Math.min(this.options.maxBackoffMs ?? 5000, 100 * 2 ** failures);
       await sleep(ceiling * (0.5 + 0.5 * Math.random()), this.abort.signal);
     }
+  }
+
+  private setState(state: WatchState, error?: unknown): void {
+    // After close(), a failure of the request it aborted is not news.
+    if (state === this.current || this.current === 'closed') return;
+    this.current = state;
+    this.options.onState?.(state, error);
   }
 
   /** One connection to the event stream, until it ends. */

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { RegistryError } from '../index.js';
+import { RegistryError, unreachableReason } from '../index.js';
 
 /** The CLI's exit statuses (listed in `--help` and README): scripts branch on them. */
 export const EXIT = {
@@ -55,18 +55,6 @@ function registryHint(error: RegistryError, registry: { keyGiven: boolean }): st
   return registry.keyGiven
     ? ['The registry did not accept the key given by --key or AGENT_REGISTRY_KEY.']
     : ['Give a key with --key or the AGENT_REGISTRY_KEY environment variable.'];
-}
-
-/**
- * Why no answer came, when none did. fetch reports a network failure as a TypeError whose `cause` is the socket's or
- * the resolver's error; the client's request timeout aborts with a `TimeoutError`. Checked by name: fetch's errors
- * come from Node's own realm, where `instanceof` against another realm's classes (a test's) fails.
- */
-function unreachableReason(error: unknown): string | undefined {
-  if (!isError(error)) return undefined;
-  if (error.name === 'TimeoutError') return 'no answer in time';
-  if (error.name !== 'TypeError' || !isError(error.cause)) return undefined;
-  return error.cause.message || error.cause.code || error.message;
 }
 
 function isError(value: unknown): value is Error & { code?: string } {

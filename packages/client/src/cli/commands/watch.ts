@@ -1,6 +1,6 @@
-import { RegistryError, WatchUpdate } from '../../index.js';
+import { errorSummary, RegistryError, WatchState, WatchUpdate } from '../../index.js';
 import { Command } from '../command.js';
-import { EXIT, failureOf } from '../exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import { filterHelp, filterOf, filterOptions } from '../filters.js';
 import { agentTable, eventLine } from '../format.js';
 
@@ -25,7 +25,7 @@ export const watch: Command = {
     const json = values.json === true;
     const registry = client();
     let started = false;
-    let lastReason: string | undefined;
+    let lost = false;
     let fatal: { error: unknown } | undefined;
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -44,11 +44,17 @@ export const watch: Command = {
       if (!started || isPermanent(error)) {
         fatal = { error };
         stop();
-      } else {
-        // Once per outage, not once per retry.
-        const [reason] = failureOf(error, { url: registry.url, keyGiven: false }).lines;
-        if (reason !== lastReason) err(`Watch interrupted (${reason}); resuming.`);
-        lastReason = reason;
+      }
+    };
+    // A line when the registry is lost and one when it is back, not one per retry.
+    const onState = (state: WatchState, error?: unknown) => {
+      if (fatal || !started) return;
+      if (state === 'retrying') {
+        lost = true;
+        err(`Lost the registry: ${errorSummary(error).replace(/\.$/, '')}; retrying.`);
+      } else if (state === 'active' && lost) {
+        lost = false;
+        err(`The registry is back; watching from revision ${running.revision}.`);
       }
     };
 
@@ -57,9 +63,8 @@ export const watch: Command = {
       (update) => {
         show(update);
         started = true;
-        lastReason = undefined;
       },
-      { onError },
+      { onError, onState },
     );
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
