@@ -1,7 +1,9 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import { keysFileLine } from '../src/auth/api-keys';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
@@ -77,6 +79,22 @@ async function until(probe: () => boolean, timeoutMs = 20_000): Promise<void> {
 /** How many lines of `text` start with `start`. */
 function lines(text: string, start: string): number {
   return text.split('\n').filter((line) => line.startsWith(start)).length;
+}
+
+/** A loopback HTTP server that counts the requests it gets and answers each with an empty list. */
+async function countingRegistry(): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server = createHttpServer((_request, response) => {
+    requests++;
+    response.writeHead(200, { 'Content-Type': 'application/json', 'X-Registry-Revision': '0' }).end('[]');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A loopback port nothing listens on. */
@@ -187,16 +205,36 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await ids('--include-dead')).toEqual(['gone-1', 'planner-7', 'search-1']);
     });
 
-    it('prints one page with --limit, and on stderr the cursor of the next', async () => {
+    it('prints one page with --limit, and on stderr the command of the next', async () => {
       const first = await cli(['list', '--limit', '1'], env);
       expect(first.code).toBe(0);
       expect(first.stdout).toMatch(/^planner-7 /m);
-      const cursor = /More agents match: add --cursor (\S+)/.exec(first.stderr)?.[1];
+      const cursor = /More agents match; the next page: agent-registry list --limit 1 --cursor (\S+)\n$/.exec(
+        first.stderr,
+      )?.[1];
       expect(cursor).toBeDefined();
       const second = await cli(['list', '--limit', '1', '--cursor', cursor!, '--json'], env);
       expect(second.code).toBe(0);
       expect((JSON.parse(second.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['search-1']);
       expect(second.stderr).toBe('');
+    });
+
+    it('gives the next page as a command that works as it is pasted, filters quoted, in a shell', async () => {
+      await register(server, agent('owl-1', { agent_name: 'Night Owl 1' }));
+      await register(server, agent('owl-2', { agent_name: "Night Owl's Friend" }));
+      const first = await cli(['list', '--name', 'night owl', '--json', '--limit', '1'], env);
+      expect(first.code).toBe(0);
+      expect((JSON.parse(first.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['owl-1']);
+      const command = /^More agents match; the next page: (agent-registry list .*)\n$/.exec(first.stderr)?.[1];
+      expect(command).toMatch(/^agent-registry list --name 'night owl' --json --limit 1 --cursor \S+$/);
+      // As a user runs it: bash (--norc: a bash whose stdin is a socket reads ~/.bashrc), with the bin npm links in
+      // this repository on the PATH.
+      const second = await promisify(execFile)('bash', ['--norc', '-c', command!], {
+        env: { ...env, PATH: `${join(ROOT, 'node_modules', '.bin')}${delimiter}${process.env.PATH}` },
+      });
+      expect((JSON.parse(second.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['owl-2']);
+      expect(second.stderr).toBe('');
+      for (const id of ['owl-1', 'owl-2']) expect(await cli(['deregister', id], env)).toMatchObject({ code: 0 });
     });
 
     it('says so on stderr when nothing matches', async () => {
@@ -346,12 +384,36 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli(['get', 'a', 'b'], env)).toMatchObject({ code: 2 });
       expect(await cli(['list', '--limit', 'ten'], env)).toMatchObject({
         code: 2,
-        stderr: 'agent-registry: --limit must be a whole number, not "ten".\n',
+        stderr: 'agent-registry: --limit must be a whole number from 1 to 1000, not "ten".\n',
       });
       expect(await cli(['list', '--label', 'region'], env)).toMatchObject({ code: 2 });
       expect(await cli(['list', '--json=yes'], env)).toMatchObject({ code: 2 });
       expect(await cli(['list', '--url', 'registry:3000'], env)).toMatchObject({ code: 2 });
       expect(await cli([], env)).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining('Commands:') });
+    });
+
+    it('exits 2 for a page size out of range or a cursor without one, and sends nothing', async () => {
+      const registry = await countingRegistry();
+      try {
+        for (const limit of ['0', '1001', '5000', '1.5', '-1']) {
+          expect(await cli(['list', `--limit=${limit}`, '--url', registry.url])).toEqual({
+            code: 2,
+            signal: null,
+            stdout: '',
+            stderr: `agent-registry: --limit must be a whole number from 1 to 1000, not "${limit}".\n`,
+          });
+        }
+        expect(await cli(['list', '--cursor', 'abc', '--url', registry.url])).toMatchObject({
+          code: 2,
+          stderr: expect.stringMatching(/^agent-registry: --cursor needs --limit/),
+        });
+        expect(registry.requests()).toBe(0);
+        // What it counts: a page size in range is sent.
+        expect(await cli(['list', '--limit', '1000', '--url', registry.url])).toMatchObject({ code: 0 });
+        expect(registry.requests()).toBe(1);
+      } finally {
+        await registry.close();
+      }
     });
 
     it('exits 3, never 0, when the registry accepts connections and drops them', async () => {
@@ -369,9 +431,9 @@ describe('agent-registry, the command line, against a registry without keys', ()
     }, 30_000);
 
     it("exits 1 with the registry's detail for a request it refuses", async () => {
-      expect(await cli(['list', '--limit', '0'], env)).toMatchObject({
+      expect(await cli(['list', '--limit', '1', '--cursor', 'not-a-cursor'], env)).toMatchObject({
         code: 1,
-        stderr: 'agent-registry: Invalid request: limit must be an integer between 1 and 1000\n',
+        stderr: expect.stringMatching(/^agent-registry: Invalid request: cursor is not one this registry made/),
       });
     });
   });

@@ -51,12 +51,15 @@ export function listOption(values: Values, name: string): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
-/** A whole number option, or a usage error naming it. */
-export function integerOption(values: Values, name: string): number | undefined {
+/** A whole number option within its range, or a usage error naming it (so a bad value is never sent). */
+export function integerOption(values: Values, name: string, range: { min: number; max: number }): number | undefined {
   const value = stringOption(values, name);
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number, not "${value}".`);
-  return Number(value);
+  const number = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(number >= range.min && number <= range.max)) {
+    throw new UsageError(`--${name} must be a whole number from ${range.min} to ${range.max}, not "${value}".`);
+  }
+  return number;
 }
 
 /** JSON as the CLI prints it for a reader: two-space indents. */

@@ -1,5 +1,5 @@
 import type { AgentEvent, AgentInfo } from '../index.js';
-import { address, agentTable, columns, duration, eventLine, healthLine, readinessLine } from './format.js';
+import { address, agentTable, columns, duration, eventLine, healthLine, readinessLine, shellWord } from './format.js';
 
 const NOW = Date.parse('2026-11-27T09:00:30.000Z');
 
@@ -35,6 +35,17 @@ describe('duration', () => {
   ])('%i ms is %s', (ms, text) => expect(duration(ms)).toBe(text));
 
   it('shows a negative span (a clock a little ahead) as 0s', () => expect(duration(-1500)).toBe('0s'));
+});
+
+describe('shellWord', () => {
+  it('leaves a plain word as it is, and quotes any other so a shell reads it back', () => {
+    expect(shellWord('region:eu-west-1')).toBe('region:eu-west-1');
+    expect(shellWord('http://registry:3000/')).toBe('http://registry:3000/');
+    expect(shellWord('night owl')).toBe("'night owl'");
+    expect(shellWord("owl's")).toBe("'owl'\\''s'");
+    expect(shellWord('$HOME;rm')).toBe("'$HOME;rm'");
+    expect(shellWord('')).toBe("''");
+  });
 });
 
 describe('columns', () => {

@@ -13,6 +13,11 @@ export function columns(rows: string[][]): string[] {
   );
 }
 
+/** A word as a POSIX shell reads it back: as it is when it is plain, in single quotes otherwise. */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A span for a person: `45s`, `4m5s`, `3h5m`, `2d3h`; never negative (clocks disagree a little). */
 export function duration(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000));
