@@ -4,8 +4,17 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  // src/client/openapi.ts is generated (npm run client:types) and checked current by test/docs.e2e-spec.ts.
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'data/', 'src/client/openapi.ts'] },
+  // packages/client/src/openapi.ts is generated (npm run client:types) and checked current by test/docs.e2e-spec.ts.
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'coverage/',
+      'data/',
+      'packages/client/dist/',
+      'packages/client/src/openapi.ts',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -41,6 +50,17 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: { sourceType: 'module' },
+  },
+  {
+    // The client package's plain scripts, in no tsconfig: its bin stub (CommonJS) and its build script (ESM).
+    files: ['packages/client/bin/*.cjs', 'packages/client/scripts/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: false } },
+  },
+  {
+    files: ['packages/client/bin/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     // The dashboard's browser modules (served as they are, no build step): the browser globals they use.

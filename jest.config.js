@@ -10,6 +10,12 @@ const project = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': 'ts-jest' },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // The client package from its sources, as tsconfig.json's paths have it; they import each other as `./x.js` (ESM).
+  moduleNameMapper: {
+    '^@agent-registry/client$': '<rootDir>/packages/client/src/index.ts',
+    '^@agent-registry/client/(.*)$': '<rootDir>/packages/client/src/$1',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
 };
 const e2e = (adapter) => ({
   ...project,

@@ -1,13 +1,27 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import { keysFileLine } from '../src/auth/api-keys';
-import { createTestDatabase, TestDatabase } from './support/databases';
+import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
+import { TcpProxy } from './support/tcp-proxy';
 import { agent } from './support/test-app';
 
-const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+const ROOT = join(__dirname, '..');
+/** The client package's bin, as npm links it (`npx agent-registry` in this repository runs the same file). */
+const CLI = join(
+  ROOT,
+  'packages',
+  'client',
+  (
+    JSON.parse(readFileSync(join(ROOT, 'packages', 'client', 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    }
+  ).bin['agent-registry'],
+);
 
 interface Result {
   code: number | null;
@@ -52,6 +66,35 @@ class Cli {
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Cli(args, env).result;
+}
+
+async function until(probe: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** How many lines of `text` start with `start`. */
+function lines(text: string, start: string): number {
+  return text.split('\n').filter((line) => line.startsWith(start)).length;
+}
+
+/** A loopback HTTP server that counts the requests it gets and answers each with an empty list. */
+async function countingRegistry(): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server = createHttpServer((_request, response) => {
+    requests++;
+    response.writeHead(200, { 'Content-Type': 'application/json', 'X-Registry-Revision': '0' }).end('[]');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A loopback port nothing listens on. */
@@ -162,16 +205,36 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await ids('--include-dead')).toEqual(['gone-1', 'planner-7', 'search-1']);
     });
 
-    it('prints one page with --limit, and on stderr the cursor of the next', async () => {
+    it('prints one page with --limit, and on stderr the command of the next', async () => {
       const first = await cli(['list', '--limit', '1'], env);
       expect(first.code).toBe(0);
       expect(first.stdout).toMatch(/^planner-7 /m);
-      const cursor = /More agents match: add --cursor (\S+)/.exec(first.stderr)?.[1];
+      const cursor = /More agents match; the next page: agent-registry list --limit 1 --cursor (\S+)\n$/.exec(
+        first.stderr,
+      )?.[1];
       expect(cursor).toBeDefined();
       const second = await cli(['list', '--limit', '1', '--cursor', cursor!, '--json'], env);
       expect(second.code).toBe(0);
       expect((JSON.parse(second.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['search-1']);
       expect(second.stderr).toBe('');
+    });
+
+    it('gives the next page as a command that works as it is pasted, filters quoted, in a shell', async () => {
+      await register(server, agent('owl-1', { agent_name: 'Night Owl 1' }));
+      await register(server, agent('owl-2', { agent_name: "Night Owl's Friend" }));
+      const first = await cli(['list', '--name', 'night owl', '--json', '--limit', '1'], env);
+      expect(first.code).toBe(0);
+      expect((JSON.parse(first.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['owl-1']);
+      const command = /^More agents match; the next page: (agent-registry list .*)\n$/.exec(first.stderr)?.[1];
+      expect(command).toMatch(/^agent-registry list --name 'night owl' --json --limit 1 --cursor \S+$/);
+      // As a user runs it: bash (--norc: a bash whose stdin is a socket reads ~/.bashrc), with the bin npm links in
+      // this repository on the PATH.
+      const second = await promisify(execFile)('bash', ['--norc', '-c', command!], {
+        env: { ...env, PATH: `${join(ROOT, 'node_modules', '.bin')}${delimiter}${process.env.PATH}` },
+      });
+      expect((JSON.parse(second.stdout) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['owl-2']);
+      expect(second.stderr).toBe('');
+      for (const id of ['owl-1', 'owl-2']) expect(await cli(['deregister', id], env)).toMatchObject({ code: 0 });
     });
 
     it('says so on stderr when nothing matches', async () => {
@@ -321,7 +384,7 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli(['get', 'a', 'b'], env)).toMatchObject({ code: 2 });
       expect(await cli(['list', '--limit', 'ten'], env)).toMatchObject({
         code: 2,
-        stderr: 'agent-registry: --limit must be a whole number, not "ten".\n',
+        stderr: 'agent-registry: --limit must be a whole number from 1 to 1000, not "ten".\n',
       });
       expect(await cli(['list', '--label', 'region'], env)).toMatchObject({ code: 2 });
       expect(await cli(['list', '--json=yes'], env)).toMatchObject({ code: 2 });
@@ -329,10 +392,48 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli([], env)).toMatchObject({ code: 2, stdout: '', stderr: expect.stringContaining('Commands:') });
     });
 
+    it('exits 2 for a page size out of range or a cursor without one, and sends nothing', async () => {
+      const registry = await countingRegistry();
+      try {
+        for (const limit of ['0', '1001', '5000', '1.5', '-1']) {
+          expect(await cli(['list', `--limit=${limit}`, '--url', registry.url])).toEqual({
+            code: 2,
+            signal: null,
+            stdout: '',
+            stderr: `agent-registry: --limit must be a whole number from 1 to 1000, not "${limit}".\n`,
+          });
+        }
+        expect(await cli(['list', '--cursor', 'abc', '--url', registry.url])).toMatchObject({
+          code: 2,
+          stderr: expect.stringMatching(/^agent-registry: --cursor needs --limit/),
+        });
+        expect(registry.requests()).toBe(0);
+        // What it counts: a page size in range is sent.
+        expect(await cli(['list', '--limit', '1000', '--url', registry.url])).toMatchObject({ code: 0 });
+        expect(registry.requests()).toBe(1);
+      } finally {
+        await registry.close();
+      }
+    });
+
+    it('exits 3, never 0, when the registry accepts connections and drops them', async () => {
+      const dropping = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(dropping.address() as { port: number }).port}`;
+      try {
+        // fetch sometimes waits on such a connection until the client's 10 s timeout ends it.
+        const result = await cli(['list', '--url', url]);
+        expect(result).toMatchObject({ code: 3, stdout: '' });
+        expect(result.stderr).toMatch(new RegExp(`^agent-registry: Cannot reach the registry at ${url}: .+\n$`));
+      } finally {
+        await new Promise((resolve) => dropping.close(resolve));
+      }
+    }, 30_000);
+
     it("exits 1 with the registry's detail for a request it refuses", async () => {
-      expect(await cli(['list', '--limit', '0'], env)).toMatchObject({
+      expect(await cli(['list', '--limit', '1', '--cursor', 'not-a-cursor'], env)).toMatchObject({
         code: 1,
-        stderr: 'agent-registry: Invalid request: limit must be an integer between 1 and 1000\n',
+        stderr: expect.stringMatching(/^agent-registry: Invalid request: cursor is not one this registry made/),
       });
     });
   });
@@ -377,6 +478,53 @@ describe('agent-registry, the command line, against a registry without keys', ()
       expect(await cli(['help', 'nope'])).toMatchObject({ code: 2 });
     });
   });
+});
+
+describe.each(onEachDatabase())('agent-registry watch, across registry restarts (%s)', (dialect) => {
+  let database: TestDatabase;
+  let server: ServerProcess | undefined;
+  let proxy: TcpProxy | undefined;
+
+  beforeEach(async () => {
+    database = await createTestDatabase(dialect);
+    server = await ServerProcess.start({ DATABASE_URL: database.url, EVENTS_POLL_MS: '50' });
+  });
+
+  afterEach(async () => {
+    await proxy?.close();
+    await server?.stop();
+    await database.drop();
+  });
+
+  it('says once that it lost the registry and once that it is back, however many retries it takes', async () => {
+    const port = Number(new URL(server!.url).port);
+    // Between the CLI and the registry, to count the CLI's attempts while the registry is down.
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port });
+    const watch = new Cli(['watch', '--name', 'restart'], { AGENT_REGISTRY_URL: `http://127.0.0.1:${proxy.port}` });
+    await watch.until('stderr', /Ctrl-C to stop\.\n/);
+
+    for (const round of [1, 2]) {
+      await server!.stop();
+      const attempts = proxy.accepted;
+      await until(() => lines(watch.stderr, 'Lost the registry') === round);
+      await until(() => proxy!.accepted >= attempts + 3); // retries, each refused
+      server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: String(port), EVENTS_POLL_MS: '50' });
+      await until(() => lines(watch.stderr, 'The registry is back') === round);
+      await register(server, agent(`restart-${round}`));
+      await watch.until('stdout', new RegExp(`registered +restart-${round}`));
+    }
+
+    const result = await watch.interrupt();
+    expect(result.code).toBe(0);
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      'No agents match yet.',
+      expect.stringMatching(/^Watching for changes from revision 0; Ctrl-C to stop\.$/),
+      expect.stringMatching(/^Lost the registry: [^\n]+; retrying\.$/),
+      'The registry is back; watching from revision 0.',
+      expect.stringMatching(/^Lost the registry: [^\n]+; retrying\.$/),
+      'The registry is back; watching from revision 1.',
+    ]);
+  }, 90_000);
 });
 
 describe('agent-registry, the command line, against a registry with API keys', () => {

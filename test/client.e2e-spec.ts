@@ -1,7 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { LeaseState, RegistryClient, RegistryError, WatchUpdate } from '../src/client';
+import {
+  errorSummary,
+  LeaseState,
+  RegistryClient,
+  RegistryError,
+  WatchState,
+  WatchUpdate,
+} from '@agent-registry/client';
 import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { DatabaseConfig, parseDatabaseUrl } from '../src/config/database-config';
@@ -40,7 +44,10 @@ async function prunedThrough(url: string): Promise<number> {
   }
 }
 
-/** The TypeScript client (`agent-registry/client`) against the built server, as a process, on each database. */
+/**
+ * The TypeScript client (`@agent-registry/client`, from its sources) against the built server, as a process, on each
+ * database. client-package.e2e-spec.ts installs the packed package and runs that.
+ */
 describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
   let database: TestDatabase;
   let server: ServerProcess | undefined;
@@ -57,19 +64,6 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
     await server?.stop();
     await database.drop();
-  });
-
-  it('is exported as agent-registry/client, with its types, from the built package', () => {
-    const script =
-      "const c = require('agent-registry/client'); console.log(typeof c.RegistryClient, typeof c.Lease, typeof c.Watch)";
-    expect(
-      execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8' }).trim(),
-    ).toBe('function function function');
-    const root = join(__dirname, '..');
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-      exports: Record<string, { types: string }>;
-    };
-    expect(existsSync(join(root, pkg.exports['./client'].types))).toBe(true);
   });
 
   it('registers, gets, lists with filters and paging, reads the card, deregisters; errors carry the problem', async () => {
@@ -107,24 +101,31 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
   });
 
   it('a lease heartbeats every ttl/3, survives a registry restart, re-registers after a 404, and deregisters on close', async () => {
-    const states: LeaseState[] = [];
+    const states: [LeaseState, unknown][] = [];
     let heartbeats = 0;
     let reregistered = 0;
+    let errors = 0;
     const lease = await client.register({ ...agent('leased'), ttl_seconds: 3 } as never);
     cleanup.push(() => lease.close());
-    lease.on('state', (state) => states.push(state)).on('heartbeat', () => heartbeats++);
-    lease.on('reregistered', () => reregistered++);
+    lease.on('state', (state, error) => states.push([state, error])).on('heartbeat', () => heartbeats++);
+    lease.on('reregistered', () => reregistered++).on('error', () => errors++);
     await until(() => heartbeats >= 2); // about one a second
 
-    // The registry restarts (same database, same port) in the middle of the lease.
+    // The registry restarts (same database, same port) in the middle of the lease, and stays down for several retries.
     const port = new URL(server!.url).port;
     await server!.stop();
-    await until(() => states.includes('retrying'));
+    await until(() => errors >= 3);
     server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port });
     const before = heartbeats;
     await until(() => lease.state === 'active' && heartbeats > before);
     expect((await client.get('leased')).is_alive).toBe(true);
     expect(reregistered).toBe(0);
+    // One state change each way, whatever the number of retries; the first failure, in a line, comes with it.
+    expect(states).toEqual([
+      ['retrying', expect.anything()],
+      ['active', undefined],
+    ]);
+    expect(errorSummary(states[0][1])).toMatch(/^(connect ECONNREFUSED .+|503 .+)$/);
 
     // Another client removes the agent: the next heartbeat gets 404 and the lease registers it again.
     await client.deregister('leased');
@@ -133,7 +134,7 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
 
     await lease.close();
     expect(lease.state).toBe('closed');
-    expect(states).toEqual(['retrying', 'active', 'closed']);
+    expect(states.map(([state]) => state)).toEqual(['retrying', 'active', 'closed']);
     await expect(client.get('leased')).rejects.toMatchObject({ status: 404 });
   }, 45_000);
 
@@ -153,9 +154,15 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
   it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
     await client.registerOnce({ ...agent('a'), capabilities: ['x'] } as never);
     const updates: WatchUpdate[] = [];
-    const watch = client.watch({ capability: 'x' }, (update) => {
-      updates.push(update);
-    });
+    const states: [WatchState, unknown][] = [];
+    let errors = 0;
+    const watch = client.watch(
+      { capability: 'x' },
+      (update) => {
+        updates.push(update);
+      },
+      { onState: (state, error) => states.push([state, error]), onError: () => errors++ },
+    );
     cleanup.push(() => watch.close());
     await until(() => updates.length >= 1);
     expect(updates[0]).toEqual({ type: 'snapshot', agents: [expect.objectContaining({ agent_id: 'a' })], revision: 1 });
@@ -165,15 +172,23 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     await until(() => updates.length >= 2);
     expect(updates[1]).toMatchObject({ type: 'event', event: { revision: 2, type: 'registered', agent_id: 'b' } });
 
-    // The registry restarts: the stream drops, and the watch resumes from revision 3 with nothing lost.
+    // The registry restarts: the stream drops, and the watch resumes from revision 3 with nothing lost. It stays down
+    // for several retries, which change the watch's state once, and once more when it is back.
     const port = new URL(server!.url).port;
     await server!.stop();
     await client.registerOnce({ ...agent('c'), capabilities: ['x'] } as never).catch(() => undefined); // refused: down
+    await until(() => errors >= 3);
     server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
     await client.registerOnce({ ...agent('c'), capabilities: ['x'] } as never);
     await until(() => updates.length >= 3);
     expect(updates[2]).toMatchObject({ type: 'event', event: { revision: 4, type: 'registered', agent_id: 'c' } });
     expect(watch.revision).toBe(4);
+    expect(states).toEqual([
+      ['active', undefined],
+      ['retrying', expect.anything()],
+      ['active', undefined],
+    ]);
+    expect(errorSummary(states[1][1])).toMatch(/^(connect ECONNREFUSED .+|503 .+)$/);
 
     // While the watch cannot reach the registry, changes are made elsewhere and their events pruned: when it is back,
     // resuming from revision 4 is a 410, so the watch lists again and carries on from the new snapshot.

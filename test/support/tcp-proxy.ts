@@ -10,6 +10,8 @@ export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private frozen = false;
+  /** Connections accepted so far: a client's attempts, relayed or not. */
+  accepted = 0;
 
   private constructor(
     private readonly target: { host: string; port: number },
@@ -76,6 +78,7 @@ export class TcpProxy {
   }
 
   private relay(client: Socket): void {
+    this.accepted++;
     const upstream = createConnection(this.target);
     for (const [socket, peer] of [
       [client, upstream],

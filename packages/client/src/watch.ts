@@ -1,0 +1,177 @@
+import { RegistryError } from './errors.js';
+import { AgentFilter, queryString } from './query.js';
+import type { AgentEvent, AgentInfo, RegistryClient } from './registry-client.js';
+
+/** What a watch hands its handler: the whole match (at the start, and after a 410), then each change. */
+export type WatchUpdate =
+  { type: 'snapshot'; agents: AgentInfo[]; revision: number } | { type: 'event'; event: AgentEvent };
+
+/**
+ * `connecting`: until the first list and stream succeed; `active`: following the event stream; `retrying`: listing or
+ * reaching the stream failed and the watch retries with backoff; `closed`.
+ */
+export type WatchState = 'connecting' | 'active' | 'retrying' | 'closed';
+
+export interface WatchOptions {
+  /** Longest wait before reconnecting after a dropped stream (default 5 s; the first retry is quick). */
+  maxBackoffMs?: number;
+  /** Every error along the way (a dropped stream, a failed list), retries included; the watch carries on. */
+  onError?: (error: unknown) => void;
+  /**
+   * The watch changed state: once when it loses the registry (`retrying`, with the error; `errorSummary(error)` says
+   * it in a line), once when it follows the stream again (`active`), however many retries came between. Log this.
+   */
+  onState?: (state: WatchState, error?: unknown) => void;
+}
+
+/**
+ * Lists the agents that match, then follows `GET /events` from the list's revision: the handler sees a snapshot
+ * (every registered agent that matches, alive or not yet removed: check `is_alive` / `expires_at`), then every change
+ * after it, in revision order, none skipped and none repeated. A dropped connection is resumed
+ * from the last revision seen; a 410 (events past the registry's retention) lists again and hands over a fresh
+ * snapshot. Runs until `close()`.
+ */
+export class Watch {
+  private readonly abort = new AbortController();
+  private lastRevision = 0;
+  private current: WatchState = 'connecting';
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly filter: AgentFilter,
+    private readonly handler: (update: WatchUpdate) => void | Promise<void>,
+    private readonly options: WatchOptions = {},
+  ) {
+    this.done = this.run();
+  }
+
+  /** The last revision the handler has seen. */
+  get revision(): number {
+    return this.lastRevision;
+  }
+
+  get state(): WatchState {
+    return this.current;
+  }
+
+  close(): Promise<void> {
+    this.abort.abort();
+    this.setState('closed');
+    return this.done;
+  }
+
+  private get closed(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    let needSnapshot = true;
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        if (needSnapshot) {
+          // Agents whose lease ran out but which cleanup has not removed are in it too (is_alive: false): a lease
+          // running out, or renewed, is not an event, so a view without them would miss one that is renewed.
+          const { agents, revision } = await this.client.listAll({ ...this.filter, include_dead: true });
+          if (this.closed) return;
+          this.lastRevision = revision;
+          await this.handler({ type: 'snapshot', agents, revision });
+          needSnapshot = false;
+        }
+        await this.follow(() => {
+          failures = 0;
+          this.setState('active');
+        });
+      } catch (error) {
+        if (this.closed) return;
+        if (error instanceof RegistryError && error.status === 410) {
+          needSnapshot = true;
+          continue; // the list that follows is the way back; its own failures back off below
+        }
+        this.options.onError?.(error);
+        failures++;
+        this.setState('retrying', error);
+      }
+      if (this.closed) return;
+      const ceiling = Math.min(this.options.maxBackoffMs ?? 5000, 100 * 2 ** failures);
+      await sleep(ceiling * (0.5 + 0.5 * Math.random()), this.abort.signal);
+    }
+  }
+
+  private setState(state: WatchState, error?: unknown): void {
+    // After close(), a failure of the request it aborted is not news.
+    if (state === this.current || this.current === 'closed') return;
+    this.current = state;
+    this.options.onState?.(state, error);
+  }
+
+  /** One connection to the event stream, until it ends. */
+  private async follow(connected: () => void): Promise<void> {
+    // The stream runs untimed once it starts, but its answer must start within the client's timeout: fetch can wait
+    // forever on a connection the peer accepted and closed at once, and the watch would never retry.
+    const connection = new AbortController();
+    const close = () => connection.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener('abort', close);
+    const timer = setTimeout(
+      () => connection.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      this.client.timeoutMs,
+    );
+    try {
+      const response = await this.client.request(
+        'GET',
+        `/events${queryString({ ...this.filter, since: this.lastRevision })}`,
+        undefined,
+        { signal: connection.signal, headers: { Accept: 'text/event-stream' } },
+      );
+      clearTimeout(timer);
+      connected();
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        await this.read(reader);
+      } finally {
+        // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
+        await reader.cancel().catch(() => undefined);
+      }
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', close);
+    }
+  }
+
+  private async read(reader: ReadableStreamDefaultReader<string>): Promise<void> {
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text += value;
+      let end: number;
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const data = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
+        if (!data) continue; // a comment (keepalive)
+        const event = JSON.parse(data) as AgentEvent;
+        if (event.revision <= this.lastRevision) continue;
+        await this.handler({ type: 'event', event });
+        this.lastRevision = event.revision;
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
