@@ -16,7 +16,7 @@ export const filterHelp: [string, string][] = [
   ['--label <key:value>', 'Has this label; repeat it for all of them'],
   ['--skill <id-or-tag>', "A card skill's id or one of its tags is this"],
   ['--name <text>', 'The name contains this, in any case'],
-  ['--q <text>', 'The name, card description, skill names or tags contain this, in any case'],
+  ['--q <text>', "The name, card description, or a skill's name, description or tags contain this, in any case"],
 ];
 
 export function filterOf(values: Values): AgentFilter {
