@@ -9,6 +9,9 @@ const API_DESCRIPTION = `Long-running agents register where they live, keep a TT
 An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbeat + ttl_seconds\`. Errors are
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
 
+/** Where the OpenAPI document is served as JSON (and where Swagger UI at /docs reads it). */
+const DOCUMENT_JSON_PATH = 'docs-json';
+
 /**
  * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): CORS and the
  * OpenAPI docs. main.ts and the e2e tests both call this, before the app is initialised.
@@ -25,8 +28,18 @@ export function configureApp(app: INestApplication): void {
     });
   }
   SwaggerModule.setup('docs', app, openApiDocument(app), {
-    jsonDocumentUrl: 'docs-json',
+    ui: false,
+    jsonDocumentUrl: DOCUMENT_JSON_PATH,
     yamlDocumentUrl: 'docs-yaml',
+  });
+  // Swagger UI's init script would carry the document, spliced in by String.replace: `$&`, `` $` `` or `$'` in any
+  // text of it are replacement patterns there, and break the script (a blank page). So the page gets an empty
+  // document, which makes it fetch swaggerUrl: the JSON document, which no text can break.
+  SwaggerModule.setup('docs', app, () => ({}) as OpenAPIObject, {
+    raw: false,
+    swaggerUrl: `/${DOCUMENT_JSON_PATH}`,
+    // Without a document inline, Swagger UI would show a badge fetched from validator.swagger.io with this URL.
+    swaggerOptions: { validatorUrl: null },
   });
 }
 

@@ -1,8 +1,19 @@
+import { Controller, Get, INestApplication } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { Test } from '@nestjs/testing';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Script } from 'node:vm';
+import type { Browser, Page } from 'playwright-core';
+import { boundPort, configureApp } from '../src/app.setup';
+import { createHttpAdapter } from '../src/common/http-adapter';
+import { APP_CONFIG, loadConfig } from '../src/config/app-config';
+import { chromiumInstalled, launchChromium } from './support/browser';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
+import { testHttpAdapter } from './support/http-adapter';
+import { waitFor } from './support/prometheus';
 import { ServerProcess } from './support/server-process';
 
 interface Operation {
@@ -41,6 +52,15 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui');
     expect((await server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
+  });
+
+  it('gives Swagger UI an init script that parses and fetches /docs-json (once broken by a `$` and a backquote)', async () => {
+    // The labels description holds LABEL_KEY_PATTERN, whose `$` and backquote were read as `` $` ``.
+    expect(JSON.stringify(doc)).toContain('$`');
+    const init = await (await server.fetch('/docs/swagger-ui-init.js')).text();
+    expect(() => new Script(init)).not.toThrow();
+    expect(init).toContain('"swaggerUrl": "/docs-json"');
+    expect(init).not.toContain('Long-running agents');
   });
 
   it('documents every operation with its success and error responses', () => {
@@ -136,7 +156,6 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect({ ...result, failed: 'failed' in result }).toMatchObject({ failed: false });
     expect(`${result.stdout}${result.stderr}`).toContain('Your API description is valid');
   });
-
   it('matches the client types checked in (src/client/openapi.ts): `npm run client:types` regenerates them', async () => {
     const file = join(database.dir, 'openapi.json');
     const generated = join(database.dir, 'openapi.ts');
@@ -146,4 +165,93 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     const committed = readFileSync(join(__dirname, '..', 'src', 'client', 'openapi.ts'), 'utf8');
     expect(readFileSync(generated, 'utf8')).toBe(committed);
   });
+});
+
+// Debian's chromium: .ci/run installs it, and in CI a missing one fails these tests instead of skipping them.
+const withChromium = chromiumInstalled() || process.env.CI ? describe : describe.skip;
+if (!chromiumInstalled() && !process.env.CI) {
+  console.warn('SKIPPING the Swagger UI browser tests: /usr/bin/chromium is not installed (apt-get install chromium).');
+}
+
+/** Every page error and console error of a page, as lines; a test ends by expecting none. */
+function errorsOf(page: Page, ignored?: RegExp): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !ignored?.test(message.text())) errors.push(`console: ${message.text()}`);
+  });
+  return errors;
+}
+
+/** The operations Swagger UI shows, as `METHOD /path`, once it shows `count` of them; each must be visible. */
+async function renderedOperations(page: Page, count: number): Promise<string[]> {
+  const blocks = page.locator('.opblock');
+  await waitFor(async () => ((await blocks.count()) >= count ? true : undefined), 15_000, `${count} operations`);
+  const shown: string[] = [];
+  for (const block of await blocks.all()) {
+    const method = await block.locator('.opblock-summary-method').innerText();
+    const path = await block.locator('.opblock-summary-path').getAttribute('data-path');
+    shown.push(`${(await block.isVisible()) ? '' : 'HIDDEN '}${method} ${path}`);
+  }
+  return shown;
+}
+
+/** Texts that a document spliced into a script by String.replace (or into HTML) would be corrupted by. */
+const HOSTILE = "$` $' $& $$ $1 </script><script>window.hacked = true</script> <!-- ${x} \u2028 \"'";
+
+@Controller('hostile')
+class HostileController {
+  @ApiOperation({ operationId: 'hostile', summary: HOSTILE, description: HOSTILE })
+  @ApiOkResponse({ description: HOSTILE, schema: { type: 'string', example: HOSTILE } })
+  @Get()
+  get(): string {
+    return HOSTILE;
+  }
+}
+
+withChromium('Swagger UI in Chromium: no text of the document can break the page', () => {
+  let browser: Browser;
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+    // An app of one route, set up as the registry's is (configureApp, the HTTP adapter with helmet).
+    const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', HTTP_ADAPTER: testHttpAdapter(), LOG_LEVEL: 'fatal' });
+    const moduleRef = await Test.createTestingModule({
+      controllers: [HostileController],
+      providers: [{ provide: APP_CONFIG, useValue: config }],
+    }).compile();
+    app = moduleRef.createNestApplication(createHttpAdapter(config), { bodyParser: false, logger: false });
+    configureApp(app);
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${boundPort(app)}`;
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it("shows `$`, `$'`, `$&`, `</script>` and the like as the text they are", async () => {
+    const init = await (await fetch(`${url}/docs/swagger-ui-init.js`)).text();
+    expect(() => new Script(init)).not.toThrow();
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page);
+      await page.goto(`${url}/docs`);
+      expect(await renderedOperations(page, 1)).toEqual(['GET /hostile']);
+      const operation = page.locator('.opblock');
+      expect(await operation.locator('.opblock-summary-description').innerText()).toBe(HOSTILE);
+      await operation.locator('.opblock-summary').click();
+      const example = operation.locator('.responses-wrapper .example').first();
+      await example.waitFor();
+      expect(JSON.parse(await example.innerText())).toBe(HOSTILE);
+      expect(await page.evaluate('window.hacked')).toBeUndefined();
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 });
