@@ -30,6 +30,12 @@ interface OpenApi {
   components: { schemas: Record<string, Schema> };
 }
 
+/** Every operation of a document, as `METHOD /path`, in the document's order. */
+const operationsOf = (doc: OpenApi) =>
+  Object.entries(doc.paths).flatMap(([path, operations]) =>
+    Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+  );
+
 /** The OpenAPI document of the built server: it is what the Swagger CLI plugin produces from the code. */
 describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
   let database: TestDatabase;
@@ -52,6 +58,13 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui');
     expect((await server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
+    // helmet's policy, without upgrade-insecure-requests (the page works over plain HTTP); the API keeps it.
+    const policy = page.headers.get('content-security-policy');
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).not.toContain('upgrade-insecure-requests');
+    expect((await server.fetch('/health/live')).headers.get('content-security-policy')).toContain(
+      'upgrade-insecure-requests',
+    );
   });
 
   it('gives Swagger UI an init script that parses and fetches /docs-json (once broken by a `$` and a backquote)', async () => {
@@ -173,6 +186,16 @@ if (!chromiumInstalled() && !process.env.CI) {
   console.warn('SKIPPING the Swagger UI browser tests: /usr/bin/chromium is not installed (apt-get install chromium).');
 }
 
+/** A name other than localhost for this host: browsers treat a plain-HTTP page there as they would a remote one. */
+const OTHER_HOST = 'registry.test';
+
+/**
+ * Chromium's note that helmet's Cross-Origin-Opener-Policy does nothing on a plain-HTTP origin other than localhost:
+ * it logs it as an error, and it says nothing about the page.
+ */
+const COOP_IGNORED =
+  /^The Cross-Origin-Opener-Policy header has been ignored, because the URL's origin was untrustworthy/;
+
 /** Every page error and console error of a page, as lines; a test ends by expecting none. */
 function errorsOf(page: Page, ignored?: RegExp): string[] {
   const errors: string[] = [];
@@ -195,6 +218,49 @@ async function renderedOperations(page: Page, count: number): Promise<string[]> 
   }
   return shown;
 }
+
+/**
+ * Swagger UI at /docs in a real browser, on the built server. SQLite only: the page shows the OpenAPI document,
+ * which is the same on both databases, and the calls it makes are the API's, which the other suites check on both.
+ */
+withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
+  let browser: Browser;
+  let database: TestDatabase;
+  let server: ServerProcess;
+  let doc: OpenApi;
+
+  beforeAll(async () => {
+    browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
+    database = await createTestDatabase('sqlite');
+    server = await ServerProcess.start({ DATABASE_URL: database.url });
+    doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await database?.drop();
+  });
+
+  it('works over plain HTTP from another host, and loads nothing from anywhere else', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page, COOP_IGNORED);
+      const origins = new Set<string>();
+      page.on('request', (req) => origins.add(new URL(req.url()).origin));
+      const url = server.url.replace('127.0.0.1', OTHER_HOST);
+      await page.goto(`${url}/docs`);
+      expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
+      // No validator badge: a link to validator.swagger.io and its image, which would show with the operations.
+      expect(await page.locator('a[href*="validator"]').count()).toBe(0);
+      expect([...origins]).toEqual([url]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
 
 /** Texts that a document spliced into a script by String.replace (or into HTML) would be corrupted by. */
 const HOSTILE = "$` $' $& $$ $1 </script><script>window.hacked = true</script> <!-- ${x} \u2028 \"'";
