@@ -1,6 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { dirname, join } from 'node:path';
 import { API_KEY_SCHEME } from './auth/access.decorator';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 
@@ -50,10 +52,16 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     new DocumentBuilder()
       .setTitle('Agent Registry')
       .setDescription(API_DESCRIPTION)
-      .setVersion('1.0.0')
+      .setVersion(registryVersion())
       .setLicense('MIT', 'https://opensource.org/license/mit')
       .addServer('/', 'This registry')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (REGISTRY_API_KEYS_FILE).' })
+      // Our keys are opaque secrets, not JWTs (Nest's default bearerFormat).
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'API key',
+        description: 'An API key (REGISTRY_API_KEYS_FILE).',
+      })
       .addApiKey(
         { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same key, in its own header.' },
         API_KEY_SCHEME,
@@ -61,6 +69,20 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       .build(),
   );
   return document;
+}
+
+/**
+ * The version in the root package.json, found from src/ (ts-jest, ts-node) and dist/src/ (the build) alike: the
+ * nearest package.json up from here named agent-registry.
+ */
+function registryVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (name === 'agent-registry' && version) return version;
+  }
+  throw new Error(`No package.json of agent-registry above ${__dirname}`);
 }
 
 /** The port a listening app is bound to (the one the system picked, with PORT=0). */

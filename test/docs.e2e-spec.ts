@@ -17,6 +17,7 @@ import { waitFor } from './support/prometheus';
 import { ServerProcess } from './support/server-process';
 
 interface Operation {
+  operationId?: string;
   summary?: string;
   description?: string;
   parameters?: { name: string; description?: string; schema?: { example?: unknown } }[];
@@ -26,9 +27,12 @@ interface Schema {
   properties: Record<string, { description?: string; example?: unknown; items?: unknown }>;
 }
 interface OpenApi {
+  info: { version: string };
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, Schema> };
+  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, { bearerFormat?: string }> };
 }
+
+const ROOT = join(__dirname, '..');
 
 /** Every operation of a document, as `METHOD /path`, in the document's order. */
 const operationsOf = (doc: OpenApi) =>
@@ -74,6 +78,32 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect(() => new Script(init)).not.toThrow();
     expect(init).toContain('"swaggerUrl": "/docs-json"');
     expect(init).not.toContain('Long-running agents');
+  });
+
+  it('names every operation as a call, says which version it documents, and calls the keys opaque', () => {
+    const operationIds = Object.fromEntries(
+      Object.entries(doc.paths).flatMap(([path, operations]) =>
+        Object.entries(operations).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]),
+      ),
+    );
+    expect(operationIds).toEqual({
+      'POST /agents/register': 'registerAgent',
+      'POST /agents/{agent_id}/heartbeat': 'renewLease',
+      'GET /agents': 'listAgents',
+      'GET /agents/{agent_id}': 'getAgent',
+      'DELETE /agents/{agent_id}': 'deregisterAgent',
+      'GET /agents/{agent_id}/card': 'getAgentCard',
+      'POST /admin/expiry-guard/release': 'releaseExpiryGuard',
+      'GET /sd/prometheus': 'listPrometheusTargets',
+      'GET /health': 'getHealth',
+      'GET /health/live': 'checkLiveness',
+      'GET /health/ready': 'checkReadiness',
+      'GET /events': 'watchEvents',
+      'GET /metrics': 'getMetrics',
+    });
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(doc.info.version).toBe(version);
+    expect(doc.components.securitySchemes.bearer.bearerFormat).toBe('API key');
   });
 
   it('documents every operation with its success and error responses', () => {
@@ -162,7 +192,7 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
   it('passes `redocly lint` without errors', async () => {
     const file = join(database.dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));
-    const redocly = join(__dirname, '..', 'node_modules', '.bin', 'redocly');
+    const redocly = join(ROOT, 'node_modules', '.bin', 'redocly');
     const result = await promisify(execFile)(redocly, ['lint', file, '--format=stylish'], {
       env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
     }).catch((error: { stdout: string; stderr: string }) => ({ ...error, failed: true }));
@@ -173,9 +203,9 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     const file = join(database.dir, 'openapi.json');
     const generated = join(database.dir, 'openapi.ts');
     writeFileSync(file, JSON.stringify(doc));
-    const cli = join(__dirname, '..', 'node_modules', '.bin', 'openapi-typescript');
+    const cli = join(ROOT, 'node_modules', '.bin', 'openapi-typescript');
     await promisify(execFile)(cli, [file, '-o', generated]);
-    const committed = readFileSync(join(__dirname, '..', 'src', 'client', 'openapi.ts'), 'utf8');
+    const committed = readFileSync(join(ROOT, 'src', 'client', 'openapi.ts'), 'utf8');
     expect(readFileSync(generated, 'utf8')).toBe(committed);
   });
 });

@@ -20,7 +20,7 @@ export interface paths {
          *     once the write is committed. A new agent, or a re-registration that changes anything but the lease, is an event
          *     of `GET /events`.
          */
-        post: operations["RegistryController_register"];
+        post: operations["registerAgent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -42,7 +42,7 @@ export interface paths {
          *     as it is). Also revives an agent whose lease ran out but which cleanup has not removed yet. Answered once the write
          *     is committed. Any request body is ignored.
          */
-        post: operations["RegistryController_heartbeat"];
+        post: operations["renewLease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -65,7 +65,7 @@ export interface paths {
          *     says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
          *     it (for a paged list, use the first page's).
          */
-        get: operations["RegistryController_list"];
+        get: operations["listAgents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -85,14 +85,14 @@ export interface paths {
          * Get one agent
          * @description Also answers for an agent whose lease ran out but which cleanup has not removed yet (`is_alive: false`).
          */
-        get: operations["RegistryController_get"];
+        get: operations["getAgent"];
         put?: never;
         post?: never;
         /**
          * Deregister an agent
          * @description Removes the agent at once, alive or not.
          */
-        delete: operations["RegistryController_deregister"];
+        delete: operations["deregisterAgent"];
         options?: never;
         head?: never;
         patch?: never;
@@ -110,7 +110,7 @@ export interface paths {
          * @description The agent's A2A Agent Card exactly as registered, with an `ETag` (answers `If-None-Match` with 304) and
          *     `Cache-Control: no-cache`: caches keep it, and ask again each time, which costs a 304 while the card is unchanged.
          */
-        get: operations["RegistryController_card"];
+        get: operations["getAgentCard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -133,7 +133,7 @@ export interface paths {
          * @description Releases the mass-expiry guard at once (see `/health`): the next cleanup run deletes the agents whose leases
          *     ran out, and those agents do not engage the guard again. Answers the same when the guard was not engaged.
          */
-        post: operations["ExpiryGuardController_release"];
+        post: operations["releaseExpiryGuard"];
         delete?: never;
         options?: never;
         head?: never;
@@ -155,7 +155,7 @@ export interface paths {
          *     `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
          *     relabelling.
          */
-        get: operations["PrometheusSdController_prometheus"];
+        get: operations["listPrometheusTargets"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,7 +175,7 @@ export interface paths {
          * Registry health with agent counts
          * @description 200 while the database answers; 503 with `status: unhealthy` when it does not.
          */
-        get: operations["HealthController_check"];
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -195,7 +195,7 @@ export interface paths {
          * Liveness probe
          * @description 200 while the process serves HTTP; it does not touch the database, so an outage does not restart the registry.
          */
-        get: operations["HealthController_live"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -215,7 +215,7 @@ export interface paths {
          * Readiness probe
          * @description 200 while the database answers a ping; 503 otherwise, so a load balancer stops sending traffic.
          */
-        get: operations["HealthController_ready"];
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -241,7 +241,7 @@ export interface paths {
          *     revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
          *     connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
          */
-        get: operations["EventsController_watch"];
+        get: operations["watchEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -265,7 +265,7 @@ export interface paths {
          *     event loop lag, garbage collection, handles). README lists them. Needs a `reader` key when keys are configured,
          *     unless REGISTRY_OPEN_ROUTES lists `metrics`.
          */
-        get: operations["MetricsController_index"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -728,7 +728,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    RegistryController_register: {
+    registerAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -901,7 +901,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_heartbeat: {
+    renewLease: {
         parameters: {
             query?: never;
             header?: never;
@@ -1056,7 +1056,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_list: {
+    listAgents: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -1215,7 +1215,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_get: {
+    getAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -1370,7 +1370,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_deregister: {
+    deregisterAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -1525,7 +1525,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_card: {
+    getAgentCard: {
         parameters: {
             query?: never;
             header?: {
@@ -1695,7 +1695,7 @@ export interface operations {
             };
         };
     };
-    ExpiryGuardController_release: {
+    releaseExpiryGuard: {
         parameters: {
             query?: never;
             header?: never;
@@ -1770,7 +1770,7 @@ export interface operations {
             };
         };
     };
-    PrometheusSdController_prometheus: {
+    listPrometheusTargets: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -1902,7 +1902,7 @@ export interface operations {
             };
         };
     };
-    HealthController_check: {
+    getHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -1986,7 +1986,7 @@ export interface operations {
             };
         };
     };
-    HealthController_live: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -2042,7 +2042,7 @@ export interface operations {
             };
         };
     };
-    HealthController_ready: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -2196,7 +2196,7 @@ export interface operations {
             };
         };
     };
-    EventsController_watch: {
+    watchEvents: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -2354,7 +2354,7 @@ export interface operations {
             };
         };
     };
-    MetricsController_index: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;

@@ -36,7 +36,7 @@ export class EventsController {
    * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
    * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
    */
-  @ApiOperation({ summary: 'Watch the registry: a resumable stream of changes (SSE)' })
+  @ApiOperation({ operationId: 'watchEvents', summary: 'Watch the registry: a resumable stream of changes (SSE)' })
   @Get()
   @Access('read')
   @ApiHeader({
