@@ -216,6 +216,8 @@ if (!chromiumInstalled() && !process.env.CI) {
   console.warn('SKIPPING the Swagger UI browser tests: /usr/bin/chromium is not installed (apt-get install chromium).');
 }
 
+const AGENT_SECRET = 'docs-agent-0123456789';
+
 /** A name other than localhost for this host: browsers treat a plain-HTTP page there as they would a remote one. */
 const OTHER_HOST = 'registry.test';
 
@@ -249,6 +251,16 @@ async function renderedOperations(page: Page, count: number): Promise<string[]> 
   return shown;
 }
 
+/** Clicks "Execute" in an expanded operation and returns the status and body the UI then shows. */
+async function execute(operation: ReturnType<Page['locator']>): Promise<{ status: string; body: string }> {
+  await operation.getByRole('button', { name: 'Execute' }).click();
+  const status = operation.locator('.live-responses-table tbody .response-col_status');
+  await status.waitFor();
+  const body = operation.locator('.live-responses-table .response-col_description pre').first();
+  await body.waitFor();
+  return { status: (await status.innerText()).trim(), body: await body.innerText() };
+}
+
 /**
  * Swagger UI at /docs in a real browser, on the built server. SQLite only: the page shows the OpenAPI document,
  * which is the same on both databases, and the calls it makes are the API's, which the other suites check on both.
@@ -262,7 +274,10 @@ withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
   beforeAll(async () => {
     browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
     database = await createTestDatabase('sqlite');
-    server = await ServerProcess.start({ DATABASE_URL: database.url });
+    server = await ServerProcess.start({
+      DATABASE_URL: database.url,
+      REGISTRY_API_KEYS: `docs-agent:agent:${AGENT_SECRET}`,
+    });
     doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
   }, 60_000);
 
@@ -271,6 +286,55 @@ withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
     await server?.stop();
     await database?.drop();
   });
+
+  it('shows every operation; "Authorize" with a key, then "Try it out" registers an agent and lists it', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page);
+      const calls: { path: string; authorization?: string }[] = [];
+      page.on('request', (req) => {
+        const path = new URL(req.url()).pathname;
+        if (path.startsWith('/agents')) calls.push({ path, authorization: req.headers().authorization });
+      });
+      await page.goto(`${server.url}/docs`);
+      expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
+
+      await page.getByRole('button', { name: 'Authorize' }).first().click();
+      const dialog = page.locator('.modal-ux');
+      await dialog.getByLabel('auth-bearer-value').fill(AGENT_SECRET);
+      await dialog.getByRole('button', { name: 'Apply credentials' }).first().click();
+      await dialog.getByRole('button', { name: 'Remove authorization' }).first().waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).first().click();
+      await dialog.waitFor({ state: 'detached' });
+
+      // The examples as they are: the registration's, then every filter's, which find that agent.
+      const register = page.locator('#operations-agents-registerAgent');
+      await register.locator('.opblock-summary').click();
+      await register.getByRole('button', { name: 'Try it out' }).click();
+      const registered = await execute(register);
+      expect(registered.status).toBe('200');
+      expect(JSON.parse(registered.body)).toMatchObject({ agent_id: 'planner-7', is_alive: true });
+
+      const list = page.locator('#operations-agents-listAgents');
+      await list.locator('.opblock-summary').click();
+      await list.getByRole('button', { name: 'Try it out' }).click();
+      const listed = await execute(list);
+      expect(listed.status).toBe('200');
+      expect((JSON.parse(listed.body) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['planner-7']);
+
+      expect(calls).toEqual([
+        { path: '/agents/register', authorization: `Bearer ${AGENT_SECRET}` },
+        { path: '/agents', authorization: `Bearer ${AGENT_SECRET}` },
+      ]);
+      expect((await server.fetch('/agents/planner-7')).status).toBe(401);
+      const stored = await server.fetch('/agents/planner-7', { headers: { Authorization: `Bearer ${AGENT_SECRET}` } });
+      expect(stored.status).toBe(200);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 
   it('works over plain HTTP from another host, and loads nothing from anywhere else', async () => {
     const context = await browser.newContext();

@@ -20,6 +20,18 @@ const SEARCH_MAX_LENGTH = 256;
 const toList = ({ value }: { value: unknown }) => (value === undefined || Array.isArray(value) ? value : [value]);
 
 /**
+ * The filters' examples. Swagger UI's "Try it out" sends them all together: each matches the agent of the
+ * registration example, and the example cursor of `GET /agents` is made for them.
+ */
+export const EXAMPLE_FILTERS = {
+  capability: ['planning'],
+  label: ['region:eu-west-1'],
+  skill: 'travel',
+  name: 'plan',
+  q: 'trip',
+};
+
+/**
  * The filters `GET /agents`, `GET /events` and `GET /sd/prometheus` share. Every one given must match; an agent
  * matches `capability=a&capability=b` only if it has both.
  */
@@ -27,7 +39,7 @@ export class AgentFilterQuery {
   @ApiPropertyOptional({
     description: 'An agent capability; repeat it to ask for agents that have all of them.',
     type: [String],
-    example: ['planning'],
+    example: EXAMPLE_FILTERS.capability,
   })
   @IsOptional()
   @Transform(toList)
@@ -40,7 +52,7 @@ export class AgentFilterQuery {
     description:
       'A label as `key:value` (split at the first colon); repeat it to ask for agents that have all of them.',
     type: [String],
-    example: ['region:eu-west-1'],
+    example: EXAMPLE_FILTERS.label,
   })
   @IsOptional()
   @Transform(toList)
@@ -52,13 +64,13 @@ export class AgentFilterQuery {
 
   @ApiPropertyOptional({
     description: 'Agents whose card has a skill whose `id`, or one of whose `tags`, equals this (case-sensitive).',
-    example: 'travel',
+    example: EXAMPLE_FILTERS.skill,
   })
   @IsOptional()
   @IsSearchTerm('skill', SKILL_TERM_MAX_LENGTH)
   skill?: string;
 
-  @ApiPropertyOptional({ description: 'A case-insensitive substring of `agent_name`.', example: 'plan' })
+  @ApiPropertyOptional({ description: 'A case-insensitive substring of `agent_name`.', example: EXAMPLE_FILTERS.name })
   @IsOptional()
   @IsSearchTerm('name', SEARCH_MAX_LENGTH)
   name?: string;
@@ -66,7 +78,7 @@ export class AgentFilterQuery {
   @ApiPropertyOptional({
     description:
       "A case-insensitive substring of the agent's name, its card's description, or its card's skill names and tags.",
-    example: 'itinerary',
+    example: EXAMPLE_FILTERS.q,
   })
   @IsOptional()
   @IsSearchTerm('q', SEARCH_MAX_LENGTH)

@@ -3,7 +3,8 @@ import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { toBoolean } from '../../common/to-boolean';
 import { toInteger } from '../../common/to-integer';
-import { AgentFilterQuery } from './agent-filter-query.dto';
+import { cursorScope, encodeCursor } from '../page-cursor';
+import { AgentFilterQuery, agentFilterOf, EXAMPLE_FILTERS } from './agent-filter-query.dto';
 
 export const PAGE_LIMIT_MAX = 1000;
 
@@ -37,7 +38,8 @@ export class ListAgentsQuery extends AgentFilterQuery {
     description:
       "Where the page starts: copy it from the previous page's `Link` header. Opaque; it belongs to the filters it " +
       'was made for.',
-    example: 'WyJ2MSIsInBsYW5uZXItNyIsIk9rM3RxS3BfVmJ3Wm5yQjEiXQ',
+    // The page after planner-6 for the example filters: "Try it out" with every example finds the example agent.
+    example: encodeCursor('planner-6', cursorScope(agentFilterOf(EXAMPLE_FILTERS), false)),
   })
   @IsOptional()
   @IsString({ message: 'cursor must be given once, as a string' })
