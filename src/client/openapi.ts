@@ -2221,7 +2221,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). */
+            /**
+             * @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
+             *
+             *     ```
+             *     : watching from revision 1042
+             *
+             *     id: 1043
+             *     event: registered
+             *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{"agent_id":"planner-7","agent_name":"Planner","host":"10.0.4.17","port":8080,"ttl_seconds":60,"metadata":null,"capabilities":["planning"],"labels":{"region":"eu-west-1"},"agent_card":null,"registered_at":"2026-11-27T09:00:00.000Z","last_heartbeat":"2026-11-27T09:00:00.000Z","expires_at":"2026-11-27T09:01:00.000Z","is_alive":true},"matches":true}
+             *
+             *     : keepalive
+             *
+             *     ```
+             */
             200: {
                 headers: {
                     /** @description The registry revision when the stream started. */
@@ -2230,11 +2243,32 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example id: 1043
-                     *     event: registered
-                     *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{…},"matches":true}
-                     *
-                     *     : keepalive
+                     * @example {
+                     *       "revision": 1043,
+                     *       "type": "registered",
+                     *       "agent_id": "planner-7",
+                     *       "at": "2026-11-27T09:00:00.000Z",
+                     *       "agent": {
+                     *         "agent_id": "planner-7",
+                     *         "agent_name": "Planner",
+                     *         "host": "10.0.4.17",
+                     *         "port": 8080,
+                     *         "ttl_seconds": 60,
+                     *         "metadata": null,
+                     *         "capabilities": [
+                     *           "planning"
+                     *         ],
+                     *         "labels": {
+                     *           "region": "eu-west-1"
+                     *         },
+                     *         "agent_card": null,
+                     *         "registered_at": "2026-11-27T09:00:00.000Z",
+                     *         "last_heartbeat": "2026-11-27T09:00:00.000Z",
+                     *         "expires_at": "2026-11-27T09:01:00.000Z",
+                     *         "is_alive": true
+                     *       },
+                     *       "matches": true
+                     *     }
                      */
                     "text/event-stream": components["schemas"]["AgentEventData"];
                 };
