@@ -173,7 +173,8 @@ export interface paths {
         };
         /**
          * Registry health with agent counts
-         * @description 200 while the database answers; 503 with `status: unhealthy` when it does not.
+         * @description 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
+         *     cleanup); 503 with `status: unhealthy` when it does not.
          */
         get: operations["getHealth"];
         put?: never;

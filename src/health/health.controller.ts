@@ -26,7 +26,8 @@ export class HealthController {
   ) {}
 
   /**
-   * 200 while the database answers; 503 with `status: unhealthy` when it does not.
+   * 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
+   * cleanup); 503 with `status: unhealthy` when it does not.
    */
   @ApiOperation({ operationId: 'getHealth', summary: 'Registry health with agent counts' })
   @Get()
