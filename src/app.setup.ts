@@ -1,6 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { dirname, join } from 'node:path';
 import { API_KEY_SCHEME } from './auth/access.decorator';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 
@@ -8,6 +10,9 @@ const API_DESCRIPTION = `Long-running agents register where they live, keep a TT
 
 An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbeat + ttl_seconds\`. Errors are
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
+
+/** Where the OpenAPI document is served as JSON (and where Swagger UI at /docs reads it). */
+const DOCUMENT_JSON_PATH = 'docs-json';
 
 /**
  * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): CORS and the
@@ -25,8 +30,18 @@ export function configureApp(app: INestApplication): void {
     });
   }
   SwaggerModule.setup('docs', app, openApiDocument(app), {
-    jsonDocumentUrl: 'docs-json',
+    ui: false,
+    jsonDocumentUrl: DOCUMENT_JSON_PATH,
     yamlDocumentUrl: 'docs-yaml',
+  });
+  // Swagger UI's init script would carry the document, spliced in by String.replace: `$&`, `` $` `` or `$'` in any
+  // text of it are replacement patterns there, and break the script (a blank page). So the page gets an empty
+  // document, which makes it fetch swaggerUrl: the JSON document, which no text can break.
+  SwaggerModule.setup('docs', app, () => ({}) as OpenAPIObject, {
+    raw: false,
+    swaggerUrl: `/${DOCUMENT_JSON_PATH}`,
+    // Without a document inline, Swagger UI would show a badge fetched from validator.swagger.io with this URL.
+    swaggerOptions: { validatorUrl: null },
   });
 }
 
@@ -37,10 +52,16 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     new DocumentBuilder()
       .setTitle('Agent Registry')
       .setDescription(API_DESCRIPTION)
-      .setVersion('1.0.0')
+      .setVersion(registryVersion())
       .setLicense('MIT', 'https://opensource.org/license/mit')
       .addServer('/', 'This registry')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (REGISTRY_API_KEYS_FILE).' })
+      // Our keys are opaque secrets, not JWTs (Nest's default bearerFormat).
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'API key',
+        description: 'An API key (REGISTRY_API_KEYS_FILE).',
+      })
       .addApiKey(
         { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same key, in its own header.' },
         API_KEY_SCHEME,
@@ -48,6 +69,20 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       .build(),
   );
   return document;
+}
+
+/**
+ * The version in the root package.json, found from src/ (ts-jest, ts-node) and dist/src/ (the build) alike: the
+ * nearest package.json up from here named agent-registry.
+ */
+function registryVersion(): string {
+  for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (name === 'agent-registry' && version) return version;
+  }
+  throw new Error(`No package.json of agent-registry above ${__dirname}`);
 }
 
 /** The port a listening app is bound to (the one the system picked, with PORT=0). */

@@ -7,7 +7,7 @@ import { loadConfig } from './config/app-config';
 
 /**
  * `npm run client:types`, step one: writes the OpenAPI document to the file named by the first argument, from an app
- * built on an in-memory database that never listens. openapi-typescript then turns it into src/client/openapi.ts.
+ * built on an in-memory database that never listens. openapi-typescript then turns it into packages/client/src/openapi.ts.
  */
 async function main(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'error', CLEANUP_CRON: '0 0 0 1 1 *' });

@@ -1,8 +1,19 @@
+import { Controller, Get, INestApplication } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { Test } from '@nestjs/testing';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
+import { Script } from 'node:vm';
+import type { Browser, Page } from 'playwright-core';
+import { boundPort, configureApp } from '../src/app.setup';
+import { createHttpAdapter } from '../src/common/http-adapter';
+import { APP_CONFIG, loadConfig } from '../src/config/app-config';
+import { chromiumInstalled, launchChromium } from './support/browser';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
+import { testHttpAdapter } from './support/http-adapter';
+import { waitFor } from './support/prometheus';
 import { ServerProcess } from './support/server-process';
 
 const ROOT = join(__dirname, '..');
@@ -16,6 +27,7 @@ function packageJson(): { scripts: Record<string, string> } {
 }
 
 interface Operation {
+  operationId?: string;
   summary?: string;
   description?: string;
   parameters?: { name: string; description?: string; schema?: { example?: unknown } }[];
@@ -25,9 +37,16 @@ interface Schema {
   properties: Record<string, { description?: string; example?: unknown; items?: unknown }>;
 }
 interface OpenApi {
+  info: { version: string };
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, Schema> };
+  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, { bearerFormat?: string }> };
 }
+
+/** Every operation of a document, as `METHOD /path`, in the document's order. */
+const operationsOf = (doc: OpenApi) =>
+  Object.entries(doc.paths).flatMap(([path, operations]) =>
+    Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+  );
 
 /** The OpenAPI document of the built server: it is what the Swagger CLI plugin produces from the code. */
 describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
@@ -51,6 +70,48 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui');
     expect((await server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
+    // helmet's policy, without upgrade-insecure-requests (the page works over plain HTTP); the API keeps it.
+    const policy = page.headers.get('content-security-policy');
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).not.toContain('upgrade-insecure-requests');
+    expect((await server.fetch('/health/live')).headers.get('content-security-policy')).toContain(
+      'upgrade-insecure-requests',
+    );
+  });
+
+  it('gives Swagger UI an init script that parses and fetches /docs-json (once broken by a `$` and a backquote)', async () => {
+    // The labels description holds LABEL_KEY_PATTERN, whose `$` and backquote were read as `` $` ``.
+    expect(JSON.stringify(doc)).toContain('$`');
+    const init = await (await server.fetch('/docs/swagger-ui-init.js')).text();
+    expect(() => new Script(init)).not.toThrow();
+    expect(init).toContain('"swaggerUrl": "/docs-json"');
+    expect(init).not.toContain('Long-running agents');
+  });
+
+  it('names every operation as a call, says which version it documents, and calls the keys opaque', () => {
+    const operationIds = Object.fromEntries(
+      Object.entries(doc.paths).flatMap(([path, operations]) =>
+        Object.entries(operations).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.operationId]),
+      ),
+    );
+    expect(operationIds).toEqual({
+      'POST /agents/register': 'registerAgent',
+      'POST /agents/{agent_id}/heartbeat': 'renewLease',
+      'GET /agents': 'listAgents',
+      'GET /agents/{agent_id}': 'getAgent',
+      'DELETE /agents/{agent_id}': 'deregisterAgent',
+      'GET /agents/{agent_id}/card': 'getAgentCard',
+      'POST /admin/expiry-guard/release': 'releaseExpiryGuard',
+      'GET /sd/prometheus': 'listPrometheusTargets',
+      'GET /health': 'getHealth',
+      'GET /health/live': 'checkLiveness',
+      'GET /health/ready': 'checkReadiness',
+      'GET /events': 'watchEvents',
+      'GET /metrics': 'getMetrics',
+    });
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(doc.info.version).toBe(version);
+    expect(doc.components.securitySchemes.bearer.bearerFormat).toBe('API key');
   });
 
   it('documents every operation with its success and error responses', () => {
@@ -136,15 +197,23 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     }
   });
 
-  it('passes `redocly lint` without errors', async () => {
+  it('passes `redocly lint` without an error or a warning', async () => {
     const file = join(database.dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));
-    const redocly = join(__dirname, '..', 'node_modules', '.bin', 'redocly');
-    const result = await promisify(execFile)(redocly, ['lint', file, '--format=stylish'], {
+    const redocly = join(ROOT, 'node_modules', '.bin', 'redocly');
+    const result = await promisify(execFile)(redocly, ['lint', file, '--format=json'], {
       env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
     }).catch((error: { stdout: string; stderr: string }) => ({ ...error, failed: true }));
-    expect({ ...result, failed: 'failed' in result }).toMatchObject({ failed: false });
-    expect(`${result.stdout}${result.stderr}`).toContain('Your API description is valid');
+    const report = JSON.parse(result.stdout) as {
+      totals: Record<string, number>;
+      problems: { ruleId: string; message: string; location: { pointer: string }[] }[];
+    };
+    const problems = report.problems.map((p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`);
+    expect({ problems, totals: report.totals, failed: 'failed' in result }).toEqual({
+      problems: [],
+      totals: { errors: 0, warnings: 0, ignored: 0 },
+      failed: false,
+    });
   });
 
   it('matches the client types checked in (packages/client/src/openapi.ts): `npm run client:types` regenerates them', async () => {
@@ -190,4 +259,210 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     );
     expect(result).toEqual({ stdout: '', stderr: '' });
   });
+});
+
+// Debian's chromium: .ci/run installs it, and in CI a missing one fails these tests instead of skipping them.
+const withChromium = chromiumInstalled() || process.env.CI ? describe : describe.skip;
+if (!chromiumInstalled() && !process.env.CI) {
+  console.warn('SKIPPING the Swagger UI browser tests: /usr/bin/chromium is not installed (apt-get install chromium).');
+}
+
+const AGENT_SECRET = 'docs-agent-0123456789';
+
+/** A name other than localhost for this host: browsers treat a plain-HTTP page there as they would a remote one. */
+const OTHER_HOST = 'registry.test';
+
+/**
+ * Chromium's note that helmet's Cross-Origin-Opener-Policy does nothing on a plain-HTTP origin other than localhost:
+ * it logs it as an error, and it says nothing about the page.
+ */
+const COOP_IGNORED =
+  /^The Cross-Origin-Opener-Policy header has been ignored, because the URL's origin was untrustworthy/;
+
+/** Every page error and console error of a page, as lines; a test ends by expecting none. */
+function errorsOf(page: Page, ignored?: RegExp): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !ignored?.test(message.text())) errors.push(`console: ${message.text()}`);
+  });
+  return errors;
+}
+
+/** The operations Swagger UI shows, as `METHOD /path`, once it shows `count` of them; each must be visible. */
+async function renderedOperations(page: Page, count: number): Promise<string[]> {
+  const blocks = page.locator('.opblock');
+  await waitFor(async () => ((await blocks.count()) >= count ? true : undefined), 15_000, `${count} operations`);
+  const shown: string[] = [];
+  for (const block of await blocks.all()) {
+    const method = await block.locator('.opblock-summary-method').innerText();
+    const path = await block.locator('.opblock-summary-path').getAttribute('data-path');
+    shown.push(`${(await block.isVisible()) ? '' : 'HIDDEN '}${method} ${path}`);
+  }
+  return shown;
+}
+
+/** Clicks "Execute" in an expanded operation and returns the status and body the UI then shows. */
+async function execute(operation: ReturnType<Page['locator']>): Promise<{ status: string; body: string }> {
+  await operation.getByRole('button', { name: 'Execute' }).click();
+  const status = operation.locator('.live-responses-table tbody .response-col_status');
+  await status.waitFor();
+  const body = operation.locator('.live-responses-table .response-col_description pre').first();
+  await body.waitFor();
+  return { status: (await status.innerText()).trim(), body: await body.innerText() };
+}
+
+/**
+ * Swagger UI at /docs in a real browser, on the built server. SQLite only: the page shows the OpenAPI document,
+ * which is the same on both databases, and the calls it makes are the API's, which the other suites check on both.
+ */
+withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
+  let browser: Browser;
+  let database: TestDatabase;
+  let server: ServerProcess;
+  let doc: OpenApi;
+
+  beforeAll(async () => {
+    browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
+    database = await createTestDatabase('sqlite');
+    server = await ServerProcess.start({
+      DATABASE_URL: database.url,
+      REGISTRY_API_KEYS: `docs-agent:agent:${AGENT_SECRET}`,
+    });
+    doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await database?.drop();
+  });
+
+  it('shows every operation; "Authorize" with a key, then "Try it out" registers an agent and lists it', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page);
+      const calls: { path: string; authorization?: string }[] = [];
+      page.on('request', (req) => {
+        const path = new URL(req.url()).pathname;
+        if (path.startsWith('/agents')) calls.push({ path, authorization: req.headers().authorization });
+      });
+      await page.goto(`${server.url}/docs`);
+      expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
+
+      await page.getByRole('button', { name: 'Authorize' }).first().click();
+      const dialog = page.locator('.modal-ux');
+      await dialog.getByLabel('auth-bearer-value').fill(AGENT_SECRET);
+      await dialog.getByRole('button', { name: 'Apply credentials' }).first().click();
+      await dialog.getByRole('button', { name: 'Remove authorization' }).first().waitFor();
+      await dialog.getByRole('button', { name: 'Close' }).first().click();
+      await dialog.waitFor({ state: 'detached' });
+
+      // The examples as they are: the registration's, then every filter's, which find that agent.
+      const register = page.locator('#operations-agents-registerAgent');
+      await register.locator('.opblock-summary').click();
+      await register.getByRole('button', { name: 'Try it out' }).click();
+      const registered = await execute(register);
+      expect(registered.status).toBe('200');
+      expect(JSON.parse(registered.body)).toMatchObject({ agent_id: 'planner-7', is_alive: true });
+
+      const list = page.locator('#operations-agents-listAgents');
+      await list.locator('.opblock-summary').click();
+      await list.getByRole('button', { name: 'Try it out' }).click();
+      const listed = await execute(list);
+      expect(listed.status).toBe('200');
+      expect((JSON.parse(listed.body) as { agent_id: string }[]).map((a) => a.agent_id)).toEqual(['planner-7']);
+
+      expect(calls).toEqual([
+        { path: '/agents/register', authorization: `Bearer ${AGENT_SECRET}` },
+        { path: '/agents', authorization: `Bearer ${AGENT_SECRET}` },
+      ]);
+      expect((await server.fetch('/agents/planner-7')).status).toBe(401);
+      const stored = await server.fetch('/agents/planner-7', { headers: { Authorization: `Bearer ${AGENT_SECRET}` } });
+      expect(stored.status).toBe(200);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it('works over plain HTTP from another host, and loads nothing from anywhere else', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page, COOP_IGNORED);
+      const origins = new Set<string>();
+      page.on('request', (req) => origins.add(new URL(req.url()).origin));
+      const url = server.url.replace('127.0.0.1', OTHER_HOST);
+      await page.goto(`${url}/docs`);
+      expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
+      // No validator badge: a link to validator.swagger.io and its image, which would show with the operations.
+      expect(await page.locator('a[href*="validator"]').count()).toBe(0);
+      expect([...origins]).toEqual([url]);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
+
+/** Texts that a document spliced into a script by String.replace (or into HTML) would be corrupted by. */
+const HOSTILE = "$` $' $& $$ $1 </script><script>window.hacked = true</script> <!-- ${x} \u2028 \"'";
+
+@Controller('hostile')
+class HostileController {
+  @ApiOperation({ operationId: 'hostile', summary: HOSTILE, description: HOSTILE })
+  @ApiOkResponse({ description: HOSTILE, schema: { type: 'string', example: HOSTILE } })
+  @Get()
+  get(): string {
+    return HOSTILE;
+  }
+}
+
+withChromium('Swagger UI in Chromium: no text of the document can break the page', () => {
+  let browser: Browser;
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+    // An app of one route, set up as the registry's is (configureApp, the HTTP adapter with helmet).
+    const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', HTTP_ADAPTER: testHttpAdapter(), LOG_LEVEL: 'fatal' });
+    const moduleRef = await Test.createTestingModule({
+      controllers: [HostileController],
+      providers: [{ provide: APP_CONFIG, useValue: config }],
+    }).compile();
+    app = moduleRef.createNestApplication(createHttpAdapter(config), { bodyParser: false, logger: false });
+    configureApp(app);
+    await app.listen(0, '127.0.0.1');
+    url = `http://127.0.0.1:${boundPort(app)}`;
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it("shows `$`, `$'`, `$&`, `</script>` and the like as the text they are", async () => {
+    const init = await (await fetch(`${url}/docs/swagger-ui-init.js`)).text();
+    expect(() => new Script(init)).not.toThrow();
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const errors = errorsOf(page);
+      await page.goto(`${url}/docs`);
+      expect(await renderedOperations(page, 1)).toEqual(['GET /hostile']);
+      const operation = page.locator('.opblock');
+      expect(await operation.locator('.opblock-summary-description').innerText()).toBe(HOSTILE);
+      await operation.locator('.opblock-summary').click();
+      const example = operation.locator('.responses-wrapper .example').first();
+      await example.waitFor();
+      expect(JSON.parse(await example.innerText())).toBe(HOSTILE);
+      expect(await page.evaluate('window.hacked')).toBeUndefined();
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 });

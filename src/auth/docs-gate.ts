@@ -5,7 +5,7 @@ import { AuthConfig } from '../config/app-config';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
 /** The Swagger UI page and its files, and the OpenAPI document as JSON and YAML (app.setup.ts). */
-const DOCS_PATH = /^\/docs(?:-json|-yaml)?(?:[/?]|$)/;
+export const DOCS_PATH = /^\/docs(?:-json|-yaml)?(?:[/?]|$)/;
 
 /**
  * The docs are served by Swagger's own routes, below Nest's guards. While REGISTRY_OPEN_ROUTES leaves `docs` out,

@@ -7,7 +7,7 @@ import type { FastifyBodyParser, FastifyError, FastifyInstance, FastifyReply, Fa
 import fastifyHelmet from '@fastify/helmet';
 import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
-import { docsGate } from '../auth/docs-gate';
+import { DOCS_PATH, docsGate } from '../auth/docs-gate';
 import { AppConfig } from '../config/app-config';
 import { timeRequest } from '../metrics/http-metrics';
 import { admitRequest } from './http-drain';
@@ -25,6 +25,14 @@ type ExpressRequest = IncomingMessage & { body?: unknown; route?: { path?: strin
 /** The route Nest mounts middleware for all routes on, in Express (nestjs-pino's): it is not a handler's. */
 const EVERY_PATH = '/{*path}';
 
+/**
+ * Swagger UI's Content-Security-Policy (`/docs` and its files): helmet's default, which the page works under, without
+ * `upgrade-insecure-requests`. That directive makes a browser fetch the page's scripts over HTTPS when the page came
+ * over plain HTTP from any host but localhost: a blank page at http://10.0.4.2:3000/docs. The page's URLs are all
+ * relative, so on HTTPS it changes nothing. Applied after helmet, in place of its header.
+ */
+const docsContentSecurityPolicy = helmet.contentSecurityPolicy({ directives: { upgradeInsecureRequests: null } });
+
 /** Every `application/*+json` type, with or without parameters. */
 const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
 
@@ -36,9 +44,9 @@ const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
  * `bodyParser: false`.
  *
  * Both also send helmet's security headers (a strict Content-Security-Policy, nosniff, frame and referrer policies;
- * the `/docs` page loads only its own scripts and styles, so it works under them), and close connections whose
- * request takes longer than HTTP_HEADERS_TIMEOUT_MS / HTTP_REQUEST_TIMEOUT_MS to arrive (a slow client cannot hold
- * one open).
+ * the `/docs` page loads only its own scripts and styles, so it works under them, and over plain HTTP too: see
+ * docsContentSecurityPolicy), and close connections whose request takes longer than HTTP_HEADERS_TIMEOUT_MS /
+ * HTTP_REQUEST_TIMEOUT_MS to arrive (a slow client cannot hold one open).
  */
 export function createHttpAdapter(config: AppConfig): AbstractHttpAdapter {
   return config.httpAdapter === 'fastify' ? fastifyAdapter(config) : expressAdapter(config);
@@ -77,7 +85,9 @@ function expressAdapter(config: AppConfig): ExpressAdapter {
     const route = () => (request.route?.path === EVERY_PATH ? undefined : request.route?.path);
     beginRequest(request, response, { body: () => request.body, route });
     timeRequest(request, response, route);
-    if (!admitRequest(adapter.getHttpServer(), response) && !gate?.(request, response)) next();
+    if (admitRequest(adapter.getHttpServer(), response) || gate?.(request, response)) return;
+    if (DOCS_PATH.test(request.url ?? '')) docsContentSecurityPolicy(request, response, next);
+    else next();
   });
   // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
   express.set('etag', false);
@@ -115,6 +125,11 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
     beginRequest(request.raw, reply.raw, { body: () => request.body, route });
     timeRequest(request.raw, reply.raw, route);
     if (admitRequest(fastify.server, reply.raw) || gate?.(request.raw, reply.raw)) reply.hijack();
+    else done();
+  });
+  // After @fastify/helmet's onRequest hooks, which Fastify runs after this file's.
+  fastify.addHook('preHandler', (request, reply, done) => {
+    if (DOCS_PATH.test(request.url)) docsContentSecurityPolicy(request.raw, reply.raw, done);
     else done();
   });
   fastify.removeAllContentTypeParsers();

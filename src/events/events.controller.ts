@@ -10,12 +10,27 @@ import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
 import { iso } from '../registry/agent-rows';
 import { ChangeFeed, WatchSink } from './change-feed';
-import { AgentEventData } from './dto/agent-event.dto';
+import { AgentEventData, EXAMPLE_EVENT_AGENT } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
 import { revisionState, StoredEvent } from './event-log';
 import { Access } from '../auth/access.decorator';
 
 const REVISION = /^\d{1,15}$/;
+
+const EXAMPLE_EVENT: AgentEventData = {
+  revision: 1043,
+  type: 'registered',
+  agent_id: 'planner-7',
+  at: '2026-11-27T09:00:00.000Z',
+  agent: EXAMPLE_EVENT_AGENT,
+  matches: true,
+};
+
+/** What a watch opened at revision 1042 receives: its opening comment, an event, a keepalive. */
+const EXAMPLE_STREAM =
+  ': watching from revision 1042\n\n' +
+  `id: ${EXAMPLE_EVENT.revision}\nevent: ${EXAMPLE_EVENT.type}\ndata: ${JSON.stringify(EXAMPLE_EVENT)}\n\n` +
+  ': keepalive\n\n';
 
 @ApiTags('events')
 @ApiExtraModels(AgentEventData)
@@ -36,7 +51,7 @@ export class EventsController {
    * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
    * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
    */
-  @ApiOperation({ summary: 'Watch the registry: a resumable stream of changes (SSE)' })
+  @ApiOperation({ operationId: 'watchEvents', summary: 'Watch the registry: a resumable stream of changes (SSE)' })
   @Get()
   @Access('read')
   @ApiHeader({
@@ -48,14 +63,12 @@ export class EventsController {
   @ApiOkResponse({
     description:
       'An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, ' +
-      '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives).',
+      '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). The ' +
+      "schema below is each event's `data`. A watch opened at revision 1042 reads, for example:\n\n" +
+      `\`\`\`\n${EXAMPLE_STREAM}\`\`\``,
     content: {
-      'text/event-stream': {
-        schema: { $ref: getSchemaPath(AgentEventData) },
-        example:
-          'id: 1043\nevent: registered\ndata: {"revision":1043,"type":"registered","agent_id":"planner-7",' +
-          '"at":"2026-11-27T09:00:00.000Z","agent":{…},"matches":true}\n\n: keepalive\n\n',
-      },
+      // OpenAPI 3.0 cannot describe a stream's items: the schema, as is usual for SSE, is that of each event's data.
+      'text/event-stream': { schema: { $ref: getSchemaPath(AgentEventData) }, example: EXAMPLE_EVENT },
     },
     headers: {
       'X-Registry-Revision': {

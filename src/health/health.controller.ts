@@ -26,9 +26,10 @@ export class HealthController {
   ) {}
 
   /**
-   * 200 while the database answers; 503 with `status: unhealthy` when it does not.
+   * 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
+   * cleanup); 503 with `status: unhealthy` when it does not.
    */
-  @ApiOperation({ summary: 'Registry health with agent counts' })
+  @ApiOperation({ operationId: 'getHealth', summary: 'Registry health with agent counts' })
   @Get()
   @Access('read')
   @Header('Cache-Control', 'no-cache, no-store, must-revalidate')
@@ -66,7 +67,7 @@ export class HealthController {
   /**
    * 200 while the process serves HTTP; it does not touch the database, so an outage does not restart the registry.
    */
-  @ApiOperation({ summary: 'Liveness probe' })
+  @ApiOperation({ operationId: 'checkLiveness', summary: 'Liveness probe' })
   @Get('live')
   @Access('probe')
   @HealthCheck({ swaggerDocumentation: false })
@@ -81,7 +82,7 @@ export class HealthController {
   /**
    * 200 while the database answers a ping; 503 otherwise, so a load balancer stops sending traffic.
    */
-  @ApiOperation({ summary: 'Readiness probe' })
+  @ApiOperation({ operationId: 'checkReadiness', summary: 'Readiness probe' })
   @Get('ready')
   @Access('probe')
   @HealthCheck()

@@ -27,7 +27,7 @@ export class MetricsController extends PrometheusController {
    * event loop lag, garbage collection, handles). README lists them. Needs a `reader` key when keys are configured,
    * unless REGISTRY_OPEN_ROUTES lists `metrics`.
    */
-  @ApiOperation({ summary: 'Prometheus metrics' })
+  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics' })
   @Get()
   @Access('metrics')
   @Header('Cache-Control', 'no-store')

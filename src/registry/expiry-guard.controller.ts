@@ -15,7 +15,7 @@ export class ExpiryGuardController {
    * Releases the mass-expiry guard at once (see `/health`): the next cleanup run deletes the agents whose leases
    * ran out, and those agents do not engage the guard again. Answers the same when the guard was not engaged.
    */
-  @ApiOperation({ summary: 'Release the mass-expiry guard' })
+  @ApiOperation({ operationId: 'releaseExpiryGuard', summary: 'Release the mass-expiry guard' })
   @Post('release')
   @Access('admin')
   @HttpCode(HttpStatus.OK)

@@ -72,7 +72,7 @@ export class RegistryController {
    * once the write is committed. A new agent, or a re-registration that changes anything but the lease, is an event
    * of `GET /events`.
    */
-  @ApiOperation({ summary: 'Register an agent, or update its registration' })
+  @ApiOperation({ operationId: 'registerAgent', summary: 'Register an agent, or update its registration' })
   @Post('register')
   @Access('write')
   @WriteUnavailable()
@@ -102,7 +102,7 @@ export class RegistryController {
    * as it is). Also revives an agent whose lease ran out but which cleanup has not removed yet. Answered once the write
    * is committed. Any request body is ignored.
    */
-  @ApiOperation({ summary: "Renew an agent's lease" })
+  @ApiOperation({ operationId: 'renewLease', summary: "Renew an agent's lease" })
   @Post(':agent_id/heartbeat')
   @Access('write')
   @HeartbeatLimited()
@@ -124,7 +124,7 @@ export class RegistryController {
    * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
    * it (for a paged list, use the first page's).
    */
-  @ApiOperation({ summary: 'List and find agents' })
+  @ApiOperation({ operationId: 'listAgents', summary: 'List and find agents' })
   @Get()
   @Access('read')
   @ReadUnavailable()
@@ -167,7 +167,7 @@ export class RegistryController {
   /**
    * Also answers for an agent whose lease ran out but which cleanup has not removed yet (`is_alive: false`).
    */
-  @ApiOperation({ summary: 'Get one agent' })
+  @ApiOperation({ operationId: 'getAgent', summary: 'Get one agent' })
   @Get(':agent_id')
   @Access('read')
   @ApiAgentIdParam()
@@ -183,7 +183,7 @@ export class RegistryController {
    * The agent's A2A Agent Card exactly as registered, with an `ETag` (answers `If-None-Match` with 304) and
    * `Cache-Control: no-cache`: caches keep it, and ask again each time, which costs a 304 while the card is unchanged.
    */
-  @ApiOperation({ summary: "Get an agent's A2A Agent Card" })
+  @ApiOperation({ operationId: 'getAgentCard', summary: "Get an agent's A2A Agent Card" })
   @Get(':agent_id/card')
   @Access('read')
   @ApiAgentIdParam()
@@ -231,7 +231,7 @@ export class RegistryController {
   /**
    * Removes the agent at once, alive or not.
    */
-  @ApiOperation({ summary: 'Deregister an agent' })
+  @ApiOperation({ operationId: 'deregisterAgent', summary: 'Deregister an agent' })
   @Delete(':agent_id')
   @Access('write')
   @ApiAgentIdParam()

@@ -19,7 +19,7 @@ export class PrometheusSdController {
    * `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
    * relabelling.
    */
-  @ApiOperation({ summary: 'Prometheus HTTP service discovery' })
+  @ApiOperation({ operationId: 'listPrometheusTargets', summary: 'Prometheus HTTP service discovery' })
   @Get('prometheus')
   @Access('read')
   @ApiOkResponse({

@@ -20,7 +20,7 @@ export interface paths {
          *     once the write is committed. A new agent, or a re-registration that changes anything but the lease, is an event
          *     of `GET /events`.
          */
-        post: operations["RegistryController_register"];
+        post: operations["registerAgent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -42,7 +42,7 @@ export interface paths {
          *     as it is). Also revives an agent whose lease ran out but which cleanup has not removed yet. Answered once the write
          *     is committed. Any request body is ignored.
          */
-        post: operations["RegistryController_heartbeat"];
+        post: operations["renewLease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -65,7 +65,7 @@ export interface paths {
          *     says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
          *     it (for a paged list, use the first page's).
          */
-        get: operations["RegistryController_list"];
+        get: operations["listAgents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -85,14 +85,14 @@ export interface paths {
          * Get one agent
          * @description Also answers for an agent whose lease ran out but which cleanup has not removed yet (`is_alive: false`).
          */
-        get: operations["RegistryController_get"];
+        get: operations["getAgent"];
         put?: never;
         post?: never;
         /**
          * Deregister an agent
          * @description Removes the agent at once, alive or not.
          */
-        delete: operations["RegistryController_deregister"];
+        delete: operations["deregisterAgent"];
         options?: never;
         head?: never;
         patch?: never;
@@ -110,7 +110,7 @@ export interface paths {
          * @description The agent's A2A Agent Card exactly as registered, with an `ETag` (answers `If-None-Match` with 304) and
          *     `Cache-Control: no-cache`: caches keep it, and ask again each time, which costs a 304 while the card is unchanged.
          */
-        get: operations["RegistryController_card"];
+        get: operations["getAgentCard"];
         put?: never;
         post?: never;
         delete?: never;
@@ -133,7 +133,7 @@ export interface paths {
          * @description Releases the mass-expiry guard at once (see `/health`): the next cleanup run deletes the agents whose leases
          *     ran out, and those agents do not engage the guard again. Answers the same when the guard was not engaged.
          */
-        post: operations["ExpiryGuardController_release"];
+        post: operations["releaseExpiryGuard"];
         delete?: never;
         options?: never;
         head?: never;
@@ -155,7 +155,7 @@ export interface paths {
          *     `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
          *     relabelling.
          */
-        get: operations["PrometheusSdController_prometheus"];
+        get: operations["listPrometheusTargets"];
         put?: never;
         post?: never;
         delete?: never;
@@ -173,9 +173,10 @@ export interface paths {
         };
         /**
          * Registry health with agent counts
-         * @description 200 while the database answers; 503 with `status: unhealthy` when it does not.
+         * @description 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
+         *     cleanup); 503 with `status: unhealthy` when it does not.
          */
-        get: operations["HealthController_check"];
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -195,7 +196,7 @@ export interface paths {
          * Liveness probe
          * @description 200 while the process serves HTTP; it does not touch the database, so an outage does not restart the registry.
          */
-        get: operations["HealthController_live"];
+        get: operations["checkLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -215,7 +216,7 @@ export interface paths {
          * Readiness probe
          * @description 200 while the database answers a ping; 503 otherwise, so a load balancer stops sending traffic.
          */
-        get: operations["HealthController_ready"];
+        get: operations["checkReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -241,7 +242,7 @@ export interface paths {
          *     revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
          *     connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
          */
-        get: operations["EventsController_watch"];
+        get: operations["watchEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -265,7 +266,7 @@ export interface paths {
          *     event loop lag, garbage collection, handles). README lists them. Needs a `reader` key when keys are configured,
          *     unless REGISTRY_OPEN_ROUTES lists `metrics`.
          */
-        get: operations["MetricsController_index"];
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -728,7 +729,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    RegistryController_register: {
+    registerAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -901,7 +902,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_heartbeat: {
+    renewLease: {
         parameters: {
             query?: never;
             header?: never;
@@ -1056,7 +1057,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_list: {
+    listAgents: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -1215,7 +1216,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_get: {
+    getAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -1370,7 +1371,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_deregister: {
+    deregisterAgent: {
         parameters: {
             query?: never;
             header?: never;
@@ -1525,7 +1526,7 @@ export interface operations {
             };
         };
     };
-    RegistryController_card: {
+    getAgentCard: {
         parameters: {
             query?: never;
             header?: {
@@ -1695,7 +1696,7 @@ export interface operations {
             };
         };
     };
-    ExpiryGuardController_release: {
+    releaseExpiryGuard: {
         parameters: {
             query?: never;
             header?: never;
@@ -1770,7 +1771,7 @@ export interface operations {
             };
         };
     };
-    PrometheusSdController_prometheus: {
+    listPrometheusTargets: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -1902,7 +1903,7 @@ export interface operations {
             };
         };
     };
-    HealthController_check: {
+    getHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -1986,7 +1987,7 @@ export interface operations {
             };
         };
     };
-    HealthController_live: {
+    checkLiveness: {
         parameters: {
             query?: never;
             header?: never;
@@ -2042,7 +2043,7 @@ export interface operations {
             };
         };
     };
-    HealthController_ready: {
+    checkReadiness: {
         parameters: {
             query?: never;
             header?: never;
@@ -2196,7 +2197,7 @@ export interface operations {
             };
         };
     };
-    EventsController_watch: {
+    watchEvents: {
         parameters: {
             query?: {
                 /** @description An agent capability; repeat it to ask for agents that have all of them. */
@@ -2221,7 +2222,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). */
+            /**
+             * @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
+             *
+             *     ```
+             *     : watching from revision 1042
+             *
+             *     id: 1043
+             *     event: registered
+             *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{"agent_id":"planner-7","agent_name":"Planner","host":"10.0.4.17","port":8080,"ttl_seconds":60,"metadata":null,"capabilities":["planning"],"labels":{"region":"eu-west-1"},"agent_card":null,"registered_at":"2026-11-27T09:00:00.000Z","last_heartbeat":"2026-11-27T09:00:00.000Z","expires_at":"2026-11-27T09:01:00.000Z","is_alive":true},"matches":true}
+             *
+             *     : keepalive
+             *
+             *     ```
+             */
             200: {
                 headers: {
                     /** @description The registry revision when the stream started. */
@@ -2230,11 +2244,32 @@ export interface operations {
                 };
                 content: {
                     /**
-                     * @example id: 1043
-                     *     event: registered
-                     *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{…},"matches":true}
-                     *
-                     *     : keepalive
+                     * @example {
+                     *       "revision": 1043,
+                     *       "type": "registered",
+                     *       "agent_id": "planner-7",
+                     *       "at": "2026-11-27T09:00:00.000Z",
+                     *       "agent": {
+                     *         "agent_id": "planner-7",
+                     *         "agent_name": "Planner",
+                     *         "host": "10.0.4.17",
+                     *         "port": 8080,
+                     *         "ttl_seconds": 60,
+                     *         "metadata": null,
+                     *         "capabilities": [
+                     *           "planning"
+                     *         ],
+                     *         "labels": {
+                     *           "region": "eu-west-1"
+                     *         },
+                     *         "agent_card": null,
+                     *         "registered_at": "2026-11-27T09:00:00.000Z",
+                     *         "last_heartbeat": "2026-11-27T09:00:00.000Z",
+                     *         "expires_at": "2026-11-27T09:01:00.000Z",
+                     *         "is_alive": true
+                     *       },
+                     *       "matches": true
+                     *     }
                      */
                     "text/event-stream": components["schemas"]["AgentEventData"];
                 };
@@ -2354,7 +2389,7 @@ export interface operations {
             };
         };
     };
-    MetricsController_index: {
+    getMetrics: {
         parameters: {
             query?: never;
             header?: never;

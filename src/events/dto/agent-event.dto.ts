@@ -2,6 +2,23 @@ import { ApiProperty } from '@nestjs/swagger';
 import { AgentInfo } from '../../registry/dto/agent-info.dto';
 import { EVENT_TYPES, EventType } from '../event-log';
 
+/** The agent an example event carries (here, and in the example stream of `GET /events`). */
+export const EXAMPLE_EVENT_AGENT: AgentInfo = {
+  agent_id: 'planner-7',
+  agent_name: 'Planner',
+  host: '10.0.4.17',
+  port: 8080,
+  ttl_seconds: 60,
+  metadata: null,
+  capabilities: ['planning'],
+  labels: { region: 'eu-west-1' },
+  agent_card: null,
+  registered_at: '2026-11-27T09:00:00.000Z',
+  last_heartbeat: '2026-11-27T09:00:00.000Z',
+  expires_at: '2026-11-27T09:01:00.000Z',
+  is_alive: true,
+};
+
 /** The `data` of one Server-Sent Event of `GET /events` (its `id` is the revision, its `event` the type). */
 export class AgentEventData {
   /**
@@ -37,21 +54,7 @@ export class AgentEventData {
     type: AgentInfo,
     required: false,
     description: 'The agent after the change, for `registered` and `updated`; absent for `deregistered` and `expired`.',
-    example: {
-      agent_id: 'planner-7',
-      agent_name: 'Planner',
-      host: '10.0.4.17',
-      port: 8080,
-      ttl_seconds: 60,
-      metadata: null,
-      capabilities: ['planning'],
-      labels: { region: 'eu-west-1' },
-      agent_card: null,
-      registered_at: '2026-11-27T09:00:00.000Z',
-      last_heartbeat: '2026-11-27T09:00:00.000Z',
-      expires_at: '2026-11-27T09:01:00.000Z',
-      is_alive: true,
-    },
+    example: EXAMPLE_EVENT_AGENT,
   })
   agent?: AgentInfo;
 
