@@ -751,7 +751,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentInfo"];
                 };
             };
-            /** @description Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`). */
+            /** @description Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), members nested more than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`), a Content-Type that is not a media type, or a compressed body that does not decode. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -811,7 +811,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body exceeds BODY_LIMIT. */
+            /** @description The body exceeds BODY_LIMIT, as sent or once decompressed. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -828,7 +828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body is declared in a charset other than UTF-8. */
+            /** @description The body is declared in a charset other than UTF-8, or in a Content-Encoding other than gzip, deflate or br. */
             415: {
                 headers: {
                     [name: string]: unknown;
