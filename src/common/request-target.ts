@@ -12,8 +12,10 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
  * two spellings on one adapter and one on the other.
  */
 export function canonicalTarget(target: string): string {
+  // Most targets: origin-form, nothing encoded.
+  if (target.startsWith('/') && !target.includes('%')) return target;
   let url = target;
-  const absolute = ABSOLUTE_FORM.exec(url);
+  const absolute = target.startsWith('/') ? null : ABSOLUTE_FORM.exec(url);
   if (absolute) {
     url = url.slice(absolute[0].length);
     if (!url.startsWith('/')) url = `/${url}`;
