@@ -228,6 +228,8 @@ const CASES: Case[] = [
     { status: 200 },
   ],
   ['an absolute-form target, without a key: 401', http('GET', 'http://registry.example/agents'), UNAUTHORIZED],
+  ['an unknown path, percent-encoded: 404', http('GET', '/%61gentz', [KEY]), NOT_FOUND],
+  ['an unknown path, absolute-form: 404', http('GET', 'http://registry.example/nowhere', [KEY]), NOT_FOUND],
 
   // The docs, closed by REGISTRY_OPEN_ROUTES=none: every spelling that reaches them needs a key.
   ['/docs-json without a key: 401', http('GET', '/docs-json'), UNAUTHORIZED],
