@@ -5,6 +5,7 @@ import { AppModule } from './app.module';
 import { boundPort, configureApp } from './app.setup';
 import { createHttpAdapter } from './common/http-adapter';
 import { ConfigError, loadConfig } from './config/app-config';
+import { NestLogger } from './logging/nest-logger';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
@@ -15,12 +16,15 @@ async function bootstrap(): Promise<void> {
     bufferLogs: true,
     logger: config.logLevels,
   });
-  app.useLogger(app.get(PinoLogger));
+  const logger = new NestLogger(app.get(PinoLogger));
+  app.useLogger(logger);
   configureApp(app);
   // SIGTERM/SIGINT: stop accepting, finish requests in flight, stop the cleanup job, close the database.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.port, config.host);
   const port = boundPort(app);
+  // One line for the routes Nest mapped (it writes one per route, at debug: NestLogger).
+  new Logger('Bootstrap').log(`Mapped ${logger.mappedRoutes} routes (LOG_LEVEL=debug lists them)`);
   new Logger('Bootstrap').log(
     `Agent registry listening on http://${config.host}:${port} (${config.httpAdapter}), docs at /docs, database ${config.database.display}`,
   );

@@ -5,6 +5,8 @@ import { RequestLine } from '../src/common/request-context';
 
 const SECRET = 'fleet-secret-0123456789';
 const KEYS = `fleet:agent:${SECRET}`;
+/** The contexts of the lines Nest writes as it maps each controller and route. */
+const ROUTE_MAPPING = ['RoutesResolver', 'RouterExplorer'];
 /** Something only a request body holds: it must never reach the log. */
 const BODY_MARKER = 'body-marker-7f3a';
 
@@ -57,7 +59,18 @@ describe('Logs (a server process)', () => {
       );
       expect(Date.parse(line.time)).not.toBeNaN();
     }
-    expect(parsed.find((line) => line.context === 'Bootstrap')?.msg).toMatch(/listening on http/);
+    expect(parsed.find((line) => line.context === 'Bootstrap' && /listening/.test(line.msg))?.msg).toMatch(
+      /listening on http/,
+    );
+    // Nest's line per mapped route is at debug; one line at info says how many.
+    expect(parsed.filter((line) => ROUTE_MAPPING.includes(line.context ?? ''))).toEqual([]);
+    expect(parsed.filter((line) => /^Mapped /.test(line.msg))).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        context: 'Bootstrap',
+        msg: expect.stringMatching(/^Mapped \d+ routes/),
+      }),
+    ]);
 
     const requests = parsed.filter((line) => line.context === 'HTTP') as unknown as (RequestLine & { level: string })[];
     expect(requests[0]).toEqual(
@@ -96,6 +109,19 @@ describe('Logs (a server process)', () => {
     expect(read).toEqual([
       expect.objectContaining({ level: 'debug', method: 'GET', path: '/agents', route: '/agents', status: 200 }),
     ]);
+
+    // The routes Nest mapped, one debug line each, as many as the summary says.
+    const lines = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: string; context?: string; msg: string });
+    const routes = lines.filter((line) => line.context === 'RouterExplorer');
+    expect(new Set(lines.filter((line) => ROUTE_MAPPING.includes(line.context ?? '')).map((l) => l.level))).toEqual(
+      new Set(['debug']),
+    );
+    expect(routes.map((line) => line.msg)).toContain('Mapped {/agents/register, POST} route');
+    const summary = lines.find((line) => /^Mapped \d+ routes/.test(line.msg));
+    expect(summary?.msg).toBe(`Mapped ${routes.length} routes (LOG_LEVEL=debug lists them)`);
   });
 
   it('with LOG_FORMAT=pretty, writes lines for a terminal instead', async () => {

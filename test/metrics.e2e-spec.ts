@@ -137,27 +137,39 @@ describe.each(onEachDatabase())('GET /metrics (HTTP + %s)', (dialect) => {
 
   it('counts the watch streams open, and those the registry ended', async () => {
     const subscribers = async () => sampleValue(await scrape(), 'agent_registry_watch_subscribers');
-    const stream = await openEventStream(t.server, '/events');
-    expect(stream.status).toBe(200);
-    await waitFor(async () => ((await subscribers()) === 1 ? true : undefined), 5_000, 'one subscriber');
-    stream.close();
-    await waitFor(async () => ((await subscribers()) === 0 ? true : undefined), 5_000, 'no subscriber');
+    const requests = 'agent_registry_http_request_duration_seconds_count';
+    const streams = 'agent_registry_watch_duration_seconds_count';
+    const [streamRequests, refused, clientClosed] = await changeOf(
+      async () => {
+        const stream = await openEventStream(t.server, '/events');
+        expect(stream.status).toBe(200);
+        await waitFor(async () => ((await subscribers()) === 1 ? true : undefined), 5_000, 'one subscriber');
+        stream.close();
+        await waitFor(async () => ((await subscribers()) === 0 ? true : undefined), 5_000, 'no subscriber');
+        await request(t.server).get('/events?label=oops').expect(400);
+      },
+      [requests, { method: 'GET', route: '/events', status: '200' }],
+      [requests, { method: 'GET', route: '/events', status: '400' }],
+      [streams, { reason: 'client_closed' }],
+    );
+    // A stream is timed as a stream, never as a request (it would swamp the latencies); a refused one is a request.
+    expect([streamRequests, refused, clientClosed]).toEqual([0, 1, 1]);
 
     // A client that hangs up is not "dropped"; one whose stream the registry ends is, with the reason.
-    const shutdowns = async () =>
-      sampleValue(
-        parseMetrics(await register.getSingleMetricAsString('agent_registry_watch_dropped_total')),
-        'agent_registry_watch_dropped_total',
-        {
-          reason: 'shutdown',
-        },
-      ) ?? 0;
+    const shutdowns = async () => {
+      const samples = parseMetrics(await register.metrics());
+      return [
+        sampleValue(samples, 'agent_registry_watch_dropped_total', { reason: 'shutdown' }) ?? 0,
+        sampleValue(samples, streams, { reason: 'shutdown' }) ?? 0,
+      ];
+    };
     const before = await shutdowns();
     const open = await openEventStream(t.server, '/events');
     await waitFor(async () => ((await subscribers()) === 1 ? true : undefined), 5_000, 'one subscriber');
     await t.close();
     await open.ended;
-    expect((await shutdowns()) - before).toBe(1);
+    const after = await shutdowns();
+    expect(after.map((value, i) => value - before[i])).toEqual([1, 1]);
     t = await createTestApp({}, dialect);
   });
 

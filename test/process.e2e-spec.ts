@@ -140,7 +140,7 @@ describe.each(onEachDatabase())('The built server as a process (%s)', (dialect) 
     expect(late.response).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
     expect(late.response).toMatch(/\r\nConnection: close\r\n/i);
     expect(late.response).toMatch(/\r\nRetry-After: 1\r\n/i);
-    expect(late.response).toMatch(/\r\nContent-Type: application\/problem\+json\r\n/i);
+    expect(late.response).toMatch(/\r\nContent-Type: application\/problem\+json; charset=utf-8\r\n/i);
     expect(late.response).toContain('"detail":"The registry is shutting down; retry shortly');
 
     inFlight.socket.write(body.slice(10));

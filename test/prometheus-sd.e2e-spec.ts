@@ -1,12 +1,16 @@
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { onEachDatabase } from './support/databases';
 import { listeningUrl } from './support/event-stream';
 import { prometheusBinary, PrometheusServer, startPrometheus, waitFor } from './support/prometheus';
+import { expectProblem } from './support/problem';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
 describe.each(onEachDatabase())('Prometheus service discovery: GET /sd/prometheus (HTTP + %s)', (dialect) => {
   let t: TestApp;
   let prometheus: PrometheusServer | undefined;
+  let exporter: Server | undefined;
 
   beforeEach(async () => {
     t = await createTestApp({}, dialect);
@@ -30,6 +34,8 @@ describe.each(onEachDatabase())('Prometheus service discovery: GET /sd/prometheu
   afterEach(async () => {
     await prometheus?.stop();
     prometheus = undefined;
+    if (exporter) await new Promise((resolve) => exporter!.close(resolve));
+    exporter = undefined;
     await t.close();
   });
 
@@ -50,6 +56,55 @@ describe.each(onEachDatabase())('Prometheus service discovery: GET /sd/prometheu
     expect((await request(t.server).get('/sd/prometheus').expect(200)).body).toHaveLength(2);
     const bad = await request(t.server).get('/sd/prometheus?label=oops').expect(400);
     expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('refuses scrape labels Prometheus could not use, naming the label', async () => {
+    for (const [key, value, rule] of [
+      ['prometheus.io/port', '0', 'must be a port number from 1 to 65535'],
+      ['prometheus.io/port', '65536', 'must be a port number from 1 to 65535'],
+      ['prometheus.io/port', '9100 ', 'must be a port number from 1 to 65535'],
+      ['prometheus.io/port', '+91', 'must be a port number from 1 to 65535'],
+      ['prometheus.io/path', 'metrics', 'must be a URL path: starting with /, without spaces, ? or #'],
+      ['prometheus.io/path', '/metrics?x=1', 'must be a URL path: starting with /, without spaces, ? or #'],
+      ['prometheus.io/path', '/a b', 'must be a URL path: starting with /, without spaces, ? or #'],
+      ['prometheus.io/scheme', 'HTTPS', 'must be http or https'],
+      ['prometheus.io/scheme', 'ftp', 'must be http or https'],
+    ]) {
+      const res = await request(t.server)
+        .post('/agents/register')
+        .send(agent('planner', { labels: { [key]: value } }));
+      expectProblem(res, 400, `Invalid request: labels.${key} ${rule}`);
+      expect(res.body.errors).toEqual([{ field: 'labels', in: 'body', detail: `labels.${key} ${rule}` }]);
+    }
+    // Nothing changed: planner still has its first registration.
+    expect((await request(t.server).get('/agents/planner').expect(200)).body.labels).toEqual({ 'team.name': 'trips' });
+  });
+
+  it('gives the scrape labels to Prometheus as the target port, __metrics_path__ and __scheme__', async () => {
+    await request(t.server)
+      .post('/agents/register')
+      .send(
+        agent('exported', {
+          host: '127.0.0.1',
+          port: 9105,
+          capabilities: ['metrics'],
+          labels: { 'prometheus.io/port': '9200', 'prometheus.io/path': '/internal/metrics', zone: 'a' },
+        }),
+      )
+      .expect(200);
+    const res = await request(t.server).get('/sd/prometheus?capability=metrics').expect(200);
+    expect(res.body).toEqual([
+      {
+        targets: ['127.0.0.1:9200'],
+        labels: {
+          zone: 'a',
+          agent_id: 'exported',
+          agent_name: 'Agent exported',
+          __meta_agent_capabilities: ',metrics,',
+          __metrics_path__: '/internal/metrics',
+        },
+      },
+    ]);
   });
 
   // Debian's prometheus package: .ci/run installs it, and in CI a missing one fails the test instead of skipping it.
@@ -79,5 +134,63 @@ describe.each(onEachDatabase())('Prometheus service discovery: GET /sd/prometheu
       expect(targets[0].discoveredLabels.__meta_agent_capabilities).toBe(',plan,');
     },
     40_000,
+  );
+
+  withPrometheus(
+    "a real Prometheus scrapes the port and path an agent's scrape labels announce, with its scheme",
+    async () => {
+      // The agent's metrics, on a port and path of their own: its registered port has nothing listening.
+      const scraped: string[] = [];
+      exporter = createServer((req, res) => {
+        scraped.push(req.url ?? '');
+        if (req.url !== '/internal/metrics') return void res.writeHead(404).end();
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end('agent_probe_answers 42\n');
+      });
+      await new Promise<void>((resolve) => exporter!.listen(0, '127.0.0.1', resolve));
+      const metricsPort = (exporter.address() as AddressInfo).port;
+      for (const [id, labels] of [
+        ['exported', { 'prometheus.io/port': String(metricsPort), 'prometheus.io/path': '/internal/metrics' }],
+        ['secure', { 'prometheus.io/scheme': 'https', 'prometheus.io/port': '9443' }],
+      ] as const) {
+        await request(t.server)
+          .post('/agents/register')
+          .send(agent(id, { host: '127.0.0.1', port: 9105, capabilities: ['metrics'], labels }))
+          .expect(200);
+      }
+
+      const url = await listeningUrl(t.server);
+      prometheus = await startPrometheus({
+        sdUrl: `${url}/sd/prometheus?capability=metrics`,
+        agentsScrapeInterval: '1s',
+      });
+      const server = prometheus;
+      const [answers] = await waitFor(
+        async () => {
+          const samples = await server.query('agent_probe_answers{job="agents"}');
+          return samples.length > 0 ? samples : undefined;
+        },
+        30_000,
+        "Prometheus to scrape the agent's metrics",
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\nprometheus output:\n${server.output()}`);
+      });
+      expect(answers.metric).toEqual({
+        __name__: 'agent_probe_answers',
+        agent_id: 'exported',
+        agent_name: 'Agent exported',
+        instance: `127.0.0.1:${metricsPort}`,
+        job: 'agents',
+      });
+      expect(answers.value[1]).toBe('42');
+      expect(new Set(scraped)).toEqual(new Set(['/internal/metrics']));
+
+      const targets = await server.activeTargets();
+      const scrapeUrls = Object.fromEntries(targets.map((target) => [target.labels.agent_id, target.scrapeUrl]));
+      expect(scrapeUrls).toEqual({
+        exported: `http://127.0.0.1:${metricsPort}/internal/metrics`,
+        secure: 'https://127.0.0.1:9443/metrics',
+      });
+    },
+    60_000,
   );
 });

@@ -4,18 +4,28 @@ import { writeProblem } from '../common/problem-details.filter';
 import { AuthConfig } from '../config/app-config';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
-/** The Swagger UI page and its files, and the OpenAPI document as JSON and YAML (app.setup.ts). */
-export const DOCS_PATH = /^\/docs(?:-json|-yaml)?(?:[/?]|$)/;
+/** Where Swagger serves the docs (app.setup.ts): the page and its files under /docs, the document as JSON and YAML. */
+export const DOCS_MOUNTS = ['/docs', '/docs-json', '/docs-yaml'];
+
+/**
+ * Whether a path, or the template of a route the router matched (`/docs-json`, `/docs/*`), is at or below one of
+ * the docs' mounts: the requests Express hands to middleware mounted there.
+ */
+export function underDocs(path: string | undefined): boolean {
+  return path !== undefined && DOCS_MOUNTS.some((mount) => path === mount || path.startsWith(`${mount}/`));
+}
 
 /**
  * The docs are served by Swagger's own routes, below Nest's guards. While REGISTRY_OPEN_ROUTES leaves `docs` out,
- * this hook (run by each adapter before any route) asks them for what a `read` route asks: a key (or, in protected
- * mode, a client on this host). Answers a refused request itself and returns true; undefined while the docs are open.
+ * this hook asks them for what a `read` route asks: a key (or, in protected mode, a client on this host). Each
+ * adapter runs it where its router sends requests to the docs, never by reading the URL as sent: whatever spelling
+ * reaches the docs reaches the gate. Express mounts it as middleware at DOCS_MOUNTS; Fastify runs it when the route
+ * that matched is one of the docs', and, for the same answers as Express, on unmatched requests below the mounts.
+ * Answers a refused request itself and returns true; undefined while the docs are open.
  */
 export function docsGate(auth: AuthConfig): ((raw: IncomingMessage, response: ServerResponse) => boolean) | undefined {
   if (auth.openRoutes.includes('docs')) return undefined;
   return (raw, response) => {
-    if (!DOCS_PATH.test(raw.url ?? '')) return false;
     try {
       authorize(auth, raw, 'read');
       return false;

@@ -1,23 +1,30 @@
-import { BadRequestException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { HttpStatus } from '@nestjs/common';
 import { AbstractHttpAdapter } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { Express } from 'express';
-import type { FastifyBodyParser, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyHelmet from '@fastify/helmet';
 import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
-import { DOCS_PATH, docsGate } from '../auth/docs-gate';
+import type { Duplex } from 'node:stream';
+import { docsGate, DOCS_MOUNTS, underDocs } from '../auth/docs-gate';
 import { AppConfig } from '../config/app-config';
 import { timeRequest } from '../metrics/http-metrics';
 import { admitRequest } from './http-drain';
+import { bodyHeadersProblem, readJsonBody } from './json-body';
+import { rawProblem } from './problem-details.filter';
 import { beginRequest } from './request-context';
+import { canonicalTarget } from './request-target';
 
 /** Longest path segment the router passes on, so that the agent_id rule (400), not the router (404), rejects it. */
 const MAX_PATH_PARAM_LENGTH = 16 * 1024;
 
 /** Largest request head (request line and headers) a client may send: Node's default, 431 beyond. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Not in Nest's HttpStatus. */
+const REQUEST_HEADER_FIELDS_TOO_LARGE = 431;
 
 /** Node's request as Express hands it on: its parsed body, and the route that matched (once one has). */
 type ExpressRequest = IncomingMessage & { body?: unknown; route?: { path?: string } };
@@ -33,15 +40,16 @@ const EVERY_PATH = '/{*path}';
  */
 const docsContentSecurityPolicy = helmet.contentSecurityPolicy({ directives: { upgradeInsecureRequests: null } });
 
-/** Every `application/*+json` type, with or without parameters. */
-const STRUCTURED_JSON_TYPE = /^application\/[\w.!#$&^-]+\+json\s*(;|$)/i;
-
 /**
- * The HTTP server the app runs on (HTTP_ADAPTER), with JSON bodies read the same way on both: bodies of
- * `application/json` and `application/*+json` up to BODY_LIMIT (413 beyond), in UTF-8 only (415 otherwise; RFC 8259
- * §8.1), an empty body read as `{}`, and any JSON value passed on, so that the validation pipe answers "must be a
- * JSON object" for arrays and scalars alike. Bodies of other types are not parsed. Create the app with
- * `bodyParser: false`.
+ * The HTTP server the app runs on (HTTP_ADAPTER), answering the same on both:
+ *
+ * - Routing: paths are case-sensitive and exact (`/AGENTS` and `/agents/` are 404s), and a request target is read in
+ *   its canonical form (canonicalTarget): `/%61gents` is `/agents`, `GET http://host/agents` is `GET /agents`.
+ * - Bodies: read by one function on both (readJsonBody: JSON in UTF-8 up to BODY_LIMIT, gzip, deflate and br
+ *   decoded). Create the app with `bodyParser: false`.
+ * - What Node's HTTP parser refuses before any route (a request too slow to arrive, 408; a head over 16 KiB, 431;
+ *   anything that is not HTTP, 400) is a problem-details answer with `Connection: close` (clientErrorHandler).
+ * - Idle kept-alive connections are closed after HTTP_KEEPALIVE_TIMEOUT_MS.
  *
  * Both also send helmet's security headers (a strict Content-Security-Policy, nosniff, frame and referrer policies;
  * the `/docs` page loads only its own scripts and styles, so it works under them, and over plain HTTP too: see
@@ -63,43 +71,60 @@ function serverOptions(config: AppConfig): ServerOptions {
   };
 }
 
-/** Express with the server options above: Nest's adapter creates its server with none. */
+/** Express with the server options above (Nest's adapter creates its server with none), routing as Fastify does. */
 class ExpressServerAdapter extends ExpressAdapter {
-  constructor(private readonly serverOptions: ServerOptions) {
+  constructor(private readonly config: AppConfig) {
     super();
+    // Express reads these settings when it creates its router, which Nest's constructor has just done (it mounts a
+    // hook): set them on the router too, where every route and middleware mounted from now on reads them.
+    const express = this.getInstance<Express>();
+    express.set('case sensitive routing', true);
+    express.set('strict routing', true);
+    Object.assign(express.router, { caseSensitive: true, strict: true });
   }
 
   override initHttpServer(): void {
-    this.httpServer = createServer(this.serverOptions, this.getInstance());
+    const server = createServer(serverOptions(this.config), this.getInstance());
+    server.keepAliveTimeout = this.config.keepAliveTimeoutMs;
+    server.on('clientError', clientErrorHandler(this.config));
+    this.httpServer = server;
   }
 }
 
 function expressAdapter(config: AppConfig): ExpressAdapter {
-  const adapter = new ExpressServerAdapter(serverOptions(config));
+  const adapter = new ExpressServerAdapter(config);
   const express = adapter.getInstance<Express>();
   const gate = docsGate(config.auth);
   express.disable('x-powered-by');
   express.use(helmet());
   express.use((request: ExpressRequest, response: ServerResponse, next: () => void) => {
+    request.url = canonicalTarget(request.url ?? '/');
     // Express sets `route` on the request when a route matches, the logger's middleware (mounted on every path) too.
     const route = () => (request.route?.path === EVERY_PATH ? undefined : request.route?.path);
     beginRequest(request, response, { body: () => request.body, route });
     timeRequest(request, response, route);
-    if (admitRequest(adapter.getHttpServer(), response) || gate?.(request, response)) return;
-    if (DOCS_PATH.test(request.url ?? '')) docsContentSecurityPolicy(request, response, next);
-    else next();
+    if (!admitRequest(adapter.getHttpServer(), response)) next();
+  });
+  // Mounted where Swagger serves the docs, so the router decides which requests reach them, as for the routes.
+  express.use(DOCS_MOUNTS, (request: IncomingMessage, response: ServerResponse, next: () => void) => {
+    if (!gate?.(request, response)) docsContentSecurityPolicy(request, response, next);
   });
   // An ETag is a SHA-1 of every body, for answers that change on every call; Fastify sends none either.
   express.set('etag', false);
-  adapter.useBodyParser('json', false, {
-    limit: config.bodyLimitBytes,
-    type: ['application/json', 'application/*+json'],
-    strict: false,
-    // body-parser also decodes UTF-16; verify() runs before it decodes, and its error keeps our status.
-    verify: (_request: IncomingMessage, _response: unknown, _body: Buffer, charset: string) => {
-      const error = charsetError(charset);
-      if (error) throw Object.assign(new Error(error.message), { status: error.getStatus() });
-    },
+  express.use((request: ExpressRequest, response: ServerResponse, next: (error?: unknown) => void) => {
+    const refused = bodyHeadersProblem(request);
+    const read = refused ? Promise.reject(refused) : readJsonBody(request, request, config.bodyLimitBytes);
+    read.then(
+      (body) => {
+        request.body = body;
+        next();
+      },
+      (error: unknown) => {
+        // The rest of the body is left unread (Node discards it): the connection cannot carry another request.
+        response.setHeader('Connection', 'close');
+        next(error);
+      },
+    );
   });
   return adapter;
 }
@@ -109,7 +134,11 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
     http: serverOptions(config),
     // Fastify sets the server's requestTimeout itself, to 0 (none) unless given.
     requestTimeout: config.requestTimeoutMs,
+    // readJsonBody applies BODY_LIMIT itself; this covers any parser Fastify would run.
     bodyLimit: config.bodyLimitBytes,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    clientErrorHandler: clientErrorHandler(config),
+    rewriteUrl: (request: IncomingMessage) => canonicalTarget(request.url ?? '/'),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // Errors the router raises before any route (a path that is not valid percent-encoding) go to the error
     // handler Nest sets at init, and so to the exception filter, as on Express.
@@ -124,50 +153,69 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
     const route = () => request.routeOptions.url;
     beginRequest(request.raw, reply.raw, { body: () => request.body, route });
     timeRequest(request.raw, reply.raw, route);
-    if (admitRequest(fastify.server, reply.raw) || gate?.(request.raw, reply.raw)) reply.hijack();
+    // The route decides; the path (canonical: rewriteUrl) only adds unmatched requests Express's mount would see.
+    const toDocs = underDocs(route()) || underDocs(request.url.split('?')[0]);
+    if (admitRequest(fastify.server, reply.raw) || (toDocs && gate?.(request.raw, reply.raw))) reply.hijack();
     else done();
   });
   // After @fastify/helmet's onRequest hooks, which Fastify runs after this file's.
   fastify.addHook('preHandler', (request, reply, done) => {
-    if (DOCS_PATH.test(request.url)) docsContentSecurityPolicy(request.raw, reply.raw, done);
-    else done();
+    if (underDocs(request.routeOptions.url) || underDocs(request.url.split('?')[0])) {
+      docsContentSecurityPolicy(request.raw, reply.raw, done);
+    } else done();
+  });
+  // Before Fastify checks the Content-Type itself (it would answer a bare 415).
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
+    const refused = bodyHeadersProblem(request.raw);
+    if (refused) void reply.header('Connection', 'close');
+    done(refused ?? null, payload);
   });
   fastify.removeAllContentTypeParsers();
-  const parser: FastifyBodyParser<Buffer> = (request, body, done) => {
-    try {
-      done(null, parseJson(charsetOf(request.headers['content-type']), body));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  };
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
-  fastify.addContentTypeParser(STRUCTURED_JSON_TYPE, { parseAs: 'buffer' }, parser);
-  // A body of any other type is left unread, as Express leaves it: the handler sees none.
-  fastify.addContentTypeParser('*', (_request, payload, done) => {
-    payload.resume();
-    done(null, undefined);
+  // Every type: readJsonBody reads JSON and leaves the rest, as on Express.
+  fastify.addContentTypeParser('*', (request, payload, done) => {
+    readJsonBody(request.raw, payload, config.bodyLimitBytes).then(
+      (body) => done(null, body),
+      (error: Error) => done(error, undefined),
+    );
   });
   return adapter;
 }
 
-function charsetOf(contentType: string | undefined): string {
-  return /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? '')?.[1].toLowerCase() ?? 'utf-8';
-}
-
-function charsetError(charset: string): UnsupportedMediaTypeException | undefined {
-  return charset === 'utf-8'
-    ? undefined
-    : new UnsupportedMediaTypeException(`unsupported charset "${charset.toUpperCase()}"`);
-}
-
-/** What body-parser does with `strict: false`. */
-function parseJson(charset: string, body: Buffer): unknown {
-  const error = charsetError(charset);
-  if (error) throw error;
-  if (body.length === 0) return {};
-  try {
-    return JSON.parse(body.toString('utf8')) as unknown;
-  } catch (thrown) {
-    throw new BadRequestException((thrown as Error).message);
+/** What each error of Node's HTTP parser is answered with; anything else it refuses is a 400. */
+function clientErrorAnswer(code: string | undefined, config: AppConfig): [number, string] {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [
+        HttpStatus.REQUEST_TIMEOUT,
+        `The request did not arrive in time: its headers must arrive within ${config.headersTimeoutMs} ms, ` +
+          `and all of it within ${config.requestTimeoutMs} ms.`,
+      ];
+    case 'HPE_HEADER_OVERFLOW':
+      return [
+        REQUEST_HEADER_FIELDS_TOO_LARGE,
+        `The request line and headers exceed the limit of ${MAX_HEADER_BYTES} bytes.`,
+      ];
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [HttpStatus.PAYLOAD_TOO_LARGE, 'The chunk extensions of the request body are too large.'];
+    default:
+      return [HttpStatus.BAD_REQUEST, 'The request is not valid HTTP/1.1.'];
   }
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before either adapter sees a request, the same on both (Node would send a
+ * bare status line on Express, Fastify its own JSON): a problem-details answer, then the connection is closed. A
+ * connection already answering a request gets nothing written into that answer: it is closed.
+ */
+function clientErrorHandler(config: AppConfig): (error: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (error, socket) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, detail] = clientErrorAnswer(error.code, config);
+    // Then closed, as Node closes a connection after an answer that says `Connection: close`.
+    socket.end(rawProblem(status, detail), () => socket.destroy());
+  };
 }

@@ -1,15 +1,19 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { IncomingMessage, OutgoingHttpHeaders, ServerResponse, STATUS_CODES } from 'node:http';
 import { AuthenticationRequiredException } from '../auth/auth.guard';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
+import { UnsupportedContentEncodingException } from './json-body';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { contextOf, rawRequest } from './request-context';
 import { RequestValidationException } from './request-validation.pipe';
 import { RetryLaterException } from './retry-later.exception';
 
 const UNEXPECTED = 'An unexpected error occurred.';
+
+/** What both adapters send the filter's answers as. */
+const PROBLEM_CONTENT_TYPE = `${PROBLEM_JSON}; charset=utf-8`;
 
 /** A problem-details answer written below Nest (by a hook that runs before any route), as the filter writes it. */
 export function writeProblem(
@@ -19,8 +23,27 @@ export function writeProblem(
   headers: OutgoingHttpHeaders = {},
 ): void {
   const body = JSON.stringify(problem(status, detail));
-  response.writeHead(status, { ...headers, 'Content-Type': PROBLEM_JSON, 'Content-Length': Buffer.byteLength(body) });
+  response.writeHead(status, {
+    ...headers,
+    'Content-Type': PROBLEM_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+  });
   response.end(body);
+}
+
+/**
+ * A problem-details answer as the bytes of an HTTP/1.1 response that closes its connection, for a socket no response
+ * object wraps (a request Node's HTTP parser refused).
+ */
+export function rawProblem(status: number, detail: string): string {
+  const body = JSON.stringify(problem(status, detail));
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+    `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
+  );
 }
 
 /** Errors raised below Nest (body parser, router) that carry their own client-error status. */
@@ -73,6 +96,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
     }
     if (error instanceof AuthenticationRequiredException) httpAdapter.setHeader(response, 'WWW-Authenticate', 'Bearer');
+    if (error instanceof UnsupportedContentEncodingException) {
+      httpAdapter.setHeader(response, 'Accept-Encoding', UnsupportedContentEncodingException.ACCEPTED);
+    }
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
   }

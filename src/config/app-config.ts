@@ -51,6 +51,8 @@ export interface AppConfig {
   /** Longest wait for a request's headers, and for the whole request, before the connection is closed (408). */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /** How long an idle kept-alive connection stays open: longer than a load balancer's idle timeout, so it closes first. */
+  keepAliveTimeoutMs: number;
   /** Requests per key (per client address without keys) per window; undefined: unlimited. */
   rateLimit?: RateLimit;
   /** Heartbeats per agent per window; undefined: unlimited. */
@@ -200,6 +202,10 @@ class EnvironmentVariables {
   @IntegerBetween(1000, 3_600_000, 'a number of milliseconds')
   HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
 
+  /** Above the 60 s idle timeout of common load balancers (AWS ALB, nginx), which then close first: Fastify's own. */
+  @IntegerBetween(1000, 3_600_000, 'a number of milliseconds')
+  HTTP_KEEPALIVE_TIMEOUT_MS: number = 72_000;
+
   @Matches(RATE, { message: RATE_RULE })
   RATE_LIMIT: string = '10000/1s';
 
@@ -343,6 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     corsOrigins,
     headersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: vars.HTTP_KEEPALIVE_TIMEOUT_MS,
     rateLimit: parseRate(vars.RATE_LIMIT),
     heartbeatLimit: parseRate(vars.HEARTBEAT_LIMIT),
     restartGraceAfterMs,

@@ -3,11 +3,11 @@ import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
 import { eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
-import { DropReason, WATCH_DROPPED, WATCH_SUBSCRIBERS } from './events.metrics';
+import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
 
 /**
  * Events the feed keeps in memory, so watchers that are a little behind catch up without a query. Each may hold two
@@ -36,6 +36,8 @@ interface Watcher {
   cursor: number;
   live: boolean;
   closed: boolean;
+  /** Observes how long the stream was open, once it ends. */
+  ended: (labels: { reason: EndReason }) => void;
 }
 
 /**
@@ -63,6 +65,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(WATCH_SUBSCRIBERS) private readonly subscribers: Gauge,
     @InjectMetric(WATCH_DROPPED) private readonly dropped: Counter<'reason'>,
+    @InjectMetric(WATCH_DURATION) private readonly durations: Histogram<'reason'>,
   ) {}
 
   /** Starts following the log. A database not reachable (or not migrated) yet only delays the first read. */
@@ -138,7 +141,14 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   async watch(since: number, filter: AgentFilter, sink: WatchSink): Promise<void> {
     // A request that was checked before shutdown began, and arrives after the feed ended every stream.
     if (this.closed) return sink.end('the registry is shutting down');
-    const watcher: Watcher = { filter, sink, cursor: since, live: false, closed: false };
+    const watcher: Watcher = {
+      filter,
+      sink,
+      cursor: since,
+      live: false,
+      closed: false,
+      ended: this.durations.startTimer(),
+    };
     this.watchers.add(watcher);
     this.subscribers.set(this.watchers.size);
     try {
@@ -152,7 +162,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   /** Stops delivering to a watcher whose client went away. */
   unwatch(sink: WatchSink): void {
     for (const watcher of this.watchers) {
-      if (watcher.sink === sink) this.remove(watcher);
+      if (watcher.sink === sink) this.remove(watcher, 'client_closed');
     }
   }
 
@@ -217,16 +227,17 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   /** Ends a watcher's stream from this side; its client resumes from its Last-Event-ID. */
   private drop(watcher: Watcher, reason: DropReason, detail: string): void {
     if (watcher.closed) return;
-    this.remove(watcher);
+    this.remove(watcher, reason);
     this.dropped.inc({ reason });
     this.logger.debug(`Watcher disconnected: ${detail}`);
     watcher.sink.end(detail);
   }
 
-  private remove(watcher: Watcher): void {
+  private remove(watcher: Watcher, reason: EndReason): void {
     watcher.closed = true;
     this.watchers.delete(watcher);
     this.subscribers.set(this.watchers.size);
+    watcher.ended({ reason });
   }
 
   private async readNew(): Promise<void> {

@@ -80,19 +80,24 @@ export class RegistryController {
   @ApiOkResponse({ type: AgentInfo, description: 'The agent as now registered.' })
   @ApiProblemResponse(
     400,
-    'Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more ' +
-      'than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`).',
+    'Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), members nested more ' +
+      'than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`), a Content-Type ' +
+      'that is not a media type, or a compressed body that does not decode.',
     {
       detail: 'Invalid request: port must be an integer between 1 and 65535',
       errors: [{ field: 'port', in: 'body', detail: 'port must be an integer between 1 and 65535' }],
     },
   )
-  @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT.', {
+  @ApiProblemResponse(413, 'The body exceeds BODY_LIMIT, as sent or once decompressed.', {
     detail: 'The request body exceeds the limit of 131072 bytes.',
   })
-  @ApiProblemResponse(415, 'The body is declared in a charset other than UTF-8.', {
-    detail: 'unsupported charset "LATIN1"',
-  })
+  @ApiProblemResponse(
+    415,
+    'The body is declared in a charset other than UTF-8, or in a Content-Encoding other than gzip, deflate or br.',
+    {
+      detail: 'unsupported charset "LATIN1"',
+    },
+  )
   register(@Body() request: RegisterAgentRequest, @Caller() caller?: Principal): Promise<AgentInfo> {
     return this.registry.register(request, caller);
   }

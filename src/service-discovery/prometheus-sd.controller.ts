@@ -17,7 +17,8 @@ export class PrometheusSdController {
    * at this URL. Each agent is a target `host:port` with the labels `agent_id`, `agent_name` and its own labels
    * (keys turned into Prometheus label names: characters other than letters, digits and `_` become `_`; `job`,
    * `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
-   * relabelling.
+   * relabelling. An agent's labels `prometheus.io/port`, `prometheus.io/path` and `prometheus.io/scheme` say where
+   * its metrics are: they become the target's port, `__metrics_path__` and `__scheme__`.
    */
   @ApiOperation({ operationId: 'listPrometheusTargets', summary: 'Prometheus HTTP service discovery' })
   @Get('prometheus')

@@ -49,4 +49,33 @@ describe('Prometheus service discovery', () => {
     expect(targetGroupOf(agent({ host: 'fd00::1' })).targets).toEqual(['[fd00::1]:8080']);
     expect(targetGroupOf(agent({ host: '[fd00::1]' })).targets).toEqual(['[fd00::1]:8080']);
   });
+
+  it('scrapes the port, path and scheme the scrape labels give, and does not repeat them as labels', () => {
+    const group = targetGroupOf(
+      agent({
+        host: 'fd00::1',
+        labels: {
+          'prometheus.io/port': '9100',
+          'prometheus.io/path': '/internal/metrics',
+          'prometheus.io/scheme': 'https',
+          'prometheus.io/scrape': 'true',
+        },
+      }),
+    );
+    expect(group).toEqual({
+      targets: ['[fd00::1]:9100'],
+      labels: {
+        prometheus_io_scrape: 'true',
+        agent_id: 'a',
+        agent_name: 'A',
+        __meta_agent_capabilities: '',
+        __metrics_path__: '/internal/metrics',
+        __scheme__: 'https',
+      },
+    });
+    // Stored before they were checked: ignored rather than handed to Prometheus.
+    const stale = targetGroupOf(agent({ labels: { 'prometheus.io/port': '99999', 'prometheus.io/scheme': 'ftp' } }));
+    expect(stale.targets).toEqual(['10.0.0.1:8080']);
+    expect(stale.labels).not.toHaveProperty('__scheme__');
+  });
 });

@@ -37,6 +37,8 @@ export interface PrometheusOptions {
   sdUrl?: string;
   /** Any positive duration works; Prometheus 2.42 accepts 0 in the config but then panics at startup. */
   refreshSeconds?: number;
+  /** How often the job `agents` scrapes its targets (Prometheus duration); the global 10 s by default. */
+  agentsScrapeInterval?: string;
   /** A metrics endpoint the job `registry` scrapes every second, with a bearer token if given. */
   scrape?: { url: string; bearerToken?: string };
 }
@@ -67,6 +69,7 @@ export function prometheusBinary(): string | undefined {
 export async function startPrometheus({
   sdUrl,
   refreshSeconds = 1,
+  agentsScrapeInterval,
   scrape,
 }: PrometheusOptions): Promise<PrometheusServer> {
   const binary = prometheusBinary();
@@ -80,6 +83,7 @@ export async function startPrometheus({
   if (sdUrl) {
     scrapeConfigs.push({
       job_name: 'agents',
+      ...(agentsScrapeInterval ? { scrape_interval: agentsScrapeInterval, scrape_timeout: agentsScrapeInterval } : {}),
       http_sd_configs: [{ url: sdUrl, refresh_interval: `${Math.max(1, Math.round(refreshSeconds * 1000))}ms` }],
     });
   }

@@ -153,7 +153,8 @@ export interface paths {
          *     at this URL. Each agent is a target `host:port` with the labels `agent_id`, `agent_name` and its own labels
          *     (keys turned into Prometheus label names: characters other than letters, digits and `_` become `_`; `job`,
          *     `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
-         *     relabelling.
+         *     relabelling. An agent's labels `prometheus.io/port`, `prometheus.io/path` and `prometheus.io/scheme` say where
+         *     its metrics are: they become the target's port, `__metrics_path__` and `__scheme__`.
          */
         get: operations["listPrometheusTargets"];
         put?: never;
@@ -374,7 +375,7 @@ export interface components {
              */
             capabilities?: string[] | null;
             /**
-             * @description Key-value pairs for `GET /agents?label=key:value`: up to 32; keys 1-63 characters matching `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, values strings of at most 256 characters. Absent or null: none.
+             * @description Key-value pairs for `GET /agents?label=key:value`: up to 32; keys 1-63 characters matching `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, values strings of at most 256 characters. Absent or null: none. Three tell Prometheus where the agent's metrics are (`GET /sd/prometheus`): `prometheus.io/port` (1-65535), `prometheus.io/path` (starting with `/`) and `prometheus.io/scheme` (`http` or `https`).
              * @example {
              *       "region": "eu-west-1",
              *       "team": "travel"
@@ -751,7 +752,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentInfo"];
                 };
             };
-            /** @description Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), or members nested more than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`). */
+            /** @description Malformed JSON, a body that is not a JSON object, invalid fields (named in `errors`), members nested more than 64 levels deep or shaped to pollute prototypes (`__proto__`, `constructor.prototype`), a Content-Type that is not a media type, or a compressed body that does not decode. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -811,7 +812,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body exceeds BODY_LIMIT. */
+            /** @description The body exceeds BODY_LIMIT, as sent or once decompressed. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -828,7 +829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The body is declared in a charset other than UTF-8. */
+            /** @description The body is declared in a charset other than UTF-8, or in a Content-Encoding other than gzip, deflate or br. */
             415: {
                 headers: {
                     [name: string]: unknown;

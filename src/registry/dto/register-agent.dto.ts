@@ -104,7 +104,9 @@ export class RegisterAgentRequest {
     description:
       `Key-value pairs for \`GET /agents?label=key:value\`: up to ${LABELS_MAX}; keys 1-${LABEL_KEY_MAX_LENGTH} ` +
       `characters matching \`${LABEL_KEY_PATTERN.source}\`, values strings of at most ` +
-      `${LABEL_VALUE_MAX_LENGTH} characters. Absent or null: none.`,
+      `${LABEL_VALUE_MAX_LENGTH} characters. Absent or null: none. Three tell Prometheus where the agent's metrics ` +
+      'are (`GET /sd/prometheus`): `prometheus.io/port` (1-65535), `prometheus.io/path` (starting with `/`) and ' +
+      '`prometheus.io/scheme` (`http` or `https`).',
     type: 'object',
     additionalProperties: { type: 'string', maxLength: LABEL_VALUE_MAX_LENGTH },
     maxProperties: LABELS_MAX,
