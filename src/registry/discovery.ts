@@ -18,39 +18,6 @@ export const LABEL_KEY_MAX_LENGTH = 63;
 export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 export const LABEL_VALUE_MAX_LENGTH = 256;
 
-/**
- * Labels that tell Prometheus how to scrape an agent found through `GET /sd/prometheus`, named as the Kubernetes
- * annotations that say the same: the port of its metrics when it is not the agent's own, their path, and the scheme.
- * Their values are checked at registration, so that the target a scrape job gets is always a valid one.
- */
-export const SCRAPE_LABELS = {
-  port: 'prometheus.io/port',
-  path: 'prometheus.io/path',
-  scheme: 'prometheus.io/scheme',
-} as const;
-
-const PORT = /^[1-9]\d{0,4}$/;
-// eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-const URL_PATH = /^\/[^\s?#\x00-\x1f\x7f]*$/;
-
-const SCRAPE_LABEL_RULES = new Map<string, [(value: string) => boolean, string]>([
-  [
-    SCRAPE_LABELS.port,
-    [(value) => PORT.test(value) && Number(value) <= 65535, 'must be a port number from 1 to 65535'],
-  ],
-  [
-    SCRAPE_LABELS.path,
-    [(value) => URL_PATH.test(value), 'must be a URL path: starting with /, without spaces, ? or #'],
-  ],
-  [SCRAPE_LABELS.scheme, [(value) => value === 'http' || value === 'https', 'must be http or https']],
-]);
-
-/** What is wrong with the value of a scrape label (SCRAPE_LABELS), or undefined (also for any other label). */
-export function scrapeLabelProblem(key: string, value: string): string | undefined {
-  const rule = SCRAPE_LABEL_RULES.get(key);
-  return rule && !rule[0](value) ? `labels.${key} ${rule[1]}` : undefined;
-}
-
 const LABEL_KEY_RULE = `must be 1-${LABEL_KEY_MAX_LENGTH} characters of letters, digits and . _ / - starting with a letter or digit`;
 
 /** The facts of an agent the filters read. */
@@ -138,7 +105,7 @@ export function labelsProblem(labels: unknown): string | undefined {
   const entries = Object.entries(labels);
   if (entries.length > LABELS_MAX) return `labels must have at most ${LABELS_MAX} entries`;
   for (const [key, value] of entries) {
-    const problem = labelProblem(key, value) ?? scrapeLabelProblem(key, value as string);
+    const problem = labelProblem(key, value);
     if (problem) return problem;
   }
   return undefined;

@@ -73,9 +73,14 @@ describe('Prometheus service discovery', () => {
         __scheme__: 'https',
       },
     });
-    // Stored before they were checked: ignored rather than handed to Prometheus.
-    const stale = targetGroupOf(agent({ labels: { 'prometheus.io/port': '99999', 'prometheus.io/scheme': 'ftp' } }));
-    expect(stale.targets).toEqual(['10.0.0.1:8080']);
-    expect(stale.labels).not.toHaveProperty('__scheme__');
+    // Values Prometheus could not use: the target keeps its defaults, and they show as plain labels.
+    const odd = targetGroupOf(agent({ labels: { 'prometheus.io/port': '99999', 'prometheus.io/scheme': 'ftp' } }));
+    expect(odd.targets).toEqual(['10.0.0.1:8080']);
+    expect(odd.labels).not.toHaveProperty('__scheme__');
+    expect(odd.labels).toMatchObject({ prometheus_io_port: '99999', prometheus_io_scheme: 'ftp' });
+    // The scheme in any case.
+    expect(targetGroupOf(agent({ labels: { 'prometheus.io/scheme': 'HTTPS' } })).labels).toMatchObject({
+      __scheme__: 'https',
+    });
   });
 });

@@ -106,7 +106,7 @@ export class RegisterAgentRequest {
       `characters matching \`${LABEL_KEY_PATTERN.source}\`, values strings of at most ` +
       `${LABEL_VALUE_MAX_LENGTH} characters. Absent or null: none. Three tell Prometheus where the agent's metrics ` +
       'are (`GET /sd/prometheus`): `prometheus.io/port` (1-65535), `prometheus.io/path` (starting with `/`) and ' +
-      '`prometheus.io/scheme` (`http` or `https`).',
+      '`prometheus.io/scheme` (`http` or `https`); a value Prometheus could not use is passed on as a plain label.',
     type: 'object',
     additionalProperties: { type: 'string', maxLength: LABEL_VALUE_MAX_LENGTH },
     maxProperties: LABELS_MAX,
