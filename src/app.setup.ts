@@ -73,7 +73,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
 
 /**
  * The version in the root package.json, found from src/ (ts-jest, ts-node) and dist/src/ (the build) alike: the
- * nearest package.json up from here named agent-registry.
+ * nearest package.json up from here named agent-registry; `unknown` without one.
  */
 function registryVersion(): string {
   for (let dir = __dirname; dir !== dirname(dir); dir = dirname(dir)) {
@@ -82,7 +82,8 @@ function registryVersion(): string {
     const { name, version } = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
     if (name === 'agent-registry' && version) return version;
   }
-  throw new Error(`No package.json of agent-registry above ${__dirname}`);
+  // A build deployed without its package.json still serves its docs.
+  return 'unknown';
 }
 
 /** The port a listening app is bound to (the one the system picked, with PORT=0). */

@@ -73,7 +73,7 @@ async function migrateUp(orm: MikroORM, logger: Logger): Promise<string[]> {
     if (next > 0) applied.push(...(await migrator.up({ to: pending[next - 1] })).map((m) => m.name));
     const { name, class: Backfill } = backfillNamed(pending[next])!;
     const migration = new Backfill(orm.em.getDriver(), orm.config) as BackfillMigration;
-    const rewritten = await migration.backfill();
+    const rewritten = await BackfillMigration.run(name, migration);
     if (rewritten > 0) logger.log(`${name} rewrote ${rewritten} row(s)`);
     applied.push(...(await migrator.up({ to: name })).map((m) => m.name));
   }
