@@ -4,15 +4,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { API_KEY_SCHEME } from './auth/access.decorator';
+import { DOCS_PATHS } from './common/docs-paths';
 import { APP_CONFIG, AppConfig } from './config/app-config';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 
 An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbeat + ttl_seconds\`. Errors are
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
-
-/** Where the OpenAPI document is served as JSON (and where Swagger UI at /docs reads it). */
-const DOCUMENT_JSON_PATH = 'docs-json';
 
 /**
  * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): CORS and the
@@ -29,17 +27,17 @@ export function configureApp(app: INestApplication): void {
       maxAge: 600,
     });
   }
-  SwaggerModule.setup('docs', app, openApiDocument(app), {
+  SwaggerModule.setup(DOCS_PATHS.ui, app, openApiDocument(app), {
     ui: false,
-    jsonDocumentUrl: DOCUMENT_JSON_PATH,
-    yamlDocumentUrl: 'docs-yaml',
+    jsonDocumentUrl: DOCS_PATHS.json,
+    yamlDocumentUrl: DOCS_PATHS.yaml,
   });
   // Swagger UI's init script would carry the document, spliced in by String.replace: `$&`, `` $` `` or `$'` in any
   // text of it are replacement patterns there, and break the script (a blank page). So the page gets an empty
   // document, which makes it fetch swaggerUrl: the JSON document, which no text can break.
-  SwaggerModule.setup('docs', app, () => ({}) as OpenAPIObject, {
+  SwaggerModule.setup(DOCS_PATHS.ui, app, () => ({}) as OpenAPIObject, {
     raw: false,
-    swaggerUrl: `/${DOCUMENT_JSON_PATH}`,
+    swaggerUrl: DOCS_PATHS.json,
     // Without a document inline, Swagger UI would show a badge fetched from validator.swagger.io with this URL.
     swaggerOptions: { validatorUrl: null },
   });

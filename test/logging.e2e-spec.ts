@@ -124,6 +124,23 @@ describe('Logs (a server process)', () => {
     expect(summary?.msg).toBe(`Mapped ${routes.length} routes (LOG_LEVEL=debug lists them)`);
   });
 
+  it('logs a docs request the gate refused under the path it asked for, whatever the adapter', async () => {
+    server = await start({ LOG_LEVEL: 'debug', REGISTRY_OPEN_ROUTES: 'none' });
+    for (const path of ['/docs-json', '/docs/swagger-ui.css']) {
+      const res = await server.fetch(path, { headers: { 'X-Request-Id': `denied${path.replace(/\W/g, '-')}` } });
+      expect({ path, status: res.status }).toEqual({ path, status: 401 });
+    }
+    const output = await outputAfterStop();
+    const denied = output
+      .split('\n')
+      .filter((line) => line.includes('"request_id":"denied-'))
+      .map((line) => JSON.parse(line) as RequestLine);
+    expect(denied.map(({ path, route, status }) => ({ path, route, status }))).toEqual([
+      { path: '/docs-json', route: '/docs', status: 401 },
+      { path: '/docs/swagger-ui.css', route: '/docs', status: 401 },
+    ]);
+  });
+
   it('with LOG_FORMAT=pretty, writes lines for a terminal instead', async () => {
     server = await start({ LOG_FORMAT: 'pretty' });
     expect((await send('/agents/register', { method: 'POST', body: JSON.stringify(agent('pretty-1')) })).status).toBe(

@@ -4,17 +4,6 @@ import { writeProblem } from '../common/problem-details.filter';
 import { AuthConfig } from '../config/app-config';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
-/** Where Swagger serves the docs (app.setup.ts): the page and its files under /docs, the document as JSON and YAML. */
-export const DOCS_MOUNTS = ['/docs', '/docs-json', '/docs-yaml'];
-
-/**
- * Whether a path, or the template of a route the router matched (`/docs-json`, `/docs/*`), is at or below one of
- * the docs' mounts: the requests Express hands to middleware mounted there.
- */
-export function underDocs(path: string | undefined): boolean {
-  return path !== undefined && DOCS_MOUNTS.some((mount) => path === mount || path.startsWith(`${mount}/`));
-}
-
 /**
  * The docs are served by Swagger's own routes, below Nest's guards. While REGISTRY_OPEN_ROUTES leaves `docs` out,
  * this hook asks them for what a `read` route asks: a key (or, in protected mode, a client on this host). Each

@@ -8,9 +8,10 @@ import fastifyHelmet from '@fastify/helmet';
 import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { docsGate, DOCS_MOUNTS, underDocs } from '../auth/docs-gate';
+import { docsGate } from '../auth/docs-gate';
 import { AppConfig } from '../config/app-config';
 import { timeRequest } from '../metrics/http-metrics';
+import { DOCS_MOUNTS, underDocs } from './docs-paths';
 import { admitRequest } from './http-drain';
 import { bodyHeadersProblem, readJsonBody } from './json-body';
 import { rawProblem } from './problem-details.filter';
@@ -129,6 +130,14 @@ function expressAdapter(config: AppConfig): ExpressAdapter {
   return adapter;
 }
 
+/**
+ * Whether a Fastify request is for the docs: by the route that matched, and, for the same answers as Express's mount,
+ * by its (canonical: rewriteUrl) path when no route did.
+ */
+function toDocs(request: FastifyRequest): boolean {
+  return underDocs(request.routeOptions.url) || underDocs(request.url.split('?')[0]);
+}
+
 function fastifyAdapter(config: AppConfig): FastifyAdapter {
   const adapter: FastifyAdapter = new FastifyAdapter({
     http: serverOptions(config),
@@ -153,16 +162,13 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
     const route = () => request.routeOptions.url;
     beginRequest(request.raw, reply.raw, { body: () => request.body, route });
     timeRequest(request.raw, reply.raw, route);
-    // The route decides; the path (canonical: rewriteUrl) only adds unmatched requests Express's mount would see.
-    const toDocs = underDocs(route()) || underDocs(request.url.split('?')[0]);
-    if (admitRequest(fastify.server, reply.raw) || (toDocs && gate?.(request.raw, reply.raw))) reply.hijack();
+    if (admitRequest(fastify.server, reply.raw) || (toDocs(request) && gate?.(request.raw, reply.raw))) reply.hijack();
     else done();
   });
   // After @fastify/helmet's onRequest hooks, which Fastify runs after this file's.
   fastify.addHook('preHandler', (request, reply, done) => {
-    if (underDocs(request.routeOptions.url) || underDocs(request.url.split('?')[0])) {
-      docsContentSecurityPolicy(request.raw, reply.raw, done);
-    } else done();
+    if (toDocs(request)) docsContentSecurityPolicy(request.raw, reply.raw, done);
+    else done();
   });
   // Before Fastify checks the Content-Type itself (it would answer a bare 415).
   fastify.addHook('preParsing', (request, reply, payload, done) => {

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DOCS_PATHS, underDocs } from './docs-paths';
 
 /**
  * What the registry knows about a request beyond HTTP, kept on Node's own request object so that both HTTP adapters
@@ -47,12 +48,9 @@ export interface RequestAccessors {
 
 /** Requests that matched no route share one label, so that scanners cannot make a series or a field per path. */
 export const UNMATCHED_ROUTE = 'unmatched';
-/** Swagger UI and its files (a middleware on Express, several routes on Fastify) are one route. */
-const DOCS = /^\/docs(?:[/?#-]|$)/;
-
-/** The route of a request for logs and metrics: its template, `/docs`, or `unmatched`. */
+/** The route of a request for logs and metrics: its template, `/docs` (Swagger UI and its files are one), or `unmatched`. */
 export function routeLabel(url: string, matched: string | undefined): string {
-  if (DOCS.test(url)) return '/docs';
+  if (underDocs(url.split('?')[0])) return DOCS_PATHS.ui;
   return matched ?? UNMATCHED_ROUTE;
 }
 
@@ -69,6 +67,8 @@ export function beginRequest(
   accessors: RequestAccessors,
 ): RequestContext {
   const started = process.hrtime.bigint();
+  // As the request arrived: Express's mounted middleware rewrites raw.url, and one that answers does not restore it.
+  const url = raw.url ?? '';
   const given = raw.headers['x-request-id'];
   const context: RequestContext = {
     requestId: typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID(),
@@ -80,7 +80,7 @@ export function beginRequest(
     const failed = response.statusCode >= 500;
     // A read's line is built only when it will be written: reads are most requests, and log at debug.
     if (!write && !failed && !Logger.isLevelEnabled('debug')) return;
-    const line = requestLine(raw, response, context, accessors, Number(process.hrtime.bigint() - started) / 1e6);
+    const line = requestLine(raw, url, response, context, accessors, Number(process.hrtime.bigint() - started) / 1e6);
     const message = `${line.method} ${line.path} ${line.status}`;
     if (failed) requestLogger.error(line, message);
     else if (write) requestLogger.log(line, message);
@@ -110,12 +110,12 @@ export interface RequestLine {
 
 function requestLine(
   raw: IncomingMessage,
+  url: string,
   response: ServerResponse,
   context: RequestContext,
   accessors: RequestAccessors,
   durationMs: number,
 ): RequestLine {
-  const url = raw.url ?? '';
   const path = url.split('?')[0];
   const line: RequestLine = {
     request_id: context.requestId,

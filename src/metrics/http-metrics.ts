@@ -42,11 +42,13 @@ function isStream(raw: IncomingMessage, response: ServerResponse): boolean {
 export function timeRequest(raw: IncomingMessage, response: ServerResponse, route: () => string | undefined): void {
   const histogram = requestDuration();
   const end = histogram.startTimer();
+  // As the request arrived (see beginRequest).
+  const url = raw.url ?? '';
   response.once('close', () => {
     if (response.headersSent && isStream(raw, response)) return;
     end({
       method: raw.method ?? '-',
-      route: routeLabel(raw.url ?? '', route()),
+      route: routeLabel(url, route()),
       status: response.headersSent ? String(response.statusCode) : 'aborted',
     });
   });
