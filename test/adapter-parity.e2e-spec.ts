@@ -230,6 +230,27 @@ const CASES: Case[] = [
   ['an absolute-form target, without a key: 401', http('GET', 'http://registry.example/agents'), UNAUTHORIZED],
   ['an unknown path, percent-encoded: 404', http('GET', '/%61gentz', [KEY]), NOT_FOUND],
   ['an unknown path, absolute-form: 404', http('GET', 'http://registry.example/nowhere', [KEY]), NOT_FOUND],
+  // A body is read, and refused, before the route is looked up, on both.
+  [
+    'malformed JSON to an unknown path: 400',
+    http('POST', '/nowhere', [KEY, JSON_TYPE], '{oops'),
+    { status: 400, detail: /in JSON at position 1/, ...CLOSED },
+  ],
+  [
+    'a body over BODY_LIMIT to an unknown path: 413',
+    http('POST', '/nowhere', [KEY, JSON_TYPE], JSON.stringify({ x: 'a'.repeat(2000) })),
+    { status: 413, detail: 'The request body exceeds the limit of 1024 bytes.', ...CLOSED },
+  ],
+  [
+    'an unknown Content-Encoding to an unknown path: 415',
+    http('POST', '/nowhere', [KEY, JSON_TYPE, 'Content-Encoding: zz'], '{}'),
+    { status: 415, detail: /^unsupported content encoding "zz"/, ...CLOSED },
+  ],
+  [
+    'a valid body to an unknown path: 404',
+    http('POST', '/nowhere', [KEY, JSON_TYPE], '{}'),
+    { status: 404, detail: 'Cannot POST /nowhere' },
+  ],
 
   // The docs, closed by REGISTRY_OPEN_ROUTES=none: every spelling that reaches them needs a key.
   ['/docs-json without a key: 401', http('GET', '/docs-json'), UNAUTHORIZED],

@@ -375,7 +375,7 @@ export interface components {
              */
             capabilities?: string[] | null;
             /**
-             * @description Key-value pairs for `GET /agents?label=key:value`: up to 32; keys 1-63 characters matching `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, values strings of at most 256 characters. Absent or null: none. Three tell Prometheus where the agent's metrics are (`GET /sd/prometheus`): `prometheus.io/port` (1-65535), `prometheus.io/path` (starting with `/`) and `prometheus.io/scheme` (`http` or `https`).
+             * @description Key-value pairs for `GET /agents?label=key:value`: up to 32; keys 1-63 characters matching `^[A-Za-z0-9][A-Za-z0-9._/-]*$`, values strings of at most 256 characters. Absent or null: none. Three tell Prometheus where the agent's metrics are (`GET /sd/prometheus`): `prometheus.io/port` (1-65535), `prometheus.io/path` (starting with `/`) and `prometheus.io/scheme` (`http` or `https`); a value Prometheus could not use is passed on as a plain label.
              * @example {
              *       "region": "eu-west-1",
              *       "team": "travel"
