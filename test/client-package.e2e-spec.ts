@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
-import { ServerProcess } from './support/server-process';
+import { onEachDatabase } from './support/databases';
+import { serverForSuite } from './support/server-process';
 import { tempDir } from './support/temp-dir';
 
 const ROOT = join(__dirname, '..');
@@ -196,24 +196,13 @@ describe('@agent-registry/client, packed and installed into an empty project', (
   });
 
   describe.each(onEachDatabase())('against the built server on %s', (dialect) => {
-    let database: TestDatabase;
-    let server: ServerProcess;
-
-    beforeAll(async () => {
-      database = await createTestDatabase(dialect);
-      server = await ServerProcess.start({ DATABASE_URL: database.url });
-    });
-
-    afterAll(async () => {
-      await server?.stop();
-      await database?.drop();
-    });
+    const suite = serverForSuite(dialect);
 
     it.each(MODES.filter((mode) => mode.output).map((mode) => [mode.name, mode] as const))(
       'runs the program compiled under %s',
       async (_name, mode) => {
         const id = `packed-${mode.output!.replace(/\W+/g, '-')}`;
-        const { stdout } = await run(process.execPath, [mode.output!, server.url, id], {
+        const { stdout } = await run(process.execPath, [mode.output!, suite.server.url, id], {
           cwd: project,
           env: cleanEnv(),
         });
@@ -243,11 +232,11 @@ describe('@agent-registry/client, packed and installed into an empty project', (
     });
 
     it('runs the installed CLI with npx, offline', async () => {
-      const env = cleanEnv({ AGENT_REGISTRY_URL: server.url, npm_config_cache: join(dir, 'npm-cache') });
+      const env = cleanEnv({ AGENT_REGISTRY_URL: suite.server.url, npm_config_cache: join(dir, 'npm-cache') });
       // --no: a command npx does not find installed is an error, never a download.
       const help = await run('npx', ['--no', '--offline', 'agent-registry', '--help'], { cwd: project, env });
       expect(help.stdout).toMatch(/^agent-registry: find, watch and manage the agents/);
-      await run(process.execPath, ['out/node10/program.js', server.url, 'via-cli'], { cwd: project, env });
+      await run(process.execPath, ['out/node10/program.js', suite.server.url, 'via-cli'], { cwd: project, env });
       const got = await run('npx', ['--no', '--offline', 'agent-registry', 'get', 'via-cli'], { cwd: project, env });
       expect(JSON.parse(got.stdout)).toMatchObject({ agent_id: 'via-cli', ttl_seconds: 60, is_alive: true });
       const missing = await run('npx', ['--no', '--offline', 'agent-registry', 'get', 'nobody'], {

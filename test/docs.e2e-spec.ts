@@ -11,10 +11,10 @@ import { boundPort, configureApp } from '../src/app.setup';
 import { createHttpAdapter } from '../src/common/http-adapter';
 import { APP_CONFIG, loadConfig } from '../src/config/app-config';
 import { chromiumInstalled, launchChromium } from './support/browser';
-import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
+import { onEachDatabase } from './support/databases';
 import { testHttpAdapter } from './support/http-adapter';
 import { waitFor } from './support/prometheus';
-import { ServerProcess } from './support/server-process';
+import { serverForSuite } from './support/server-process';
 
 const ROOT = join(__dirname, '..');
 const OPENAPI_TYPESCRIPT = join(ROOT, 'node_modules', '.bin', 'openapi-typescript');
@@ -50,31 +50,23 @@ const operationsOf = (doc: OpenApi) =>
 
 /** The OpenAPI document of the built server: it is what the Swagger CLI plugin produces from the code. */
 describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
-  let database: TestDatabase;
-  let server: ServerProcess;
+  const suite = serverForSuite(dialect);
   let doc: OpenApi;
 
   beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    server = await ServerProcess.start({ DATABASE_URL: database.url });
-    doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await database?.drop();
+    doc = (await (await suite.server.fetch('/docs-json')).json()) as OpenApi;
   });
 
   it('serves Swagger UI at /docs from local assets', async () => {
-    const page = await server.fetch('/docs');
+    const page = await suite.server.fetch('/docs');
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger-ui');
-    expect((await server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
+    expect((await suite.server.fetch('/docs/swagger-ui-bundle.js')).status).toBe(200);
     // helmet's policy, without upgrade-insecure-requests (the page works over plain HTTP); the API keeps it.
     const policy = page.headers.get('content-security-policy');
     expect(policy).toContain("script-src 'self'");
     expect(policy).not.toContain('upgrade-insecure-requests');
-    expect((await server.fetch('/health/live')).headers.get('content-security-policy')).toContain(
+    expect((await suite.server.fetch('/health/live')).headers.get('content-security-policy')).toContain(
       'upgrade-insecure-requests',
     );
   });
@@ -82,7 +74,7 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
   it('gives Swagger UI an init script that parses and fetches /docs-json (once broken by a `$` and a backquote)', async () => {
     // The labels description holds LABEL_KEY_PATTERN, whose `$` and backquote were read as `` $` ``.
     expect(JSON.stringify(doc)).toContain('$`');
-    const init = await (await server.fetch('/docs/swagger-ui-init.js')).text();
+    const init = await (await suite.server.fetch('/docs/swagger-ui-init.js')).text();
     expect(() => new Script(init)).not.toThrow();
     expect(init).toContain('"swaggerUrl": "/docs-json"');
     expect(init).not.toContain('Long-running agents');
@@ -198,7 +190,7 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
   });
 
   it('passes `redocly lint` without an error or a warning', async () => {
-    const file = join(database.dir, 'openapi.json');
+    const file = join(suite.database.dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));
     const redocly = join(ROOT, 'node_modules', '.bin', 'redocly');
     const result = await promisify(execFile)(redocly, ['lint', file, '--format=json'], {
@@ -217,8 +209,8 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
   });
 
   it('matches the client types checked in (packages/client/src/openapi.ts): `npm run client:types` regenerates them', async () => {
-    const file = join(database.dir, 'openapi.json');
-    const generated = join(database.dir, 'openapi.ts');
+    const file = join(suite.database.dir, 'openapi.json');
+    const generated = join(suite.database.dir, 'openapi.ts');
     writeFileSync(file, JSON.stringify(doc));
     // Generated as `npm run client:types` does it, with the options it gives openapi-typescript.
     const options = CLIENT_TYPES_OPTIONS.exec(packageJson().scripts['client:types'])?.[1];
@@ -232,14 +224,14 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
     const command = /^npx openapi-typescript (http:\/\/registry:3000\/docs-json .*)$/m.exec(readme)?.[1];
     expect(command).toBeDefined();
     // The repository's openapi-typescript, for the one npx would fetch; the served document for the README's host.
-    const args = command!.replace('http://registry:3000', server.url).split(' ');
-    await promisify(execFile)(OPENAPI_TYPESCRIPT, args, { cwd: database.dir });
-    const output = join(database.dir, args[args.indexOf('-o') + 1]);
+    const args = command!.replace('http://registry:3000', suite.server.url).split(' ');
+    await promisify(execFile)(OPENAPI_TYPESCRIPT, args, { cwd: suite.database.dir });
+    const output = join(suite.database.dir, args[args.indexOf('-o') + 1]);
     expect(readFileSync(output, 'utf8')).toBe(readFileSync(CLIENT_TYPES, 'utf8'));
 
     // A registration without ttl_seconds (or any other defaulted field) type-checks, one without host does not, and
     // what the registry always answers (AgentInfo.ttl_seconds) is required.
-    const program = join(database.dir, 'program.ts');
+    const program = join(suite.database.dir, 'program.ts');
     writeFileSync(
       program,
       [
@@ -317,25 +309,17 @@ async function execute(operation: ReturnType<Page['locator']>): Promise<{ status
  * which is the same on both databases, and the calls it makes are the API's, which the other suites check on both.
  */
 withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
+  const suite = serverForSuite('sqlite', { REGISTRY_API_KEYS: `docs-agent:agent:${AGENT_SECRET}` });
   let browser: Browser;
-  let database: TestDatabase;
-  let server: ServerProcess;
   let doc: OpenApi;
 
   beforeAll(async () => {
     browser = await launchChromium([`--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`]);
-    database = await createTestDatabase('sqlite');
-    server = await ServerProcess.start({
-      DATABASE_URL: database.url,
-      REGISTRY_API_KEYS: `docs-agent:agent:${AGENT_SECRET}`,
-    });
-    doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
+    doc = (await (await suite.server.fetch('/docs-json')).json()) as OpenApi;
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
-    await server?.stop();
-    await database?.drop();
   });
 
   it('shows every operation; "Authorize" with a key, then "Try it out" registers an agent and lists it', async () => {
@@ -348,7 +332,7 @@ withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
         const path = new URL(req.url()).pathname;
         if (path.startsWith('/agents')) calls.push({ path, authorization: req.headers().authorization });
       });
-      await page.goto(`${server.url}/docs`);
+      await page.goto(`${suite.server.url}/docs`);
       expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
 
       await page.getByRole('button', { name: 'Authorize' }).first().click();
@@ -378,8 +362,10 @@ withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
         { path: '/agents/register', authorization: `Bearer ${AGENT_SECRET}` },
         { path: '/agents', authorization: `Bearer ${AGENT_SECRET}` },
       ]);
-      expect((await server.fetch('/agents/planner-7')).status).toBe(401);
-      const stored = await server.fetch('/agents/planner-7', { headers: { Authorization: `Bearer ${AGENT_SECRET}` } });
+      expect((await suite.server.fetch('/agents/planner-7')).status).toBe(401);
+      const stored = await suite.server.fetch('/agents/planner-7', {
+        headers: { Authorization: `Bearer ${AGENT_SECRET}` },
+      });
       expect(stored.status).toBe(200);
       expect(errors).toEqual([]);
     } finally {
@@ -394,7 +380,7 @@ withChromium('Swagger UI in Chromium (built server on sqlite)', () => {
       const errors = errorsOf(page, COOP_IGNORED);
       const origins = new Set<string>();
       page.on('request', (req) => origins.add(new URL(req.url()).origin));
-      const url = server.url.replace('127.0.0.1', OTHER_HOST);
+      const url = suite.server.url.replace('127.0.0.1', OTHER_HOST);
       await page.goto(`${url}/docs`);
       expect(await renderedOperations(page, operationsOf(doc).length)).toEqual(operationsOf(doc));
       // No validator badge: a link to validator.swagger.io and its image, which would show with the operations.

@@ -1,5 +1,5 @@
-import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
-import { ServerProcess } from './support/server-process';
+import { onEachDatabase } from './support/databases';
+import { serverForSuite } from './support/server-process';
 
 /**
  * The OpenAPI document's own examples, which Swagger UI's "Try it out" starts from: for every operation of /docs-json,
@@ -30,21 +30,10 @@ const EXAMPLES_ANSWERED: Record<string, { status: number; why: string }> = {
 };
 
 describe.each(onEachDatabase())('OpenAPI examples (built server on %s)', (dialect) => {
-  let database: TestDatabase;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(dialect);
-    server = await ServerProcess.start({ DATABASE_URL: database.url });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await database?.drop();
-  });
+  const suite = serverForSuite(dialect);
 
   it("answers a request made of each operation's parameter (and body) examples with a 2xx, or its documented status", async () => {
-    const doc = (await (await server.fetch('/docs-json')).json()) as OpenApi;
+    const doc = (await (await suite.server.fetch('/docs-json')).json()) as OpenApi;
     const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, operation]) => ({ key: `${method.toUpperCase()} ${path}`, operation })),
     );
@@ -62,7 +51,7 @@ describe.each(onEachDatabase())('OpenAPI examples (built server on %s)', (dialec
         path.replace(/\{(\w+)\}/g, (_, name: string) =>
           encodeURIComponent(String(example(params.find((p) => p.name === name)!))),
         ),
-        server.url,
+        suite.server.url,
       );
       for (const param of params.filter((p) => p.in === 'query')) {
         for (const value of [example(param)].flat()) url.searchParams.append(param.name, String(value));

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createTestDatabase, Dialect, TestDatabase } from './databases';
 import { testHttpAdapter } from './http-adapter';
 import { NEVER } from './test-app';
 
@@ -88,4 +89,37 @@ function exitOf(child: ChildProcess): Promise<Exit> {
 /** The test runner's environment without the registry's variables, and without colours in logs. */
 function baseEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1' };
+}
+
+/** A suite's built server and its database: read them inside tests and hooks, once the suite's beforeAll has run. */
+export interface SuiteServer {
+  readonly server: ServerProcess;
+  readonly database: TestDatabase;
+}
+
+/**
+ * The built server on a new database of `dialect`, shared by the tests of the describe block that calls this: started
+ * in a beforeAll (registered here, so before the block's own), stopped and its database dropped in an afterAll.
+ */
+export function serverForSuite(dialect: Dialect, env: NodeJS.ProcessEnv = {}): SuiteServer {
+  let database: TestDatabase | undefined;
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+    server = await ServerProcess.start({ DATABASE_URL: database.url, ...env });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    await database?.drop();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('The suite server has not started (read it inside a test or hook)');
+      return server;
+    },
+    get database() {
+      if (!database) throw new Error('The suite database does not exist yet (read it inside a test or hook)');
+      return database;
+    },
+  };
 }
