@@ -1,3 +1,4 @@
+import { isError } from './is-error.js';
 import type { components } from './openapi.js';
 
 export type ProblemDetails = components['schemas']['ValidationProblemDetails'];
@@ -38,13 +39,4 @@ export function errorSummary(error: unknown): string {
   const unreachable = unreachableReason(error);
   if (unreachable !== undefined) return unreachable;
   return isError(error) ? error.message || error.name : String(error);
-}
-
-function isError(value: unknown): value is Error & { code?: string } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { name?: unknown }).name === 'string' &&
-    typeof (value as { message?: unknown }).message === 'string'
-  );
 }

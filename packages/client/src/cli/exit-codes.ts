@@ -1,5 +1,5 @@
-import { types } from 'node:util';
 import { RegistryError, unreachableReason } from '../index.js';
+import { isError } from '../is-error.js';
 
 /** The CLI's exit statuses (listed in `--help` and README): scripts branch on them. */
 export const EXIT = {
@@ -55,10 +55,6 @@ function registryHint(error: RegistryError, registry: { keyGiven: boolean }): st
   return registry.keyGiven
     ? ['The registry did not accept the key given by --key or AGENT_REGISTRY_KEY.']
     : ['Give a key with --key or the AGENT_REGISTRY_KEY environment variable.'];
-}
-
-function isError(value: unknown): value is Error & { code?: string } {
-  return types.isNativeError(value) || value instanceof DOMException;
 }
 
 /** A URL as the CLI prints it: without the password it may hold (`http://user:pass@host`). */
