@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       restartGraceAfterMs: 15_000,
       shutdownTimeoutMs: 10_000,
       expiryGuard: { ratio: 0.5, min: 10, maxMs: 900_000 },
+      quotas: { agentsPerKey: 10_000, watchStreamsPerKey: 100, watchStreamsMax: 1000 },
     });
   });
 
@@ -69,6 +70,9 @@ describe('loadConfig', () => {
       EXPIRY_GUARD_RATIO: '0.8',
       EXPIRY_GUARD_MIN: '100',
       EXPIRY_GUARD_MAX_SECONDS: '600',
+      AGENT_QUOTA: '500',
+      WATCH_STREAMS_PER_KEY: 'OFF',
+      WATCH_STREAMS_MAX: ' 20 ',
     });
     expect(config).toEqual({
       port: 8080,
@@ -96,6 +100,7 @@ describe('loadConfig', () => {
       restartGraceAfterMs: 120_000,
       shutdownTimeoutMs: 30_000,
       expiryGuard: { ratio: 0.8, min: 100, maxMs: 600_000 },
+      quotas: { agentsPerKey: 500, watchStreamsPerKey: undefined, watchStreamsMax: 20 },
     });
   });
 
@@ -321,6 +326,39 @@ describe('loadConfig', () => {
       });
       expect(() => loadConfig({ REGISTRY_AUTH: 'maybe' })).toThrow(/REGISTRY_AUTH="maybe" must be on or off/);
     });
+
+    it("reads a key's own agent quota from the keys file; old three-field lines keep working", () => {
+      const hash = sha256('fleet-secret-0123456789').toString('hex');
+      const file = keysFile(
+        [
+          `fleet agent ${hash} agents=25`,
+          `big agent ${'ab'.repeat(32)} agents=off`,
+          `old reader ${'cd'.repeat(32)}`,
+        ].join('\n'),
+      );
+      expect(loadConfig({ REGISTRY_API_KEYS_FILE: file }).auth.keys).toEqual([
+        { name: 'fleet', role: 'agent', sha256: Buffer.from(hash, 'hex'), agentQuota: 25 },
+        { name: 'big', role: 'agent', sha256: Buffer.from('ab'.repeat(32), 'hex'), agentQuota: 'off' },
+        { name: 'old', role: 'reader', sha256: Buffer.from('cd'.repeat(32), 'hex') },
+      ]);
+      const bad = keysFile(
+        [
+          `a agent ${hash} agents=0`,
+          `b agent ${'ab'.repeat(32)} agents=lots`,
+          `c agent ${'cd'.repeat(32)} quota=5`,
+        ].join('\n'),
+      );
+      expect(() => loadConfig({ REGISTRY_API_KEYS_FILE: bad })).toThrow(
+        new RegExp(
+          [
+            'line 1: the fourth field must be agents=N \\(N from 1 to 100000000\\) or agents=off',
+            'line 2: the fourth field must be agents=N',
+            'line 3: expected "name role sha256-hex", got 4 field',
+          ].join('.*'),
+          's',
+        ),
+      );
+    });
   });
 
   it('refuses CORS origins with a path or no scheme, and a request timeout shorter than the headers timeout', () => {
@@ -358,6 +396,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: '1h' })).toThrow(/must be between 1s and 10m/);
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT="soon" must be a duration/);
     expect(loadConfig({ SHUTDOWN_TIMEOUT: '1500ms' }).shutdownTimeoutMs).toBe(1500);
+  });
+
+  it('takes the quotas as counts or off, and refuses anything else naming the variable', () => {
+    expect(loadConfig({ AGENT_QUOTA: 'off', WATCH_STREAMS_MAX: '1' }).quotas).toEqual({
+      agentsPerKey: undefined,
+      watchStreamsPerKey: 100,
+      watchStreamsMax: 1,
+    });
+    expect(() => loadConfig({ AGENT_QUOTA: '0' })).toThrow(
+      /AGENT_QUOTA="0" must be a number of agents between 1 and 100000000, or off/,
+    );
+    expect(() => loadConfig({ AGENT_QUOTA: '-5' })).toThrow(/AGENT_QUOTA="-5" must be a number of agents/);
+    expect(() => loadConfig({ WATCH_STREAMS_PER_KEY: 'many' })).toThrow(
+      /WATCH_STREAMS_PER_KEY="many" must be a number of event streams between 1 and 100000000, or off/,
+    );
+    expect(() => loadConfig({ WATCH_STREAMS_MAX: '100000001' })).toThrow(/WATCH_STREAMS_MAX="100000001" must be/);
+    expect(() => loadConfig({ WATCH_STREAMS_MAX: '1e3' })).toThrow(/WATCH_STREAMS_MAX="1e3" must be/);
   });
 
   it('names every bad variable at once', () => {

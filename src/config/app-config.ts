@@ -63,6 +63,19 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   /** The mass-expiry guard (see ExpiryGuard). */
   expiryGuard: { ratio: number; min: number; maxMs: number };
+  /** Per-key quotas (see AgentQuota, WatchSlots); undefined: off. */
+  quotas: QuotaConfig;
+}
+
+/**
+ * What one key may hold: agents (AGENT_QUOTA, all replicas together; a key's own `agents=` in the keys file wins)
+ * and open event streams (WATCH_STREAMS_PER_KEY), and how many event streams one replica serves (WATCH_STREAMS_MAX).
+ * Undefined: no limit.
+ */
+export interface QuotaConfig {
+  agentsPerKey?: number;
+  watchStreamsPerKey?: number;
+  watchStreamsMax?: number;
 }
 
 /**
@@ -118,6 +131,24 @@ function parseDuration(value: string): number | undefined {
 function parseBodyLimit(value: string): number | undefined {
   const match = BODY_LIMIT.exec(value.trim());
   return match ? Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()] : undefined;
+}
+
+/** A quota: a count, or `off`. */
+const COUNT_OR_OFF = /^\s*(off|\d{1,9})\s*$/i;
+const QUOTA_MAX = 100_000_000;
+const QUOTA_RULES = {
+  AGENT_QUOTA: `a number of agents between 1 and ${QUOTA_MAX}, or off`,
+  WATCH_STREAMS_PER_KEY: `a number of event streams between 1 and ${QUOTA_MAX}, or off`,
+  WATCH_STREAMS_MAX: `a number of event streams between 1 and ${QUOTA_MAX}, or off`,
+} as const;
+
+/** A quota variable that passed COUNT_OR_OFF: its count, undefined for `off`; out of range is a problem. */
+function quotaOf(variable: keyof typeof QUOTA_RULES, value: string, problems: string[]): number | undefined {
+  if (!COUNT_OR_OFF.test(value) || value.trim().toLowerCase() === 'off') return undefined;
+  const count = Number(value.trim());
+  if (count < 1 || count > QUOTA_MAX)
+    problems.push(`${variable}=${JSON.stringify(value)} must be ${QUOTA_RULES[variable]}`);
+  return count;
 }
 
 /** An integer variable from `min` to `max`, with one message that names the range. */
@@ -245,6 +276,16 @@ class EnvironmentVariables {
     message: `must be none, or a comma-separated list of ${OPEN_ROUTES.join(', ')}`,
   })
   REGISTRY_OPEN_ROUTES: string = OPEN_BY_DEFAULT.join(',');
+
+  // Quotas (see QuotaConfig): a number, or off.
+  @Matches(COUNT_OR_OFF, { message: `must be ${QUOTA_RULES.AGENT_QUOTA}` })
+  AGENT_QUOTA: string = '10000';
+
+  @Matches(COUNT_OR_OFF, { message: `must be ${QUOTA_RULES.WATCH_STREAMS_PER_KEY}` })
+  WATCH_STREAMS_PER_KEY: string = '100';
+
+  @Matches(COUNT_OR_OFF, { message: `must be ${QUOTA_RULES.WATCH_STREAMS_MAX}` })
+  WATCH_STREAMS_MAX: string = '1000';
 }
 
 export class ConfigError extends Error {
@@ -321,6 +362,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (shutdownTimeoutMs !== undefined && (shutdownTimeoutMs < 1000 || shutdownTimeoutMs > 600_000)) {
     problems.push(`SHUTDOWN_TIMEOUT=${JSON.stringify(vars.SHUTDOWN_TIMEOUT)} must be between 1s and 10m`);
   }
+  const quotas: QuotaConfig = {
+    agentsPerKey: quotaOf('AGENT_QUOTA', vars.AGENT_QUOTA, problems),
+    watchStreamsPerKey: quotaOf('WATCH_STREAMS_PER_KEY', vars.WATCH_STREAMS_PER_KEY, problems),
+    watchStreamsMax: quotaOf('WATCH_STREAMS_MAX', vars.WATCH_STREAMS_MAX, problems),
+  };
   if (vars.HTTP_REQUEST_TIMEOUT_MS < vars.HTTP_HEADERS_TIMEOUT_MS) {
     problems.push('HTTP_REQUEST_TIMEOUT_MS must not be shorter than HTTP_HEADERS_TIMEOUT_MS');
   }
@@ -359,6 +405,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       min: vars.EXPIRY_GUARD_MIN,
       maxMs: vars.EXPIRY_GUARD_MAX_SECONDS * 1000,
     },
+    quotas,
   };
 }
 

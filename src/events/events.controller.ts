@@ -14,6 +14,9 @@ import { AgentEventData, EXAMPLE_EVENT_AGENT } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
 import { revisionState, StoredEvent } from './event-log';
 import { Access } from '../auth/access.decorator';
+import { Principal } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
+import { WatchSlots } from './watch-slots';
 
 const REVISION = /^\d{1,15}$/;
 
@@ -38,6 +41,7 @@ const EXAMPLE_STREAM =
 export class EventsController {
   constructor(
     private readonly feed: ChangeFeed,
+    private readonly slots: WatchSlots,
     private readonly em: EntityManager,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -49,7 +53,8 @@ export class EventsController {
    * (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
    * `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
    * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
-   * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
+   * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes. Each
+   * replica serves at most WATCH_STREAMS_PER_KEY (100) streams of one key and WATCH_STREAMS_MAX (1000) in all.
    */
   @ApiOperation({ operationId: 'watchEvents', summary: 'Watch the registry: a resumable stream of changes (SSE)' })
   @Get()
@@ -91,6 +96,16 @@ export class EventsController {
     },
   )
   @ApiProblemResponse(
+    429,
+    'This key already has WATCH_STREAMS_PER_KEY streams open on this replica (admin keys: no per-key limit), or the ' +
+      'replica serves WATCH_STREAMS_MAX streams in all: the detail names which. No `Retry-After`: a slot frees when ' +
+      'a stream closes.',
+    {
+      detail:
+        'Key dashboard has 100 event streams open on this replica, its WATCH_STREAMS_PER_KEY: close one first (one stream with filters, or none, can watch many agents).',
+    },
+  )
+  @ApiProblemResponse(
     503,
     'The database cannot be reached (`Retry-After: 5`), or the registry is shutting down (`Retry-After: 1`).',
     { detail: DATABASE_UNAVAILABLE },
@@ -99,6 +114,7 @@ export class EventsController {
     @Query() query: WatchQuery,
     @Headers('last-event-id') lastEventId: string | undefined,
     @Res() reply: unknown,
+    @Caller() caller?: Principal,
   ): Promise<void> {
     if (this.feed.isClosed) throw new RetryLaterException('The registry is shutting down; retry shortly.', 1);
     const requested = lastEventId === undefined ? query.since : parseLastEventId(lastEventId);
@@ -116,18 +132,31 @@ export class EventsController {
           'list the agents again and watch from the X-Registry-Revision of that list.',
       );
     }
-    const response = openStream(reply, since, revision);
+    // Taken after the last await before the stream opens, and freed when it closes, however it closes.
+    const release = this.slots.take(caller);
+    let response: ServerResponse;
+    try {
+      response = openStream(reply, since, revision);
+    } catch (error) {
+      release();
+      throw error;
+    }
     // HEAD: the stream's headers, and no stream (it would send nothing, and hold the connection open for ever).
     if (response.req?.method === 'HEAD') {
+      release();
       response.end();
       return;
     }
     // A client that hung up while the revision was read: its 'close' has been and gone.
-    if (response.destroyed || !response.socket || response.socket.destroyed) return;
+    if (response.destroyed || !response.socket || response.socket.destroyed) {
+      release();
+      return;
+    }
     const sink = new StreamSink(response, this.config.eventsClientBufferBytes);
     const keepalive = setInterval(() => sink.comment('keepalive'), this.config.eventsKeepaliveMs);
     response.on('close', () => {
       clearInterval(keepalive);
+      release();
       this.feed.unwatch(sink);
     });
     await this.feed.watch(since, agentFilterOf(query), sink);

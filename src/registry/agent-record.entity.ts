@@ -46,7 +46,11 @@ export class AgentRecord {
   @Property({ type: 'text', default: '' })
   searchText!: string;
 
-  /** The name of the API key that registered the agent first; null when it was registered without keys. */
+  /**
+   * The name of the API key that registered the agent first; null when it was registered without keys. Indexed:
+   * AGENT_QUOTA counts a key's agents.
+   */
+  @Index({ name: 'agent_record_owner_idx' })
   @Property({ length: 64, nullable: true })
   owner?: string | null;
 

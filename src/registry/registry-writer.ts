@@ -6,6 +6,7 @@ import { Histogram } from 'prom-client';
 import {
   BeforeApplicationShutdown,
   ForbiddenException,
+  HttpException,
   Inject,
   Injectable,
   Logger,
@@ -21,6 +22,7 @@ import { ChangeFeed } from '../events/change-feed';
 import { Change, lockRevision } from '../events/event-log';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { writeFacets } from './agent-facets';
+import { OwnedAgents } from './agent-quota';
 import { AgentRecord } from './agent-record.entity';
 import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
@@ -78,6 +80,13 @@ const REREGISTER_FIELDS = [
 /** The agents a batch writes, as the batch goes: loaded (and on PostgreSQL locked) first, then kept current. */
 type Agents = Map<string, AgentRecord>;
 
+/** What a batch's statements share: its agents, how many its writers own (AGENT_QUOTA), the events it records. */
+interface BatchState {
+  agents: Agents;
+  owned: OwnedAgents;
+  changes: Change[];
+}
+
 /**
  * Every write of the registry (register, heartbeat, deregister) goes through one group-commit batcher: the writes
  * that arrive while a transaction is in flight share the next one. Within a batch the writes keep their order:
@@ -103,7 +112,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     private readonly orm: MikroORM,
     private readonly clock: Clock,
     private readonly feed: ChangeFeed,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
     this.batcher = new WriteBatcher({
@@ -121,7 +130,8 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
 
   /**
    * Creates or overwrites the agent; resolves with the stored record (its first `registered_at` kept). A new agent
-   * is owned by its writer's key; rejects with 403 if another key owns it (see mayWrite).
+   * is owned by its writer's key; rejects with 403 if another key owns it (see mayWrite), with 429 if it would be
+   * one more than the key's quota (see OwnedAgents).
    */
   register(registration: Registration, writer?: Writer): Promise<AgentRecord> {
     return this.batcher.submit({
@@ -189,11 +199,14 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       // Heartbeats alone record nothing, and on SQLite need no read first.
       const agents: Agents =
         counter || this.lockRowsFirst ? await this.readAgents(tx, writes) : new Map<string, AgentRecord>();
+      // Counted once the revision counter is held: no other batch registers until this one commits.
+      const registering = writes.filter((write) => write.kind === 'register').map((write) => write.writer);
+      const owned = await OwnedAgents.count(tx, registering, this.config);
       // Stamped once the locks are held: a batch that waited for another replica's writes never writes older times.
       const now = this.clock.now().getTime();
       const changes: Change[] = [];
       const outcomes: Outcome<RegistryWriteResult>[] = [];
-      for (const run of runs) outcomes.push(...(await this.write(tx, run, now, agents, changes)));
+      for (const run of runs) outcomes.push(...(await this.write(tx, run, now, { agents, owned, changes })));
       if (counter && changes.length > 0) revision = await counter.append(changes, now);
       return outcomes;
     });
@@ -229,16 +242,15 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     tx: EntityManager,
     run: RegistryWrite[],
     now: number,
-    agents: Agents,
-    changes: Change[],
+    batch: BatchState,
   ): Promise<Outcome<RegistryWriteResult>[]> {
     switch (run[0].kind) {
       case 'register':
-        return this.upsert(tx, run as Extract<RegistryWrite, { kind: 'register' }>[], now, agents, changes);
+        return this.upsert(tx, run as Extract<RegistryWrite, { kind: 'register' }>[], now, batch);
       case 'heartbeat':
-        return this.renewKnown(tx, run, now, agents);
+        return this.renewKnown(tx, run, now, batch.agents);
       case 'deregister':
-        return this.remove(tx, run, now, agents, changes);
+        return this.remove(tx, run, now, batch);
     }
   }
 
@@ -246,13 +258,16 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     tx: EntityManager,
     run: Extract<RegistryWrite, { kind: 'register' }>[],
     now: number,
-    agents: Agents,
-    changes: Change[],
+    { agents, owned, changes }: BatchState,
   ): Promise<Outcome<AgentRecord>[]> {
     // The agents were read (and on PostgreSQL locked) after the revision counter: no other batch writes them now.
-    const refused = new Set(
-      run.filter(({ writer, agentId }) => !mayWrite(writer, agents.get(agentId))).map((write) => write.agentId),
-    );
+    // Refused: owned by another key (403), or one agent more than the key's quota (429), in the batch's order.
+    const refused = new Map<string, HttpException>();
+    for (const { writer, agentId } of run) {
+      const before = agents.get(agentId);
+      const refusal = mayWrite(writer, before) ? owned.take(writer, before) : ownedByAnother(agentId);
+      if (refusal) refused.set(agentId, refusal);
+    }
     const records: AgentRecord[] = run
       .filter(({ agentId }) => !refused.has(agentId))
       .map(({ registration, writer }) => {
@@ -265,7 +280,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
           expiresAt: leaseExpiry(now, registration.ttlSeconds),
         };
       });
-    if (records.length === 0) return run.map(({ agentId }) => ({ ok: false, error: ownedByAnother(agentId) }));
+    if (records.length === 0) return run.map(({ agentId }) => ({ ok: false, error: refused.get(agentId)! }));
     await tx
       .createQueryBuilder(AgentRecord)
       .insert(sortedById(records))
@@ -291,7 +306,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     const stored = new Map(records.map((record) => [record.agentId, record]));
     return run.map(({ agentId }) => {
       const value = stored.get(agentId);
-      return value ? { ok: true, value } : { ok: false, error: ownedByAnother(agentId) };
+      return value ? { ok: true, value } : { ok: false, error: refused.get(agentId)! };
     });
   }
 
@@ -353,8 +368,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     tx: EntityManager,
     run: RegistryWrite[],
     now: number,
-    agents: Agents,
-    changes: Change[],
+    { agents, owned, changes }: BatchState,
   ): Promise<Outcome<true>[]> {
     // As in upsert: the agents were read and are held since the revision counter.
     const refused = new Set(
@@ -371,6 +385,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       if (!deleted.has(id)) return { ok: false, error: agentNotFound(id) };
       const before = agents.get(id);
       agents.delete(id);
+      owned.release(before?.owner);
       changes.push({ type: 'deregistered', agentId: id, previous: before && toAgentInfo(before, now) });
       return { ok: true, value: true };
     });

@@ -92,6 +92,15 @@ export class RegistryController {
     detail: 'The request body exceeds the limit of 131072 bytes.',
   })
   @ApiProblemResponse(
+    429,
+    'A new agent for a key that already owns as many as its quota allows: AGENT_QUOTA (10000), or its own `agents=` ' +
+      'in the keys file; admin keys have none. Re-registering an agent the key owns is never refused. Nothing is ' +
+      'stored. No `Retry-After`: deregister agents of the key (or wait for cleanup to remove expired ones) first.',
+    {
+      detail: 'Key planner-fleet owns 10000 agents, its AGENT_QUOTA: deregister agents or ask for a larger quota.',
+    },
+  )
+  @ApiProblemResponse(
     415,
     'The body is declared in a charset other than UTF-8, or in a Content-Encoding other than gzip, deflate or br.',
     {

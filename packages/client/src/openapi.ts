@@ -241,7 +241,8 @@ export interface paths {
          *     (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
          *     `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
          *     revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
-         *     connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes.
+         *     connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes. Each
+         *     replica serves at most WATCH_STREAMS_PER_KEY (100) streams of one key and WATCH_STREAMS_MAX (1000) in all.
          */
         get: operations["watchEvents"];
         put?: never;
@@ -846,7 +847,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /**
+             * @description A new agent for a key that already owns as many as its quota allows: AGENT_QUOTA (10000), or its own `agents=` in the keys file; admin keys have none. Re-registering an agent the key owns is never refused. Nothing is stored. No `Retry-After`: deregister agents of the key (or wait for cleanup to remove expired ones) first.
+             *
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.
+             */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2352,7 +2357,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /**
+             * @description This key already has WATCH_STREAMS_PER_KEY streams open on this replica (admin keys: no per-key limit), or the replica serves WATCH_STREAMS_MAX streams in all: the detail names which. No `Retry-After`: a slot frees when a stream closes.
+             *
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.
+             */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
