@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { IncomingMessage, request as httpRequest } from 'node:http';
 import request from 'supertest';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
@@ -15,6 +16,7 @@ const A = { Authorization: `Bearer ${SECRETS.a}` };
 const B = { Authorization: `Bearer ${SECRETS.b}` };
 const WRONG_SECRET = 'guessed-secret-0123456789';
 const WRONG = { Authorization: `Bearer ${WRONG_SECRET}` };
+const MISSING_KEY = 'A valid API key is required: send it as "Authorization: Bearer <key>".';
 
 /** A GET with the target exactly as given (an absolute-form target, a percent-encoded path), on its own connection. */
 async function rawGet(t: TestApp, target: string, headers: Record<string, string> = {}): Promise<number> {
@@ -34,12 +36,13 @@ async function rawGet(t: TestApp, target: string, headers: Record<string, string
 
 /**
  * What a hostile key (or a client with none) can try against the guarantees, on this jest project's adapter and on
- * both databases: taking over another key's agent by spending its heartbeat budget, and reaching the closed docs by
- * another spelling of their paths.
+ * both databases: taking over another key's agent by spending its heartbeat budget, guessing keys, and reaching the
+ * closed docs by another spelling of their paths.
  */
 describe.each(onEachDatabase())('Attacks (HTTP + %s)', (dialect) => {
   let t: TestApp;
   afterEach(async () => {
+    jest.restoreAllMocks();
     await t.close();
   });
 
@@ -93,6 +96,51 @@ describe.each(onEachDatabase())('Attacks (HTTP + %s)', (dialect) => {
       'Too many heartbeats for agent planner-2: at most 5 in 3600 seconds (HEARTBEAT_LIMIT). One every ' +
         'ttl_seconds/3 is enough.',
     );
+  });
+
+  it('AUTH_FAILURE_LIMIT: an address past it gets 429 before its key is compared, until its window ends', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    t = await createTestApp(
+      { REGISTRY_API_KEYS: KEYS, AUTH_FAILURE_LIMIT: '3/1m', REGISTRY_OPEN_ROUTES: 'probes' },
+      dialect,
+    );
+    // Successful requests never count, however many.
+    for (let i = 0; i < 10; i++) await request(t.server).get('/agents').set(A).expect(200);
+    // Three failures: a wrong key, no key, a wrong key on the closed docs (below Nest's guards).
+    expectProblem(await request(t.server).get('/agents').set(WRONG), 401, MISSING_KEY);
+    await request(t.server).get('/agents').set(A).expect(200);
+    expectProblem(await request(t.server).post('/agents/register').send(agent('x')), 401, MISSING_KEY);
+    expect(await rawGet(t, '/docs-json', WRONG)).toBe(401);
+
+    // Past the limit: every request that needs a key is a 429, the right key's too, the docs' too.
+    const blocked = `Too many failed authentications from this address: at most 3 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds.`;
+    for (const headers of [WRONG, A, {}]) {
+      const res = await request(t.server).get('/agents').set(headers);
+      expectProblem(res, 429, blocked);
+      expect(res.headers['retry-after']).toBe('60');
+    }
+    t.clock.advance(15_000);
+    const docs = await request(t.server).get('/docs-json').set(A);
+    expectProblem(docs, 429, blocked);
+    expect(docs.headers['retry-after']).toBe('45');
+    // Routes open to everyone stay open.
+    await request(t.server).get('/health/live').expect(200);
+
+    // The window passes: served again, and counted afresh.
+    t.clock.advance(45_000);
+    await request(t.server).get('/agents').set(A).expect(200);
+    expectProblem(await request(t.server).get('/agents').set(WRONG), 401, MISSING_KEY);
+
+    // Logged at warn: the first failure of each window and the moment the address was blocked, never the secret.
+    const lines = warn.mock.calls.map(([message]) => String(message)).filter((line) => /authentication/.test(line));
+    expect(lines).toEqual([
+      expect.stringMatching(/^Failed authentication from (::ffff:)?127\.0\.0\.1: GET \/agents without a key/),
+      expect.stringMatching(
+        /^3 failed authentications from (::ffff:)?127\.0\.0\.1 in the last 0 s: its requests that need a key get 429 for 60 s \(AUTH_FAILURE_LIMIT: at most 3 in 60 seconds\)\.$/,
+      ),
+      expect.stringMatching(/^Failed authentication from (::ffff:)?127\.0\.0\.1: GET \/agents without a key/),
+    ]);
+    for (const line of warn.mock.calls.flat().map(String)) expect(line).not.toContain(WRONG_SECRET);
   });
 
   it('REGISTRY_OPEN_ROUTES=none: every spelling of the docs answers as /docs-json does, never 200 without a key', async () => {

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddress, rawRequest } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
+import { windowText } from './auth-failures';
 import { Principal, PRINCIPAL } from './auth.guard';
 
 /** A limit: at most `limit` requests in each window of `windowMs`. */
@@ -137,8 +138,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const { res } = this.getRequestResponse(context);
     this.setResponseHeader(res, 'Retry-After', detail.timeToBlockExpire);
-    const seconds = detail.ttl / 1000;
-    const window = seconds === 1 ? 'a second' : `${seconds} seconds`;
+    const window = windowText(detail.ttl);
     const message = detail.key.startsWith(`${HEARTBEATS}|`)
       ? `Too many heartbeats for agent ${this.agentOf(context)}: at most ${detail.limit} in ${window} ` +
         '(HEARTBEAT_LIMIT). One every ttl_seconds/3 is enough.'

@@ -846,7 +846,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1001,7 +1001,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1160,7 +1160,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1315,7 +1315,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1470,7 +1470,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1640,7 +1640,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1751,7 +1751,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1866,7 +1866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1958,7 +1958,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2037,6 +2037,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -2132,6 +2151,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -2352,7 +2390,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2451,6 +2489,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
