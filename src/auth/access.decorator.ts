@@ -50,6 +50,7 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
       ApiProblemResponse(403, `${closed}in protected mode (no keys configured), the client is not on this host.`, {
         detail: PROTECTED_MODE_DETAIL,
       }),
+      tooManyFailuresResponse(closed),
     );
   }
   const roles = ROLES_FOR[level as keyof typeof ROLES_FOR];
@@ -68,15 +69,35 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
     ApiProblemResponse(
       429,
       'More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a ' +
-        'heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.',
+        'heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than ' +
+        'HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this ' +
+        'client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. ' +
+        'Retry after `Retry-After` seconds.',
       { detail: 'Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds.' },
-      {
-        'Retry-After': {
-          description: 'Seconds until the limit allows this request again.',
-          schema: { type: 'integer', example: 1 },
-        },
-      },
+      RETRY_AFTER,
     ),
+  );
+}
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds until the limit allows this request again.',
+    schema: { type: 'integer', example: 1 },
+  },
+};
+
+/** The 429 of an open route while it is closed: only AUTH_FAILURE_LIMIT applies to it. */
+function tooManyFailuresResponse(closed: string): MethodDecorator & ClassDecorator {
+  return ApiProblemResponse(
+    429,
+    `${closed}more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which ` +
+      'refuses even a right key until its window ends. Retry after `Retry-After` seconds.',
+    {
+      detail:
+        'Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). ' +
+        'Retry after Retry-After seconds.',
+    },
+    RETRY_AFTER,
   );
 }
 

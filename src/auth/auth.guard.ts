@@ -10,9 +10,11 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
+import { Clock } from '../common/clock';
 import { clientAddress, contextOf, rawRequest } from '../common/request-context';
 import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
 import { findKey, Role } from './api-keys';
+import { authFailuresOf, countAuthFailuresOn } from './auth-failures';
 import {
   ACCESS_LEVEL,
   AccessLevel,
@@ -54,7 +56,10 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
   constructor(
     private readonly reflector: Reflector,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    clock: Clock,
+  ) {
+    countAuthFailuresOn(config.auth, () => clock.now().getTime());
+  }
 
   onApplicationBootstrap(): void {
     const { mode, keys } = this.config.auth;
@@ -95,12 +100,19 @@ export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessL
   const needed = level in OPENED_BY ? openedOrRead(auth, level as keyof typeof OPENED_BY) : level;
   if (needed === 'public' || mode === 'off') return undefined;
   if (mode === 'protected') {
+    // Not counted as a failed authentication: the address alone decides, there is nothing to guess.
     if (LOOPBACK.test(clientAddress(raw) ?? '')) return undefined;
     throw new ForbiddenException(PROTECTED_MODE_DETAIL);
   }
+  // Before the key is compared: an address past AUTH_FAILURE_LIMIT cannot keep guessing until its window ends.
+  const failures = authFailuresOf(auth);
+  failures?.admit(raw);
   const secret = presentedSecret(raw.headers);
   const key = secret === undefined ? undefined : findKey(auth.keys, secret);
-  if (!key) throw new AuthenticationRequiredException();
+  if (!key) {
+    failures?.fail(raw);
+    throw new AuthenticationRequiredException();
+  }
   // Named in the request's log line even when its role may not do this.
   const requestContext = contextOf(raw);
   if (requestContext) requestContext.keyName = key.name;

@@ -2,6 +2,7 @@ import { HttpException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeProblem } from '../common/problem-details.filter';
 import { AuthConfig } from '../config/app-config';
+import { AuthFailuresBlockedException } from './auth-failures';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
 /**
@@ -20,8 +21,13 @@ export function docsGate(auth: AuthConfig): ((raw: IncomingMessage, response: Se
       return false;
     } catch (error) {
       if (!(error instanceof HttpException)) throw error;
-      const challenge = error instanceof AuthenticationRequiredException ? { 'WWW-Authenticate': 'Bearer' } : {};
-      writeProblem(response, error.getStatus(), error.message, challenge);
+      const headers =
+        error instanceof AuthenticationRequiredException
+          ? { 'WWW-Authenticate': 'Bearer' }
+          : error instanceof AuthFailuresBlockedException
+            ? { 'Retry-After': String(error.retryAfterSeconds) }
+            : {};
+      writeProblem(response, error.getStatus(), error.message, headers);
       return true;
     }
   };

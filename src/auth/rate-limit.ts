@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddress, rawRequest } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
+import { windowText } from './auth-failures';
 import { Principal, PRINCIPAL } from './auth.guard';
 
 /** A limit: at most `limit` requests in each window of `windowMs`. */
@@ -68,15 +69,24 @@ export class WindowCounters implements ThrottlerStorage {
 
 const SWEEP_EVERY_MS = 10_000;
 
+const HEARTBEATS = 'heartbeats';
+
 type RequestLike = (IncomingMessage | { raw: IncomingMessage }) & {
   params?: Record<string, string>;
   [PRINCIPAL]?: Principal;
 };
 
+/** Who a request counts against: its key (AuthGuard found it), or, without keys, its client address. */
+function caller(request: RequestLike): string {
+  const principal = request[PRINCIPAL];
+  return principal ? `key:${principal.name}` : `client:${clientAddress(rawRequest(request))}`;
+}
+
 /**
  * The throttler's options from RATE_LIMIT and HEARTBEAT_LIMIT: `requests` counts every request of a key (of a client
- * address when there are no keys), `heartbeats` the heartbeats of each agent, so that one looping client cannot
- * flood the writer. Open routes (the health probes, the docs) are never limited.
+ * address when there are no keys), `heartbeats` the heartbeats each key (each client address, without keys) sends for
+ * each agent, so that one looping client cannot flood the writer, and no caller can spend another's. Open routes (the
+ * health probes, the docs) are never limited.
  */
 export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): ThrottlerModuleOptions {
   const throttlers = [];
@@ -85,21 +95,20 @@ export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): 
       name: 'requests',
       limit: config.rateLimit.limit,
       ttl: config.rateLimit.windowMs,
-      getTracker: (req: Record<string, unknown>) => {
-        const request = req as RequestLike;
-        const principal = request[PRINCIPAL];
-        return principal ? `key:${principal.name}` : `client:${clientAddress(rawRequest(request))}`;
-      },
+      getTracker: (req: Record<string, unknown>) => caller(req as RequestLike),
     });
   }
   if (config.heartbeatLimit) {
     throttlers.push({
-      name: 'heartbeats',
+      name: HEARTBEATS,
       limit: config.heartbeatLimit.limit,
       ttl: config.heartbeatLimit.windowMs,
       setHeaders: false,
       skipIf: (context: ExecutionContext) => Reflect.getMetadata(HEARTBEAT_LIMITED, context.getHandler()) !== true,
-      getTracker: (req: Record<string, unknown>) => `agent:${(req as RequestLike).params?.agent_id ?? ''}`,
+      // Per caller and agent, not per agent: the limit is counted before the writer checks who owns the agent, so a
+      // per-agent count would let another key's refused heartbeats use up the owner's, until its lease lapsed.
+      getTracker: (req: Record<string, unknown>) =>
+        `${caller(req as RequestLike)}|agent:${(req as RequestLike).params?.agent_id ?? ''}`,
     });
   }
   return {
@@ -129,12 +138,15 @@ export class RateLimitGuard extends ThrottlerGuard {
   protected override throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const { res } = this.getRequestResponse(context);
     this.setResponseHeader(res, 'Retry-After', detail.timeToBlockExpire);
-    const seconds = detail.ttl / 1000;
-    const window = seconds === 1 ? 'a second' : `${seconds} seconds`;
-    const message = detail.tracker.startsWith('agent:')
-      ? `Too many heartbeats for agent ${detail.tracker.slice('agent:'.length)}: at most ${detail.limit} in ${window} ` +
+    const window = windowText(detail.ttl);
+    const message = detail.key.startsWith(`${HEARTBEATS}|`)
+      ? `Too many heartbeats for agent ${this.agentOf(context)}: at most ${detail.limit} in ${window} ` +
         '(HEARTBEAT_LIMIT). One every ttl_seconds/3 is enough.'
       : `Too many requests: at most ${detail.limit} in ${window} (RATE_LIMIT). Retry after Retry-After seconds.`;
     throw new ThrottlerException(message);
+  }
+
+  private agentOf(context: ExecutionContext): string {
+    return context.switchToHttp().getRequest<RequestLike>().params?.agent_id ?? '';
   }
 }

@@ -22,7 +22,12 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 15_000,
       eventsClientBufferBytes: 1024 * 1024,
       eventsPollMs: 250,
-      auth: { mode: 'protected', keys: [], openRoutes: ['probes', 'docs'] },
+      auth: {
+        mode: 'protected',
+        keys: [],
+        openRoutes: ['probes', 'docs'],
+        failureLimit: { limit: 20, windowMs: 60_000 },
+      },
       corsOrigins: [],
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
@@ -65,6 +70,7 @@ describe('loadConfig', () => {
       HTTP_KEEPALIVE_TIMEOUT_MS: '650000',
       RATE_LIMIT: '600 / 1m',
       HEARTBEAT_LIMIT: 'off',
+      AUTH_FAILURE_LIMIT: '5/10m',
       RESTART_GRACE_AFTER: '2m',
       SHUTDOWN_TIMEOUT: '30s',
       EXPIRY_GUARD_RATIO: '0.8',
@@ -90,7 +96,7 @@ describe('loadConfig', () => {
       eventsKeepaliveMs: 2000,
       eventsClientBufferBytes: 64 * 1024,
       eventsPollMs: 50,
-      auth: { mode: 'off', keys: [], openRoutes: ['docs'] },
+      auth: { mode: 'off', keys: [], openRoutes: ['docs'], failureLimit: { limit: 5, windowMs: 600_000 } },
       corsOrigins: ['https://dash.example.com', 'http://localhost:5173'],
       headersTimeoutMs: 5000,
       requestTimeoutMs: 20_000,
@@ -323,6 +329,7 @@ describe('loadConfig', () => {
         mode: 'off',
         keys: [],
         openRoutes: ['probes', 'docs'],
+        failureLimit: { limit: 20, windowMs: 60_000 },
       });
       expect(() => loadConfig({ REGISTRY_AUTH: 'maybe' })).toThrow(/REGISTRY_AUTH="maybe" must be on or off/);
     });
@@ -375,6 +382,22 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ HEARTBEAT_LIMIT: '0/1s' })).toThrow(/HEARTBEAT_LIMIT="0\/1s" must allow at least 1/);
     expect(() => loadConfig({ RATE_LIMIT: '5/2h' })).toThrow(/window of 100ms to 1h/);
+  });
+
+  it('AUTH_FAILURE_LIMIT: 20 failed authentications a minute per client address by default, N/duration, or off', () => {
+    expect(loadConfig({}).auth.failureLimit).toEqual({ limit: 20, windowMs: 60_000 });
+    expect(loadConfig({ AUTH_FAILURE_LIMIT: '100 / 1h' }).auth.failureLimit).toEqual({
+      limit: 100,
+      windowMs: 3_600_000,
+    });
+    expect(loadConfig({ AUTH_FAILURE_LIMIT: 'OFF' }).auth.failureLimit).toBeUndefined();
+    expect(() => loadConfig({ AUTH_FAILURE_LIMIT: '20' })).toThrow(
+      /AUTH_FAILURE_LIMIT="20" must be a number of requests per duration, such as 100\/1s or 10\/10s, or off/,
+    );
+    expect(() => loadConfig({ AUTH_FAILURE_LIMIT: '0/1m' })).toThrow(
+      /AUTH_FAILURE_LIMIT="0\/1m" must allow at least 1/,
+    );
+    expect(() => loadConfig({ AUTH_FAILURE_LIMIT: '20/2h' })).toThrow(/AUTH_FAILURE_LIMIT="20\/2h" must allow/);
   });
 
   it.each([

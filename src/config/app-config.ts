@@ -89,6 +89,8 @@ export interface AuthConfig {
   keysFile?: string;
   /** Served to everyone whatever the mode; the others need the `reader` role (or loopback, in protected mode). */
   openRoutes: OpenRoute[];
+  /** Failed authentications per client address per window (AuthFailures); undefined: unlimited. */
+  failureLimit?: RateLimit;
 }
 
 /** Routes that may be opened to callers without a key (REGISTRY_OPEN_ROUTES): health probes, API docs, /metrics. */
@@ -243,6 +245,10 @@ class EnvironmentVariables {
   @Matches(RATE, { message: RATE_RULE })
   HEARTBEAT_LIMIT: string = '50/10s';
 
+  /** Failed authentications (401s) per client address; past it, 429 until the window ends. */
+  @Matches(RATE, { message: RATE_RULE })
+  AUTH_FAILURE_LIMIT: string = '20/1m';
+
   @Matches(/^(off|\d+\s*(ms|s|m|h|d)?)$/i, { message: 'must be a duration (10s to 1d) or off' })
   RESTART_GRACE_AFTER: string = '15s';
 
@@ -346,7 +352,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       problems.push(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path)`);
     }
   }
-  const rates = { RATE_LIMIT: vars.RATE_LIMIT, HEARTBEAT_LIMIT: vars.HEARTBEAT_LIMIT };
+  const rates = {
+    RATE_LIMIT: vars.RATE_LIMIT,
+    HEARTBEAT_LIMIT: vars.HEARTBEAT_LIMIT,
+    AUTH_FAILURE_LIMIT: vars.AUTH_FAILURE_LIMIT,
+  };
   for (const [variable, value] of Object.entries(rates)) {
     const rate = RATE.test(value) ? parseRate(value) : undefined;
     if (rate && (rate.limit < 1 || rate.windowMs < 100 || rate.windowMs > 3_600_000)) {
@@ -436,5 +446,7 @@ function authConfigOf(vars: EnvironmentVariables, problems: string[]): AuthConfi
   const mode = vars.REGISTRY_AUTH === 'off' ? 'off' : keys.length > 0 ? 'keys' : 'protected';
   const listed = vars.REGISTRY_OPEN_ROUTES.toLowerCase().split(',');
   const openRoutes = OPEN_ROUTES.filter((route) => listed.some((item) => item.trim() === route));
-  return { mode, keys, keysFile: vars.REGISTRY_API_KEYS_FILE, openRoutes };
+  // Parsed only once valid (loadConfig checks it with the other rates).
+  const failureLimit = RATE.test(vars.AUTH_FAILURE_LIMIT) ? parseRate(vars.AUTH_FAILURE_LIMIT) : undefined;
+  return { mode, keys, keysFile: vars.REGISTRY_API_KEYS_FILE, openRoutes, failureLimit };
 }

@@ -51,6 +51,8 @@ export async function createTestApp(
     // Tests send bursts no client would; the rate-limit tests turn the limits on.
     RATE_LIMIT: 'off',
     HEARTBEAT_LIMIT: 'off',
+    // Suites send many refused requests from one address (loopback); test/attack.e2e-spec.ts turns it on.
+    AUTH_FAILURE_LIMIT: 'off',
     // The fake clock jumps: each jump would look like an outage. The restart-grace tests turn it on.
     RESTART_GRACE_AFTER: 'off',
     HTTP_ADAPTER: testHttpAdapter(),

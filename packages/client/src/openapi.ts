@@ -850,7 +850,7 @@ export interface operations {
             /**
              * @description A new agent for a key that already owns as many as its quota allows: AGENT_QUOTA (10000), or its own `agents=` in the keys file; admin keys have none. Re-registering an agent the key owns is never refused. Nothing is stored. No `Retry-After`: deregister agents of the key (or wait for cleanup to remove expired ones) first.
              *
-             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds.
              */
             429: {
                 headers: {
@@ -1006,7 +1006,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1165,7 +1165,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1320,7 +1320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1475,7 +1475,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1645,7 +1645,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1756,7 +1756,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1871,7 +1871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1963,7 +1963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2042,6 +2042,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -2137,6 +2156,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
@@ -2360,7 +2398,7 @@ export interface operations {
             /**
              * @description This key already has WATCH_STREAMS_PER_KEY streams open on this replica (admin keys: no per-key limit), or the replica serves WATCH_STREAMS_MAX streams in all: the detail names which. No `Retry-After`: a slot frees when a stream closes.
              *
-             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent than HEARTBEAT_LIMIT allows. Retry after `Retry-After` seconds.
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds.
              */
             429: {
                 headers: {
@@ -2460,6 +2498,25 @@ export interface operations {
                      *       "title": "Forbidden",
                      *       "status": 403,
                      *       "detail": "This registry is in protected mode: no API keys are configured, so it serves only clients on its own host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone)."
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDetails"];
+                };
+            };
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows this request again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Too Many Requests",
+                     *       "status": 429,
+                     *       "detail": "Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
