@@ -75,8 +75,10 @@ const GROUP_COLUMNS =
  * nobody owns form one more), the agents alive at the last completed check (whoever ran it) whose leases ran out
  * since. When more than EXPIRY_GUARD_RATIO of a group's agents ran out, and at least EXPIRY_GUARD_MIN, that is a
  * network or the registry failing, not a fleet dying at once: the group is held, and the cleanup deletes none of its
- * agents while it keeps cleaning the others. One key can so only ever hold its own agents. The whole registry is held
- * when its lapses trip the same rule even without its largest contributing group: many small fleets cut off at once.
+ * agents while it keeps cleaning the others. One key can so only ever hold its own agents. When the registry as a
+ * whole trips the rule, every group that lost more than the ratio is held, however small (the rule per group alone
+ * would miss a partition of fleets each under EXPIRY_GUARD_MIN). The whole registry is held when its lapses trip the
+ * rule even without its largest contributing group: many fleets cut off at once, which no one key can cause.
  *
  * Held records stay, hidden from `GET /agents` as expired (it never claims they are alive), and a heartbeat revives
  * them. A hold ends once the agents it watches have come back (no longer more than the ratio still expired), after
