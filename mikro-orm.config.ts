@@ -11,7 +11,7 @@ import { postgresMigrations, sqliteMigrations } from './src/database/migrations'
 import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
 import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
 import { RegistryWatermark } from './src/registry/registry-watermark.entity';
-import { ExpiryGuardRow } from './src/registry/expiry-guard.entity';
+import { ExpiryGuardGroup, ExpiryGuardRow } from './src/registry/expiry-guard.entity';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
@@ -44,6 +44,7 @@ export function mikroOrmOptions(database: DatabaseConfig): Options {
       RegistryRevision,
       RegistryWatermark,
       ExpiryGuardRow,
+      ExpiryGuardGroup,
     ],
     extensions: [Migrator],
     forceUtcTimezone: true,

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..');
 export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
-/** A cron expression that never fires during a run. */
-export const NEVER = '0 0 0 1 1 *';
+/** No scheduled cleanup during a run. */
+export const NEVER = 'off';
 
 export const args: Record<string, string | undefined> = Object.fromEntries(
   process.argv

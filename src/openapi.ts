@@ -10,7 +10,7 @@ import { loadConfig } from './config/app-config';
  * built on an in-memory database that never listens. openapi-typescript then turns it into packages/client/src/openapi.ts.
  */
 async function main(): Promise<void> {
-  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'error', CLEANUP_CRON: '0 0 0 1 1 *' });
+  const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'error', CLEANUP_CRON: 'off' });
   const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
     bodyParser: false,
     logger: config.logLevels,

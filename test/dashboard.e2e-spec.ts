@@ -354,7 +354,9 @@ withChromium('Dashboard in Chromium', () => {
     expect(await t.app.get(CleanupJob).run()).toEqual([]);
     const guard = page.locator('#banner-guard');
     await guard.waitFor({ timeout: 10_000 });
-    expect(await guard.innerText()).toMatch(/Mass-expiry guard engaged since .*: cleanup is removing no agents/);
+    expect(await guard.innerText()).toMatch(
+      /Mass-expiry guard engaged since .*: cleanup keeps the expired agents of the held keys/,
+    );
     await waitFor(async () => ((await stateOf(page, 'worker-1')) === 'expired' ? true : undefined), 5_000, 'expired');
 
     await context.setOffline(true);

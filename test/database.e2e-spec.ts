@@ -34,6 +34,7 @@ describe.each(onEachDatabase())('Database setup (%s)', (dialect) => {
       'Migration20261127233000',
       'Migration20261127234500',
       'Migration20261207120000',
+      'Migration20261207130000',
       'Migration20261207141500',
     ]);
   });

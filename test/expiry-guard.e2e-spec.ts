@@ -1,11 +1,16 @@
 import request from 'supertest';
+import { expectProblem } from './support/problem';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
-const KEYS = 'ops:admin:ops-secret-0123456789,fleet:agent:fleet-secret-0123456789';
+const KEYS =
+  'ops:admin:ops-secret-0123456789,fleet:agent:fleet-secret-0123456789,mallory:agent:mallory-secret-0123456789,' +
+  Array.from({ length: 4 }, (_, i) => `team-${i}:agent:team-${i}-secret-0123456789`).join(',');
 const ADMIN = { Authorization: 'Bearer ops-secret-0123456789' };
 const AGENT = { Authorization: 'Bearer fleet-secret-0123456789' };
+const MALLORY = { Authorization: 'Bearer mallory-secret-0123456789' };
+const TEAM = (i: number) => ({ Authorization: `Bearer team-${i}-secret-0123456789` });
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `agent-${String(i).padStart(2, '0')}`);
 
 describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
@@ -127,5 +132,125 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     await t.close();
     t = await createTestApp(env, dialect);
     expect(await engagedGauge()).toBe(1);
+  });
+
+  /** Registers `ids` with `as`'s key and a lease of `ttl` seconds. */
+  const register = async (as: Record<string, string>, names: string[], ttl: number) => {
+    for (const id of names) {
+      await request(t.server)
+        .post('/agents/register')
+        .set(as)
+        .send(agent(id, { ttl_seconds: ttl }))
+        .expect(200);
+    }
+  };
+  const named = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+  it("one key's own agents lapsing hold only that key's agents: the others' are cleaned up as usual", async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await register(AGENT, named('fleet', 20), 60);
+    await register(AGENT, named('fleet-old', 2), 10);
+    await register(MALLORY, named('mallory', 30), 5);
+    t.clock.advance(1_000);
+    expect(await cleanup()).toEqual([]); // the last check: 52 alive
+    t.clock.advance(30_000);
+    for (const id of named('fleet', 20)) await heartbeat(id);
+    // mallory's 30 lapsed (more than half of the registry's 52), and 2 of fleet's 22, as they do.
+    expect((await cleanup())?.sort()).toEqual(named('fleet-old', 2));
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      expiry_guard: {
+        engaged: true,
+        whole_registry: false,
+        held_keys: ['mallory'],
+        unowned_held: false,
+        reason: expect.stringMatching(/^30 of the 30 agents alive at .* of the key mallory: cleanup keeps these/),
+      },
+    });
+    expect(await engagedGauge()).toBe(1);
+    // Held, they are still listed as expired, and a heartbeat would revive them.
+    expect(await listed('?include_dead=true')).toBe(50);
+
+    // An admin releases that key alone, with a bad key name refused as a problem.
+    expectProblem(
+      await request(t.server).post('/admin/expiry-guard/release?key=no%20such').set(ADMIN),
+      400,
+      /key must be an API key name/,
+    );
+    const released = await request(t.server).post('/admin/expiry-guard/release?key=mallory').set(ADMIN).expect(200);
+    expect(released.body).toEqual({ engaged: false });
+    expect(await cleanup()).toHaveLength(30);
+    expect(await health()).toMatchObject({ status: 'healthy' });
+  });
+
+  it('many small fleets cut off at once, each under EXPIRY_GUARD_MIN, hold the whole registry', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    for (let i = 0; i < 4; i++) await register(TEAM(i), named(`team-${i}`, 4), 30);
+    await register(AGENT, named('fleet', 2), 300);
+    expect(await cleanup()).toEqual([]);
+    t.clock.advance(40_000);
+    expect(await cleanup()).toEqual([]);
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      expiry_guard: {
+        whole_registry: true,
+        held_keys: ['team-0', 'team-1', 'team-2', 'team-3'],
+        reason: expect.stringMatching(
+          /^12 of the 14 agents alive at .*, leaving out the key team-\d \(the largest share\)/,
+        ),
+      },
+    });
+    // One key released, the registry stays held; all released, the next run cleans up.
+    const one = await request(t.server).post('/admin/expiry-guard/release?key=team-0').set(ADMIN).expect(200);
+    expect(one.body).toEqual({ engaged: true });
+    expect(await cleanup()).toEqual([]);
+    await request(t.server).post('/admin/expiry-guard/release').set(ADMIN).expect(200);
+    expect(await cleanup()).toHaveLength(16);
+  });
+
+  it('counts every lapse since the last completed check: leases spread over minutes, a slow schedule', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    // 20 agents with 300 s leases, whose heartbeats came 10 s apart: their leases run out over 190 s.
+    await register(AGENT, named('fleet', 20), 300);
+    for (const id of named('fleet', 20)) {
+      t.clock.advance(10_000);
+      await heartbeat(id);
+    }
+    expect(await cleanup()).toEqual([]); // the last check: all 20 alive
+    // The network goes; the next run comes 5 minutes later, when all have run out, most over a minute ago.
+    t.clock.advance(300_000);
+    expect(await cleanup()).toEqual([]);
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      expiry_guard: { held_keys: ['fleet'], reason: expect.stringMatching(/^20 of the 20 agents alive at/) },
+    });
+  });
+
+  it('a hold of the whole registry stored before the guard judged each key stays engaged after the migration', async () => {
+    shared = await createTestDatabase(dialect);
+    const env = { REGISTRY_API_KEYS: KEYS, DATABASE_URL: shared.url };
+    t = await createTestApp(env, dialect);
+    await massExpiry(20, 0);
+    await t.orm.getMigrator().down({ to: 'Migration20261207120000' });
+    const since = t.clock.now().getTime();
+    await t.orm.em
+      .getConnection()
+      .execute('update expiry_guard set since = ?, reason = ? where id = 1', [since, 'engaged by an older version']);
+    await t.close();
+    t = await createTestApp(env, dialect, t.clock);
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      expiry_guard: {
+        since: new Date(since).toISOString(),
+        reason: 'engaged by an older version',
+        whole_registry: true,
+      },
+    });
+    expect(await cleanup()).toEqual([]);
+    expect(await engagedGauge()).toBe(1);
+    // It releases as before: its agents come back.
+    for (const id of ids(20)) await heartbeat(id);
+    expect(await cleanup()).toEqual([]);
+    expect(await health()).toMatchObject({ status: 'healthy' });
   });
 });

@@ -442,3 +442,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/PORT=.*\n.*LOG_LEVEL=/s);
   });
 });
+
+describe('CLEANUP_CRON against the mass-expiry guard', () => {
+  it('refuses a schedule whose runs can be further apart than EXPIRY_GUARD_MAX_SECONDS, naming both', () => {
+    expect(() => loadConfig({ CLEANUP_CRON: '0 0 * * * *' })).toThrow(
+      /CLEANUP_CRON="0 0 \* \* \* \*" runs as much as 3600 s apart, longer than EXPIRY_GUARD_MAX_SECONDS \(900\)/,
+    );
+    // Weekdays at 09:30: three days apart over a weekend.
+    expect(() => loadConfig({ CLEANUP_CRON: '0 30 9 * * 1-5', EXPIRY_GUARD_MAX_SECONDS: '86400' })).toThrow(
+      /runs as much as 72 h apart, longer than EXPIRY_GUARD_MAX_SECONDS \(86400\)/,
+    );
+    expect(() => loadConfig({ CLEANUP_CRON: '0 0 0 1 1 *' })).toThrow(/CLEANUP_CRON=/);
+  });
+
+  it('accepts one that runs often enough, any schedule when the guard is off, and off', () => {
+    expect(loadConfig({ CLEANUP_CRON: '0 */15 * * * *' }).cleanupCron).toBe('0 */15 * * * *');
+    expect(loadConfig({ CLEANUP_CRON: '0 0 * * * *', EXPIRY_GUARD_MAX_SECONDS: '3600' }).cleanupCron).toBe(
+      '0 0 * * * *',
+    );
+    expect(loadConfig({ CLEANUP_CRON: '0 0 0 1 1 *', EXPIRY_GUARD_RATIO: '1' }).cleanupCron).toBe('0 0 0 1 1 *');
+    expect(loadConfig({ CLEANUP_CRON: 'off' }).cleanupCron).toBeUndefined();
+  });
+});

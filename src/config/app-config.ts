@@ -14,6 +14,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { validateCronExpression } from 'cron';
+import { gapText, longestCronGapMs } from './cron-gap';
 import { toBoolean } from '../common/to-boolean';
 import { readFileSync } from 'node:fs';
 import { ApiKey, keySetProblems, parseKeysFile, parseKeysVariable } from '../auth/api-keys';
@@ -27,7 +28,8 @@ export interface AppConfig {
   host: string;
   httpAdapter: HttpAdapterName;
   database: DatabaseConfig;
-  cleanupCron: string;
+  /** When the cleanup runs; undefined (CLEANUP_CRON=off) when this replica never runs it. */
+  cleanupCron: string | undefined;
   bodyLimitBytes: number;
   logLevels: LogLevel[];
   /** One JSON object per line, or pino-pretty's coloured lines for a terminal. */
@@ -185,6 +187,7 @@ class EnvironmentVariables {
   @IntegerBetween(100, 600_000, 'a number of milliseconds')
   DATABASE_CONNECT_TIMEOUT_MS: number = 5000;
 
+  /** A cron expression with seconds, or `off`: this replica never runs the cleanup (another one does). */
   @IsString()
   CLEANUP_CRON: string = '0 * * * * *';
 
@@ -314,10 +317,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       `${error.property}=${JSON.stringify(given[error.property])} ${Object.values(error.constraints ?? {})[0]}`,
   );
 
-  const cron = validateCronExpression(vars.CLEANUP_CRON);
+  const cleanupOff = vars.CLEANUP_CRON.trim().toLowerCase() === 'off';
+  const cron = cleanupOff ? { valid: true } : validateCronExpression(vars.CLEANUP_CRON);
   if (!cron.valid) {
     problems.push(
       `CLEANUP_CRON=${JSON.stringify(vars.CLEANUP_CRON)} is not a valid cron expression: ${cron.error?.message}`,
+    );
+  }
+  // The guard decides at cleanup runs only: a hold cannot end sooner than the next run.
+  const cleanupGapMs = cron.valid && !cleanupOff ? longestCronGapMs(vars.CLEANUP_CRON) : 0;
+  if (vars.EXPIRY_GUARD_RATIO < 1 && cleanupGapMs > vars.EXPIRY_GUARD_MAX_SECONDS * 1000) {
+    problems.push(
+      `CLEANUP_CRON=${JSON.stringify(vars.CLEANUP_CRON)} runs as much as ${gapText(cleanupGapMs)} apart, longer ` +
+        `than EXPIRY_GUARD_MAX_SECONDS (${vars.EXPIRY_GUARD_MAX_SECONDS}): the mass-expiry guard decides at cleanup ` +
+        'runs and could hold longer than that; run the cleanup more often, raise EXPIRY_GUARD_MAX_SECONDS, or turn ' +
+        'the guard off with EXPIRY_GUARD_RATIO=1',
     );
   }
   const bodyLimitBytes = parseBodyLimit(vars.BODY_LIMIT);
@@ -390,7 +404,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: vars.HOST,
     httpAdapter: vars.HTTP_ADAPTER,
     database: database as DatabaseConfig,
-    cleanupCron: vars.CLEANUP_CRON,
+    cleanupCron: cleanupOff ? undefined : vars.CLEANUP_CRON,
     bodyLimitBytes: bodyLimitBytes!,
     logLevels: LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1),
     logFormat: vars.LOG_FORMAT,

@@ -27,7 +27,7 @@ export class HealthController {
 
   /**
    * 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
-   * cleanup); 503 with `status: unhealthy` when it does not.
+   * cleanup of the whole registry or of some keys' agents); 503 with `status: unhealthy` when it does not.
    */
   @ApiOperation({ operationId: 'getHealth', summary: 'Registry health with agent counts' })
   @Get()
@@ -49,7 +49,14 @@ export class HealthController {
         active_agents: active,
         checked_at: checkedAt,
         ...(guard.engaged && {
-          expiry_guard: { engaged: true, since: new Date(guard.since!).toISOString(), reason: guard.reason ?? '' },
+          expiry_guard: {
+            engaged: true,
+            since: new Date(guard.since!).toISOString(),
+            reason: guard.reason ?? '',
+            whole_registry: guard.everything ?? false,
+            held_keys: guard.keys ?? [],
+            unowned_held: guard.unowned ?? false,
+          },
         }),
       };
     } catch (error) {

@@ -219,10 +219,12 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
    * re-checks `expires_at` on the row it deletes, so a heartbeat that commits while the chunk is being picked keeps
    * its agent. Each chunk records its `expired` events in its own transaction. Returns the ids removed. Replicas
    * cleaning at once take turns on the revision counter, and each deletes, and returns, what the others did not.
+   * The agents of `held` groups (see ExpiryGuard) stay.
    */
-  async removeExpired(): Promise<string[]> {
+  async removeExpired(held?: HeldAgents): Promise<string[]> {
     const now = this.clock.now().getTime();
     const removed: string[] = [];
+    const keep = keepHeld(held);
     try {
       for (;;) {
         const chunk = await this.em.fork().transactional(async (tx) => {
@@ -230,8 +232,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
           const records = await deleteAgents(
             tx,
             'cleanup',
-            'expires_at <= ? and agent_id in (select agent_id from agent_record where expires_at <= ? limit ?)',
-            [now, now, CLEANUP_CHUNK],
+            `expires_at <= ? and agent_id in (select agent_id from agent_record where expires_at <= ?${keep.sql} limit ?)`,
+            [now, now, ...keep.params, CLEANUP_CHUNK],
           );
           await counter.append(
             records.map((record) => ({ type: 'expired', agentId: record.agentId, previous: toAgentInfo(record, now) })),
@@ -246,6 +248,22 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       if (removed.length > 0) this.feed.wake();
     }
   }
+}
+
+/** Agents the cleanup keeps (see ExpiryGuard): those of these owners, and the unowned ones when `unowned`. */
+export interface HeldAgents {
+  owners: string[];
+  unowned: boolean;
+}
+
+/** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */
+function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[] } {
+  const owners = held?.owners ?? [];
+  const notListed = owners.length === 0 ? '' : `owner not in (${owners.map(() => '?').join(', ')})`;
+  if (held?.unowned) {
+    return { sql: ` and owner is not null${notListed && ` and ${notListed}`}`, params: owners };
+  }
+  return { sql: notListed && ` and (owner is null or ${notListed})`, params: owners };
 }
 
 function toRegistration(request: RegisterAgentRequest) {

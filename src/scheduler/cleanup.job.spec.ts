@@ -4,9 +4,9 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { ExpiryGuard } from '../registry/expiry-guard';
+import { CleanupHolds, ExpiryGuard } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
-import { RegistryService } from '../registry/registry.service';
+import { HeldAgents, RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
 import { CLEANUP_METRICS } from './cleanup.metrics';
 
@@ -15,12 +15,13 @@ import { CLEANUP_METRICS } from './cleanup.metrics';
  * schedule, no overlap, no crash, and a shutdown that waits for a run in progress.
  */
 const NOW = Date.parse('2026-11-27T09:00:00Z');
+const NOTHING_HELD: CleanupHolds = { everything: false, owners: [], unowned: false };
 
 describe('CleanupJob', () => {
-  let removeExpired: jest.Mock<Promise<string[]>, []>;
+  let removeExpired: jest.Mock<Promise<string[]>, [HeldAgents?]>;
   let pruneOldEvents: jest.Mock<Promise<number>, [number]>;
   let observe: jest.Mock<Promise<number>, []>;
-  let allowsCleanup: jest.Mock<Promise<boolean>, []>;
+  let check: jest.Mock<Promise<CleanupHolds>, []>;
   let app: INestApplicationContext;
   let job: CleanupJob;
   let log: jest.SpyInstance;
@@ -28,10 +29,10 @@ describe('CleanupJob', () => {
   let debug: jest.SpyInstance;
 
   beforeEach(async () => {
-    removeExpired = jest.fn<Promise<string[]>, []>();
+    removeExpired = jest.fn<Promise<string[]>, [HeldAgents?]>();
     pruneOldEvents = jest.fn<Promise<number>, [number]>().mockResolvedValue(0);
     observe = jest.fn<Promise<number>, []>().mockResolvedValue(0);
-    allowsCleanup = jest.fn<Promise<boolean>, []>().mockResolvedValue(true);
+    check = jest.fn<Promise<CleanupHolds>, []>().mockResolvedValue(NOTHING_HELD);
     const moduleRef = await Test.createTestingModule({
       imports: [ScheduleModule.forRoot()],
       providers: [
@@ -39,7 +40,7 @@ describe('CleanupJob', () => {
         ...CLEANUP_METRICS,
         { provide: RegistryService, useValue: { removeExpired } },
         { provide: LeaseGrace, useValue: { observe } },
-        { provide: ExpiryGuard, useValue: { allowsCleanup } },
+        { provide: ExpiryGuard, useValue: { check } },
         { provide: ChangeFeed, useValue: { pruneOldEvents } },
         { provide: Clock, useValue: { now: () => new Date(NOW) } },
         { provide: APP_CONFIG, useValue: { cleanupCron: '0 0 0 1 1 *' } },
@@ -75,11 +76,26 @@ describe('CleanupJob', () => {
     expect(order).toEqual(['grace', 'remove']);
   });
 
-  it('removes nothing while the mass-expiry guard holds, and still prunes events', async () => {
-    allowsCleanup.mockResolvedValue(false);
+  it('removes nothing while the mass-expiry guard holds the whole registry, and still prunes events', async () => {
+    check.mockResolvedValue({ ...NOTHING_HELD, everything: true });
     await expect(job.run()).resolves.toEqual([]);
     expect(removeExpired).not.toHaveBeenCalled();
     expect(pruneOldEvents).toHaveBeenCalled();
+  });
+
+  it("keeps the agents of the keys the guard holds, and removes the others'", async () => {
+    const holds = { everything: false, owners: ['fleet-a'], unowned: true };
+    check.mockResolvedValue(holds);
+    removeExpired.mockResolvedValue(['b']);
+    await expect(job.run()).resolves.toEqual(['b']);
+    expect(removeExpired).toHaveBeenCalledWith(holds);
+  });
+
+  it('neither checks nor removes when the grace look fails: the last completed check stays where it was', async () => {
+    observe.mockRejectedValueOnce(new Error('database is locked'));
+    await expect(job.run()).resolves.toBeUndefined();
+    expect(check).not.toHaveBeenCalled();
+    expect(removeExpired).not.toHaveBeenCalled();
   });
 
   it('is scheduled by CLEANUP_CRON', () => {

@@ -35,8 +35,12 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     @InjectMetric(EXPIRATIONS) private readonly expirations: Counter,
   ) {}
 
-  /** `@Cron` takes its expression when the class is defined; the validated CLEANUP_CRON is applied here. */
+  /**
+   * `@Cron` takes its expression when the class is defined; the validated CLEANUP_CRON is applied here (`off`: the
+   * schedule stays stopped).
+   */
   onApplicationBootstrap(): void {
+    if (this.config.cleanupCron === undefined) return;
     const job = this.scheduler.getCronJob(CLEANUP_JOB);
     job.setTime(new CronTime(this.config.cleanupCron));
     job.start();
@@ -59,8 +63,9 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     try {
       // Leases that ran out while the registry could not hear heartbeats are forgiven before any is removed.
       await this.grace.observe();
-      // Too many leases ran out at once: keep the agents (see ExpiryGuard), prune events only.
-      const removed = (await this.guard.allowsCleanup()) ? await this.registry.removeExpired() : [];
+      // Too many leases ran out at once: keep those agents (see ExpiryGuard), or all of them, and prune events.
+      const holds = await this.guard.check();
+      const removed = holds.everything ? [] : await this.registry.removeExpired(holds);
       this.lastRemoved.set(removed.length);
       this.expirations.inc(removed.length);
       if (removed.length > 0) {

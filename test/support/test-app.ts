@@ -17,8 +17,8 @@ import { tempDir } from './temp-dir';
 
 export { tempDir };
 
-/** A cron expression that does not fire during a test run (midnight, January 1st). */
-export const NEVER = '0 0 0 1 1 *';
+/** No scheduled cleanup: tests run the job themselves. (A yearly cron is refused: see EXPIRY_GUARD_MAX_SECONDS.) */
+export const NEVER = 'off';
 
 export interface TestApp {
   app: INestApplication;

@@ -130,8 +130,9 @@ export interface paths {
         put?: never;
         /**
          * Release the mass-expiry guard
-         * @description Releases the mass-expiry guard at once (see `/health`): the next cleanup run deletes the agents whose leases
-         *     ran out, and those agents do not engage the guard again. Answers the same when the guard was not engaged.
+         * @description Releases the mass-expiry guard at once (see `/health`): every hold, or with `key` that key's agents only. The
+         *     next cleanup run deletes the agents whose leases ran out, and those agents do not engage the guard again.
+         *     Answers the same when nothing was held.
          */
         post: operations["releaseExpiryGuard"];
         delete?: never;
@@ -175,7 +176,7 @@ export interface paths {
         /**
          * Registry health with agent counts
          * @description 200 while the database answers (`status: degraded`, with `expiry_guard`, while the mass-expiry guard holds the
-         *     cleanup); 503 with `status: unhealthy` when it does not.
+         *     cleanup of the whole registry or of some keys' agents); 503 with `status: unhealthy` when it does not.
          */
         get: operations["getHealth"];
         put?: never;
@@ -584,7 +585,8 @@ export interface components {
         };
         ExpiryGuardReleased: {
             /**
-             * @description Always false: the next cleanup run deletes the agents that expired.
+             * @description Whether any hold remains: always false after releasing them all; after releasing one key, true while other
+             *     keys' agents (or the whole registry) are still held.
              * @example false
              */
             engaged: boolean;
@@ -602,10 +604,28 @@ export interface components {
              */
             engaged: boolean;
             /**
-             * @description Why, in numbers, and how it releases.
-             * @example 40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5): cleanup deletes no agent until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases the guard
+             * @description Why, in numbers, and how it releases (one sentence per hold, separated by `; `).
+             * @example 40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5) of the key fleet-a: cleanup keeps these agents until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases them
              */
             reason: string;
+            /**
+             * @description The whole registry is held: cleanup deletes no agent. Otherwise only the agents of `held_keys` (and, with
+             *     `unowned_held`, those no key owns) are kept, and the others are cleaned up as usual.
+             * @example false
+             */
+            whole_registry: boolean;
+            /**
+             * @description The API keys whose agents are held (their own agents lapsed at once).
+             * @example [
+             *       "fleet-a"
+             *     ]
+             */
+            held_keys: string[];
+            /**
+             * @description The agents no key owns are held.
+             * @example false
+             */
+            unowned_held: boolean;
         };
         HealthResponse: {
             /**
@@ -632,11 +652,16 @@ export interface components {
              */
             checked_at: string;
             /**
-             * @description Only while the mass-expiry guard holds: since when, and why.
+             * @description Only while the mass-expiry guard holds (the whole registry, or some keys' agents): since when, why, and what.
              * @example {
              *       "engaged": true,
              *       "since": "2026-11-27T09:14:00.000Z",
-             *       "reason": "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (…)"
+             *       "reason": "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (…)",
+             *       "whole_registry": false,
+             *       "held_keys": [
+             *         "fleet-a"
+             *       ],
+             *       "unowned_held": false
              *     }
              */
             expiry_guard?: components["schemas"]["ExpiryGuardHealth"];
@@ -1704,20 +1729,47 @@ export interface operations {
     };
     releaseExpiryGuard: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Release only this key's agents (by key name); without it, every hold is released. */
+                key?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The guard is released. */
+            /** @description The guard is released (all of it, or the key). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ExpiryGuardReleased"];
+                };
+            };
+            /** @description `key` is not an API key name. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "about:blank",
+                     *       "title": "Bad Request",
+                     *       "status": 400,
+                     *       "detail": "Invalid request: key must be an API key name",
+                     *       "errors": [
+                     *         {
+                     *           "field": "key",
+                     *           "in": "query",
+                     *           "detail": "key must be an API key name"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ValidationProblemDetails"];
                 };
             };
             /** @description No API key, or one the registry does not know (when keys are configured). `WWW-Authenticate: Bearer`. */
@@ -2460,7 +2512,7 @@ export interface operations {
                      *     # HELP agent_registry_heartbeats_total Heartbeats committed (lease renewals).
                      *     # TYPE agent_registry_heartbeats_total counter
                      *     agent_registry_heartbeats_total 18211
-                     *     # HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard is engaged (cleanup deletes no agent), as this replica last read it; 0 otherwise.
+                     *     # HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard holds any agents (of one key, or the whole registry) from cleanup, as this replica last read it; 0 otherwise.
                      *     # TYPE agent_registry_expiry_guard_engaged gauge
                      *     agent_registry_expiry_guard_engaged 0
                      */

@@ -619,7 +619,10 @@ async function checkHealth() {
   banner(
     'guard',
     health.expiry_guard?.engaged
-      ? `Mass-expiry guard engaged since ${health.expiry_guard.since}: cleanup is removing no agents. ` +
+      ? `Mass-expiry guard engaged since ${health.expiry_guard.since}: ` +
+          (health.expiry_guard.whole_registry === false
+            ? 'cleanup keeps the expired agents of the held keys. '
+            : 'cleanup is removing no agents. ') +
           health.expiry_guard.reason
       : undefined,
   );

@@ -6,6 +6,7 @@ import { Migration20261127230000 as PostgresOwner } from './postgresql/Migration
 import { Migration20261127233000 as PostgresWatermark } from './postgresql/Migration20261127233000';
 import { Migration20261127234500 as PostgresExpiryGuard } from './postgresql/Migration20261127234500';
 import { Migration20261207120000 as PostgresSkillSearch } from './postgresql/Migration20261207120000';
+import { Migration20261207130000 as PostgresGuardPerKey } from './postgresql/Migration20261207130000';
 import { Migration20261207141500 as PostgresOwnerIndex } from './postgresql/Migration20261207141500';
 import { Migration20261127014505 as SqliteInitial } from './sqlite/Migration20261127014505';
 import { Migration20261127190000 as SqliteDiscovery } from './sqlite/Migration20261127190000';
@@ -14,6 +15,7 @@ import { Migration20261127230000 as SqliteOwner } from './sqlite/Migration202611
 import { Migration20261127233000 as SqliteWatermark } from './sqlite/Migration20261127233000';
 import { Migration20261127234500 as SqliteExpiryGuard } from './sqlite/Migration20261127234500';
 import { Migration20261207120000 as SqliteSkillSearch } from './sqlite/Migration20261207120000';
+import { Migration20261207130000 as SqliteGuardPerKey } from './sqlite/Migration20261207130000';
 import { Migration20261207141500 as SqliteOwnerIndex } from './sqlite/Migration20261207141500';
 
 /**
@@ -29,6 +31,7 @@ export const sqliteMigrations: MigrationObject[] = [
   { name: 'Migration20261127233000', class: SqliteWatermark },
   { name: 'Migration20261127234500', class: SqliteExpiryGuard },
   { name: 'Migration20261207120000', class: SqliteSkillSearch },
+  { name: 'Migration20261207130000', class: SqliteGuardPerKey },
   { name: 'Migration20261207141500', class: SqliteOwnerIndex },
 ];
 
@@ -40,5 +43,6 @@ export const postgresMigrations: MigrationObject[] = [
   { name: 'Migration20261127233000', class: PostgresWatermark },
   { name: 'Migration20261127234500', class: PostgresExpiryGuard },
   { name: 'Migration20261207120000', class: PostgresSkillSearch },
+  { name: 'Migration20261207130000', class: PostgresGuardPerKey },
   { name: 'Migration20261207141500', class: PostgresOwnerIndex },
 ];

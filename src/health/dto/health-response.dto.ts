@@ -16,10 +16,29 @@ export class ExpiryGuardHealth {
   since!: string;
 
   /**
-   * Why, in numbers, and how it releases.
-   * @example "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5): cleanup deletes no agent until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases the guard"
+   * Why, in numbers, and how it releases (one sentence per hold, separated by `; `).
+   * @example "40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (more than EXPIRY_GUARD_RATIO 0.5) of the key fleet-a: cleanup keeps these agents until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases them"
    */
   reason!: string;
+
+  /**
+   * The whole registry is held: cleanup deletes no agent. Otherwise only the agents of `held_keys` (and, with
+   * `unowned_held`, those no key owns) are kept, and the others are cleaned up as usual.
+   * @example false
+   */
+  whole_registry!: boolean;
+
+  /**
+   * The API keys whose agents are held (their own agents lapsed at once).
+   * @example ["fleet-a"]
+   */
+  held_keys!: string[];
+
+  /**
+   * The agents no key owns are held.
+   * @example false
+   */
+  unowned_held!: boolean;
 }
 
 /** The registry's own health document, with agent counts. */
@@ -59,13 +78,16 @@ export class HealthResponse {
   @ApiProperty({ format: 'date-time' })
   checked_at!: string;
 
-  /** Only while the mass-expiry guard holds: since when, and why. */
+  /** Only while the mass-expiry guard holds (the whole registry, or some keys' agents): since when, why, and what. */
   @ApiPropertyOptional({
     type: () => ExpiryGuardHealth,
     example: {
       engaged: true,
       since: '2026-11-27T09:14:00.000Z',
       reason: '40 of the 50 agents alive at 2026-11-27T09:13:00.000Z expired by 2026-11-27T09:14:00.000Z (…)',
+      whole_registry: false,
+      held_keys: ['fleet-a'],
+      unowned_held: false,
     },
   })
   expiry_guard?: ExpiryGuardHealth;

@@ -1,7 +1,8 @@
 /** The mass-expiry guard after a release. */
 export class ExpiryGuardReleased {
   /**
-   * Always false: the next cleanup run deletes the agents that expired.
+   * Whether any hold remains: always false after releasing them all; after releasing one key, true while other
+   * keys' agents (or the whole registry) are still held.
    * @example false
    */
   engaged!: boolean;

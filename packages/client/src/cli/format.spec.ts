@@ -131,7 +131,14 @@ describe('healthLine', () => {
   });
 
   it('says why the registry is degraded', () => {
-    const expiry_guard = { engaged: true, since: checked_at, reason: '40 of 50 leases ran out at once' };
+    const expiry_guard = {
+      engaged: true,
+      since: checked_at,
+      reason: '40 of 50 leases ran out at once',
+      whole_registry: true,
+      held_keys: [],
+      unowned_held: false,
+    };
     expect(
       healthLine({
         status: 'degraded',
