@@ -250,7 +250,8 @@ describe.each(onEachDatabase())('API docs (built server on %s)', (dialect) => {
       (error: { stdout: string }) => ({ stdout: error.stdout, failed: true }),
     );
     expect(result).toEqual({ stdout: '', stderr: '' });
-  });
+    // Two compilers in child processes: on a loaded two-core machine they took over 30 s.
+  }, 120_000);
 });
 
 // Debian's chromium: .ci/run installs it, and in CI a missing one fails these tests instead of skipping them.
