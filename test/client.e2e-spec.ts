@@ -201,14 +201,17 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     const other = new RegistryClient({ url: elsewhere.url });
     await other.registerOnce({ ...agent('d'), capabilities: ['x'] } as never);
     await other.deregister('a');
-    await until(async () => (await revisionState(other)) === 6 && (await prunedThrough(database.url)) === 6);
+    // Retention is measured from the newest event: they are pruned once a write a second later makes them old.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await other.registerOnce(agent('z') as never);
+    await until(async () => (await revisionState(other)) === 7 && (await prunedThrough(database.url)) === 6);
     await elsewhere.stop();
     server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
     await until(() => updates.length >= 4);
-    expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 6 });
+    expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 7 });
     expect((updates[3] as { agents: { agent_id: string }[] }).agents.map((a) => a.agent_id)).toEqual(['b', 'c', 'd']);
     await client.registerOnce({ ...agent('e'), capabilities: ['x'] } as never);
     await until(() => updates.length >= 5);
-    expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 7, agent_id: 'e' } });
+    expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 8, agent_id: 'e' } });
   }, 45_000);
 });

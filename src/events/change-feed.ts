@@ -98,10 +98,13 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     return this.watchers.size;
   }
 
-  /** Deletes the events older than EVENTS_RETENTION (the cleanup job's work); returns how many. */
+  /**
+   * Deletes the events older than EVENTS_RETENTION (the cleanup job's work); returns how many. `now` is this
+   * replica's clock: see pruneEvents for why it is not trusted alone.
+   */
   pruneOldEvents(now: number): Promise<number> {
     const dialect = this.orm.config.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
-    return pruneEvents(this.orm.em.fork() as EntityManager, now - this.config.eventsRetentionMs, dialect);
+    return pruneEvents(this.orm.em.fork() as EntityManager, now, this.config.eventsRetentionMs, dialect);
   }
 
   /** Reads the log now: a local write committed events. */
