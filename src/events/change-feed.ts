@@ -243,17 +243,35 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     watcher.ended({ reason });
   }
 
+  /**
+   * The log was pruned past the events this replica had read (its reads failed, or stalled, for longer than
+   * EVENTS_RETENTION, while other replicas wrote and pruned): the events after `head` up to `through` are gone. A live
+   * watcher that still needed them is ended, never handed the events after the gap: its client resumes and hears 410,
+   * and lists again. A watcher that started after the gap (its `since` was checked against the log) carries on; one
+   * catching up finds the gap in catchUp.
+   */
+  private skipped(through: number): void {
+    this.logger.warn(`The event log skipped from revision ${this.head} to ${through + 1} (pruned)`);
+    // The memory is sliced by revision (catchUp): it must hold no gap.
+    this.recent = [];
+    for (const watcher of this.watchers) {
+      if (watcher.live && watcher.cursor < through) {
+        this.drop(
+          watcher,
+          'pruned',
+          `events after revision ${watcher.cursor} were pruned before this replica read them`,
+        );
+      }
+    }
+  }
+
   private async readNew(): Promise<void> {
     const em = this.orm.em.fork() as EntityManager;
     this.head ??= (await revisionState(em)).revision;
     while (!this.closed) {
       const events = await eventsAfter(em, this.head, READ_BATCH);
       if (events.length === 0) return;
-      if (events[0].revision !== this.head + 1) {
-        this.logger.warn(`The event log skipped from revision ${this.head} to ${events[0].revision} (pruned)`);
-        // The memory is sliced by revision (catchUp): it must hold no gap.
-        this.recent = [];
-      }
+      if (events[0].revision !== this.head + 1) this.skipped(events[0].revision - 1);
       this.head = events[events.length - 1].revision;
       this.recent.push(...events);
       if (this.recent.length > RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
