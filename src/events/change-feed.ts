@@ -23,6 +23,8 @@ const READ_BATCH = 500;
 export interface WatchSink {
   /** Writes one event; false when the client's buffer is over its bound (the feed then drops the watcher). */
   send(event: StoredEvent, matches: boolean): boolean;
+  /** The watcher has passed over `revision` without sending it (its filters do not select it). */
+  passed(revision: number): void;
   /** Resolves once the client has taken what was written (catch-up reads no faster than the client does). */
   drained(): Promise<void>;
   /** Ends the stream; the client resumes from its Last-Event-ID. */
@@ -219,7 +221,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     // A watcher sees an agent enter its filter, change in it, and leave it (`matches: false`).
     const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
     const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
-    if ((matches || matchedBefore) && !watcher.sink.send(event, matches) && live) {
+    if (!matches && !matchedBefore) {
+      watcher.sink.passed(event.revision);
+      return true;
+    }
+    if (!watcher.sink.send(event, matches) && live) {
       const behind = `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`;
       this.drop(watcher, 'slow_client', behind);
       return false;
