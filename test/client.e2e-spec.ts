@@ -151,6 +151,81 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     expect(updates[0]).toMatchObject({ type: 'snapshot', agents: [{ agent_id: 'lapsed', is_alive: false }] });
   });
 
+  it('a snapshot of several pages: a change made while they are read is seen once, whichever page its agent is on', async () => {
+    for (const id of ['a', 'b', 'c', 'd']) await client.registerOnce(agent(id) as never); // revisions 1-4
+    let pages = 0;
+    const paging = new RegistryClient({
+      url: server!.url,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (url.includes('/agents?') && ++pages === 1) {
+          // After the first page (a, b), before the others: agents on both sides change, one is added.
+          await client.registerOnce({ ...agent('a'), port: 1 } as never); // 5: its page was read before it
+          await client.registerOnce({ ...agent('c'), port: 2 } as never); // 6: its page is read after it
+          await client.registerOnce(agent('e') as never); // 7: likewise
+        }
+        return response;
+      },
+    });
+    const updates: WatchUpdate[] = [];
+    const watch = paging.watch(
+      {},
+      (update) => {
+        updates.push(update);
+      },
+      { pageSize: 2 },
+    );
+    cleanup.push(() => watch.close());
+    await until(() => watch.state === 'active' || undefined);
+    await client.registerOnce(agent('f') as never); // 8
+    await until(() => updates.some((update) => update.type === 'event' && update.event.revision === 8) || undefined);
+
+    expect(pages).toBe(3);
+    const [snapshot, ...events] = updates;
+    // The first page's revision: the change to a, on that page, is not missed.
+    expect(snapshot).toMatchObject({ type: 'snapshot', revision: 4 });
+    const listed = (snapshot as { agents: { agent_id: string; port: number }[] }).agents;
+    expect(listed.map((a) => [a.agent_id, a.port])).toEqual([
+      ['a', 8080],
+      ['b', 8080],
+      ['c', 2],
+      ['d', 8080],
+      ['e', 8080],
+    ]);
+    // The changes the later pages already hold (c's, e's) are not handed over again.
+    expect(events.map((update) => update.type === 'event' && [update.event.revision, update.event.agent_id])).toEqual([
+      [5, 'a'],
+      [8, 'f'],
+    ]);
+    expect(watch.revision).toBe(8);
+  });
+
+  it("a filtered watch's revision follows the events its filters passed over (id-only progress)", async () => {
+    await server!.stop();
+    server = await ServerProcess.start({
+      DATABASE_URL: database.url,
+      EVENTS_POLL_MS: '50',
+      EVENTS_KEEPALIVE_SECONDS: '1',
+    });
+    client = new RegistryClient({ url: server.url });
+    const updates: WatchUpdate[] = [];
+    const watch = client.watch({ capability: 'x' }, (update) => {
+      updates.push(update);
+    });
+    cleanup.push(() => watch.close());
+    await until(() => watch.state === 'active' || undefined);
+    await client.registerOnce({ ...agent('match'), capabilities: ['x'] } as never); // 1
+    await client.registerOnce(agent('other-1') as never); // 2
+    await client.registerOnce(agent('other-2') as never); // 3
+    // A resume (after a dropped connection) starts after 3, not after 1: 1 may be past the retention by then.
+    await until(() => watch.revision === 3 || undefined);
+    expect(updates.map((update) => (update.type === 'event' ? update.event.revision : update.type))).toEqual([
+      'snapshot',
+      1,
+    ]);
+  });
+
   it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
     await client.registerOnce({ ...agent('a'), capabilities: ['x'] } as never);
     const updates: WatchUpdate[] = [];
@@ -201,14 +276,17 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
     const other = new RegistryClient({ url: elsewhere.url });
     await other.registerOnce({ ...agent('d'), capabilities: ['x'] } as never);
     await other.deregister('a');
-    await until(async () => (await revisionState(other)) === 6 && (await prunedThrough(database.url)) === 6);
+    // Retention is measured from the newest event: they are pruned once a write a second later makes them old.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await other.registerOnce(agent('z') as never);
+    await until(async () => (await revisionState(other)) === 7 && (await prunedThrough(database.url)) === 6);
     await elsewhere.stop();
     server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
     await until(() => updates.length >= 4);
-    expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 6 });
+    expect(updates[3]).toMatchObject({ type: 'snapshot', revision: 7 });
     expect((updates[3] as { agents: { agent_id: string }[] }).agents.map((a) => a.agent_id)).toEqual(['b', 'c', 'd']);
     await client.registerOnce({ ...agent('e'), capabilities: ['x'] } as never);
     await until(() => updates.length >= 5);
-    expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 7, agent_id: 'e' } });
+    expect(updates[4]).toMatchObject({ type: 'event', event: { revision: 8, agent_id: 'e' } });
   }, 45_000);
 });

@@ -178,6 +178,96 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     expect((await watch(`/events?since=${since}`)).status).toBe(200);
   });
 
+  it('a live watcher whose replica stopped reading the log past EVENTS_RETENTION is ended, never handed the events after the gap', async () => {
+    await t.close();
+    t = await createTestApp({ EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50' }, dialect);
+    const long = { ttl_seconds: 3600 };
+    await register(agent('a', long)); // revision 1
+    const behind = await watch('/events?since=1');
+    await register(agent('b', long));
+    expect((await behind.waitForEvents(1)).map((e) => e.id)).toEqual(['2']);
+
+    // The replica stops reading the log, as while its database reads fail and other replicas write and prune.
+    const feed = t.app.get(ChangeFeed);
+    const stopped = jest.spyOn(feed, 'wake').mockImplementation(() => undefined);
+    await register(agent('c', long)); // 3
+    t.clock.advance(11_000);
+    await register(agent('d', long)); // 4
+    await t.app.get(CleanupJob).run(); // prunes 1-3
+    // A watcher that starts after the gap (its revision is still kept) is not behind.
+    const after = await watch('/events?since=3');
+    expect(after.status).toBe(200);
+    stopped.mockRestore();
+    feed.wake();
+
+    await Promise.race([behind.ended, behind.waitForEvents(2).catch(() => undefined)]);
+    expect(behind.events.map((e) => e.id)).toEqual(['2']);
+    await behind.ended;
+    // Its client resumes from the last event it has, and is told to list again.
+    const resumed = await watch('/events', { 'Last-Event-ID': behind.lastEventId });
+    expect(resumed.status).toBe(410);
+    expect((await after.waitForEvents(1)).map((e) => e.id)).toEqual(['4']);
+    await register(agent('e', long));
+    expect((await after.waitForEvents(2)).map((e) => e.id)).toEqual(['4', '5']);
+  });
+
+  it("a filtered watcher's Last-Event-ID follows the events it passed over (id-only progress with the keepalive): no spurious 410", async () => {
+    await t.close();
+    t = await createTestApp({ EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50', EVENTS_KEEPALIVE_SECONDS: '1' }, dialect);
+    const long = { ttl_seconds: 3600 };
+    const filtered = await watch('/events?since=0&capability=x');
+    const all = await watch('/events?since=0');
+    await register(agent('match', { ...long, capabilities: ['x'] })); // revision 1
+    expect((await filtered.waitForEvents(1)).map((e) => e.id)).toEqual(['1']);
+    await register(agent('other-1', long));
+    await register(agent('other-2', long));
+    await filtered.waitForProgress('3', 5000);
+    // Progress is no event, and claims nothing beyond what the watch was given or passed over.
+    expect(filtered.events.map((e) => e.id)).toEqual(['1']);
+    expect(filtered.lastEventId).toBe('3');
+    expect(filtered.progress).toEqual(['3']);
+    // An unfiltered watch is sent every event: it has nothing to catch up with.
+    await all.waitForEvents(3);
+    await all.waitForComment(/^keepalive$/, 5000);
+    expect(all.progress).toEqual([]);
+
+    // The one match is older than the retention; the events passed over after it are kept.
+    t.clock.advance(11_000);
+    await register(agent('other-3', long)); // 4
+    await t.app.get(CleanupJob).run(); // prunes 1-3
+    filtered.close();
+    const resumed = await watch('/events?capability=x', { 'Last-Event-ID': filtered.lastEventId });
+    expect(resumed.status).toBe(200);
+    await register(agent('match-2', { ...long, capabilities: ['x'] })); // 5
+    expect((await resumed.waitForEvents(1)).map((e) => e.id)).toEqual(['5']);
+  });
+
+  it("prunes the oldest events in revision order, measured from the newest event's time: a clock ahead or behind prunes nothing recent", async () => {
+    await t.close();
+    t = await createTestApp({ EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50' }, dialect);
+    const feed = t.app.get(ChangeFeed);
+    const start = t.clock.now().getTime();
+    const at = (offset: number) => t.clock.set(new Date(start + offset));
+    await register(agent('a')); // revision 1, at start
+    at(-3_600_000); // a replica whose clock is an hour behind writes
+    await register(agent('b')); // 2
+    at(5_000);
+    await register(agent('c')); // 3
+    // A pruning replica whose clock is an hour ahead: the newest event is 5 s old, nothing is past the retention.
+    expect(await feed.pruneOldEvents(start + 3_600_000)).toBe(0);
+    // One on time: revision 2 looks old, but revision 1 before it is not; the log is pruned as a prefix.
+    expect(await feed.pruneOldEvents(start + 5_000)).toBe(0);
+    expect((await watch('/events?since=0')).status).toBe(200);
+
+    at(20_000);
+    await register(agent('d')); // 4
+    expect(await feed.pruneOldEvents(start + 20_000)).toBe(3);
+    expect((await watch('/events?since=2')).status).toBe(410);
+    // The newest event is never pruned, however old: a replica behind the log always sees the gap.
+    expect(await feed.pruneOldEvents(start + 3_600_000)).toBe(0);
+    expect((await watch('/events?since=3')).status).toBe(200);
+  });
+
   it.each([
     ['?since=-1', {}, 'since'],
     ['?since=abc', {}, 'since'],

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { LeaseGrace } from '../src/registry/lease-grace';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
+import { EventStream, openEventStream } from './support/event-stream';
 import { FakeClock } from './support/fake-clock';
 import { TcpProxy } from './support/tcp-proxy';
 import { agent, createTestApp, TestApp } from './support/test-app';
@@ -128,6 +129,45 @@ pg('PostgreSQL outage (HTTP + postgresql)', () => {
     expect(statuses.filter((status) => status !== 200 && status !== 503)).toEqual([]);
     expect(statuses.at(-1)).toBe(200);
     await expectRecovery();
+  });
+
+  it('a replica that could not read the log past EVENTS_RETENTION ends its watchers, which then hear 410', async () => {
+    await t.close();
+    t = await createTestApp({ ...env, EVENTS_POLL_MS: '50' }, 'postgresql');
+    // Another replica, on the database directly: it writes and prunes while this one cannot read.
+    const other = await createTestApp(
+      { DATABASE_URL: database.url, EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50' },
+      'postgresql',
+    );
+    other.clock.set(t.clock.now());
+    const register = (id: string) =>
+      request(other.server)
+        .post('/agents/register')
+        .send(agent(id, { ttl_seconds: 3600 }))
+        .expect(200);
+    let stream: EventStream | undefined;
+    try {
+      stream = await openEventStream(t.server, '/events'); // after revision 1 (survivor)
+      await register('a'); // 2
+      expect((await stream.waitForEvents(1)).map((e) => e.id)).toEqual(['2']);
+
+      await proxy.cut();
+      await register('b'); // 3
+      other.clock.advance(11_000);
+      await register('c'); // 4
+      await other.app.get(CleanupJob).run(); // prunes 1-3
+      await proxy.restore();
+
+      // Back, the replica reads revision 4 after 2: the watcher is ended, not handed 4 as if nothing were missing.
+      await Promise.race([stream.ended, stream.waitForEvents(2, 20_000).catch(() => undefined)]);
+      expect(stream.events.map((e) => e.id)).toEqual(['2']);
+      await stream.ended;
+      const resumed = await openEventStream(t.server, '/events', { 'Last-Event-ID': stream.lastEventId });
+      expect(resumed.status).toBe(410);
+    } finally {
+      stream?.close();
+      await other.close();
+    }
   });
 
   it('an outage longer than the leases: 503s during it, and no agent expires because of it', async () => {

@@ -23,6 +23,8 @@ const READ_BATCH = 500;
 export interface WatchSink {
   /** Writes one event; false when the client's buffer is over its bound (the feed then drops the watcher). */
   send(event: StoredEvent, matches: boolean): boolean;
+  /** The watcher has passed over `revision` without sending it (its filters do not select it). */
+  passed(revision: number): void;
   /** Resolves once the client has taken what was written (catch-up reads no faster than the client does). */
   drained(): Promise<void>;
   /** Ends the stream; the client resumes from its Last-Event-ID. */
@@ -98,10 +100,13 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     return this.watchers.size;
   }
 
-  /** Deletes the events older than EVENTS_RETENTION (the cleanup job's work); returns how many. */
+  /**
+   * Deletes the events older than EVENTS_RETENTION (the cleanup job's work); returns how many. `now` is this
+   * replica's clock: see pruneEvents for why it is not trusted alone.
+   */
   pruneOldEvents(now: number): Promise<number> {
     const dialect = this.orm.config.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
-    return pruneEvents(this.orm.em.fork() as EntityManager, now - this.config.eventsRetentionMs, dialect);
+    return pruneEvents(this.orm.em.fork() as EntityManager, now, this.config.eventsRetentionMs, dialect);
   }
 
   /** Reads the log now: a local write committed events. */
@@ -216,7 +221,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     // A watcher sees an agent enter its filter, change in it, and leave it (`matches: false`).
     const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
     const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
-    if ((matches || matchedBefore) && !watcher.sink.send(event, matches) && live) {
+    if (!matches && !matchedBefore) {
+      watcher.sink.passed(event.revision);
+      return true;
+    }
+    if (!watcher.sink.send(event, matches) && live) {
       const behind = `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`;
       this.drop(watcher, 'slow_client', behind);
       return false;
@@ -240,17 +249,35 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     watcher.ended({ reason });
   }
 
+  /**
+   * The log was pruned past the events this replica had read (its reads failed, or stalled, for longer than
+   * EVENTS_RETENTION, while other replicas wrote and pruned): the events after `head` up to `through` are gone. A live
+   * watcher that still needed them is ended, never handed the events after the gap: its client resumes and hears 410,
+   * and lists again. A watcher that started after the gap (its `since` was checked against the log) carries on; one
+   * catching up finds the gap in catchUp.
+   */
+  private skipped(through: number): void {
+    this.logger.warn(`The event log skipped from revision ${this.head} to ${through + 1} (pruned)`);
+    // The memory is sliced by revision (catchUp): it must hold no gap.
+    this.recent = [];
+    for (const watcher of this.watchers) {
+      if (watcher.live && watcher.cursor < through) {
+        this.drop(
+          watcher,
+          'pruned',
+          `events after revision ${watcher.cursor} were pruned before this replica read them`,
+        );
+      }
+    }
+  }
+
   private async readNew(): Promise<void> {
     const em = this.orm.em.fork() as EntityManager;
     this.head ??= (await revisionState(em)).revision;
     while (!this.closed) {
       const events = await eventsAfter(em, this.head, READ_BATCH);
       if (events.length === 0) return;
-      if (events[0].revision !== this.head + 1) {
-        this.logger.warn(`The event log skipped from revision ${this.head} to ${events[0].revision} (pruned)`);
-        // The memory is sliced by revision (catchUp): it must hold no gap.
-        this.recent = [];
-      }
+      if (events[0].revision !== this.head + 1) this.skipped(events[0].revision - 1);
       this.head = events[events.length - 1].revision;
       this.recent.push(...events);
       if (this.recent.length > RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);

@@ -109,49 +109,62 @@ export async function eventsAfter(em: EntityManager, revision: number, limit: nu
 export const PRUNE_CHUNK = 5000;
 
 /**
- * Deletes the events committed before `cutoff`, oldest first, PRUNE_CHUNK at a time, and moves `pruned_through`
- * with each chunk in the same transaction: a watcher that asks for a pruned revision is told so (410), never
- * handed a gap. Events are pruned by revision (a prefix of the log), so a replica whose clock is behind cannot leave
- * a hole. Returns how many were deleted.
+ * Deletes the events older than `retentionMs`, oldest first, PRUNE_CHUNK at a time, and moves `pruned_through` with
+ * each chunk in the same transaction: a watcher that asks for a pruned revision is told so (410), never handed a gap.
+ * Returns how many were deleted.
+ *
+ * Events are pruned as a prefix of the log, read in revision order (the primary key): the chunk ends before the first
+ * event not old enough, so no statement scans `at`, and an event stamped early by a writer whose clock was behind
+ * cannot take younger events before it with it. "Old enough" is measured from the earlier of `now` (the pruning
+ * replica's clock) and the newest event's `at` (the clock of the replica that wrote it): a pruning replica whose
+ * clock runs ahead, or one writer's, cannot prune what the other still counts as recent. Both sides of the comparison
+ * are replicas' clocks, as `at` is (the database's clock would compare two clocks). The newest event is never
+ * pruned, so a reader behind the log always finds the gap (see ChangeFeed.skipped).
  */
 export async function pruneEvents(
   em: EntityManager,
-  cutoff: number,
+  now: number,
+  retentionMs: number,
   dialect: 'sqlite' | 'postgresql',
 ): Promise<number> {
-  const [greatest, least] = dialect === 'sqlite' ? ['max', 'min'] : ['greatest', 'least'];
-  const [last] = await em
-    .getConnection()
-    .execute<{ revision: number | string | null }[]>('select max(revision) as revision from agent_event where at < ?', [
-      cutoff,
-    ]);
-  if (last.revision === null) return 0;
-  const through = Number(last.revision);
+  const connection = em.getConnection();
+  const [newest] = await connection.execute<{ revision: number | string; at: number | string }[]>(
+    'select revision, at from agent_event order by revision desc limit 1',
+  );
+  if (newest === undefined) return 0;
+  const cutoff = Math.min(now, Number(newest.at)) - retentionMs;
+  const greatest = dialect === 'sqlite' ? 'max' : 'greatest';
   let deleted = 0;
   for (;;) {
-    const upTo = await em.fork().transactional<number>(async (tx) => {
-      // The write first: on SQLite it takes the write lock before anything is read.
-      const [row] = await tx
+    const rows = await connection.execute<{ revision: number | string; at: number | string }[]>(
+      'select revision, at from agent_event where revision < ? order by revision limit ?',
+      [newest.revision, PRUNE_CHUNK],
+    );
+    const young = rows.findIndex((row) => Number(row.at) >= cutoff);
+    const old = young === -1 ? rows : rows.slice(0, young);
+    if (old.length === 0) return deleted;
+    const through = Number(old[old.length - 1].revision);
+    await em.fork().transactional(async (tx) => {
+      // The write first: on SQLite it takes the write lock before anything is read. Another replica pruning at the
+      // same time may have moved it further: it never moves back.
+      await tx
         .getConnection()
-        .execute<{ pruned_through: number | string }[]>(
-          `/* prune */ update registry_revision set pruned_through = ${greatest}(pruned_through, ` +
-            `${least}(?, pruned_through + ?)) where id = 1 returning pruned_through`,
-          [through, PRUNE_CHUNK],
-          'all',
+        .execute(
+          `update registry_revision set pruned_through = ${greatest}(pruned_through, ?) where id = 1`,
+          [through],
+          'run',
           tx.getTransactionContext(),
         );
-      const upTo = Number(row.pruned_through);
       const result = await tx
         .getConnection()
         .execute<{ affectedRows?: number }>(
           'delete from agent_event where revision <= ?',
-          [upTo],
+          [through],
           'run',
           tx.getTransactionContext(),
         );
       deleted += result.affectedRows ?? 0;
-      return upTo;
     });
-    if (upTo >= through) return deleted;
+    if (old.length < rows.length || rows.length < PRUNE_CHUNK) return deleted;
   }
 }

@@ -29,10 +29,15 @@ const EXAMPLE_EVENT: AgentEventData = {
   matches: true,
 };
 
-/** What a watch opened at revision 1042 receives: its opening comment, an event, a keepalive. */
+/**
+ * What a watch opened at revision 1042 receives: its opening comment, an event, a keepalive; then, its filters having
+ * passed over revisions 1044 to 1050, their last `id` with the next keepalive.
+ */
 const EXAMPLE_STREAM =
   ': watching from revision 1042\n\n' +
   `id: ${EXAMPLE_EVENT.revision}\nevent: ${EXAMPLE_EVENT.type}\ndata: ${JSON.stringify(EXAMPLE_EVENT)}\n\n` +
+  ': keepalive\n\n' +
+  'id: 1050\n\n' +
   ': keepalive\n\n';
 
 @ApiTags('events')
@@ -53,8 +58,11 @@ export class EventsController {
    * (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
    * `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
    * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
-   * connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes. Each
-   * replica serves at most WATCH_STREAMS_PER_KEY (100) streams of one key and WATCH_STREAMS_MAX (1000) in all.
+   * connection alive; when the filters passed over events since the last `id` sent, a message with only
+   * `id: <revision>` comes before it, so a client resumes after them. A client that falls more than
+   * EVENTS_CLIENT_BUFFER behind is disconnected and resumes; so is one on a replica that could not read the log for
+   * longer than EVENTS_RETENTION, and it hears 410. Each replica serves at most WATCH_STREAMS_PER_KEY (100) streams
+   * of one key and WATCH_STREAMS_MAX (1000) in all.
    */
   @ApiOperation({ operationId: 'watchEvents', summary: 'Watch the registry: a resumable stream of changes (SSE)' })
   @Get()
@@ -68,8 +76,13 @@ export class EventsController {
   @ApiOkResponse({
     description:
       'An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, ' +
-      '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). The ' +
-      "schema below is each event's `data`. A watch opened at revision 1042 reads, for example:\n\n" +
+      '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). A ' +
+      'message with only `id: <revision>` (no `data`) is progress, not an event: the filters passed over the events ' +
+      'up to it; it sets the Last-Event-ID to resume from (EventSource does so by itself) and dispatches nothing. It ' +
+      'comes with a keepalive, and only when the filters passed over events since the last `id` sent. The stream ' +
+      'ends when its client falls behind, or its replica could not read the events it still needed: resume with ' +
+      "`Last-Event-ID`. The schema below is each event's `data`. A watch opened at revision 1042 reads, for " +
+      'example:\n\n' +
       `\`\`\`\n${EXAMPLE_STREAM}\`\`\``,
     content: {
       // OpenAPI 3.0 cannot describe a stream's items: the schema, as is usual for SSE, is that of each event's data.
@@ -152,8 +165,8 @@ export class EventsController {
       release();
       return;
     }
-    const sink = new StreamSink(response, this.config.eventsClientBufferBytes);
-    const keepalive = setInterval(() => sink.comment('keepalive'), this.config.eventsKeepaliveMs);
+    const sink = new StreamSink(response, this.config.eventsClientBufferBytes, since);
+    const keepalive = setInterval(() => sink.keepalive(), this.config.eventsKeepaliveMs);
     response.on('close', () => {
       clearInterval(keepalive);
       release();
@@ -193,12 +206,23 @@ function openStream(reply: unknown, since: number, revision: number): ServerResp
   return response;
 }
 
-/** One client's stream. Its buffer is Node's own: the feed drops the client once it holds more than `bound` bytes. */
+/**
+ * One client's stream. Its buffer is Node's own: the feed drops the client once it holds more than `bound` bytes.
+ * It knows the last revision it wrote an `id:` for and the last the watch passed over (not selected by its filters),
+ * so a keepalive can move the client's Last-Event-ID past events it was not sent.
+ */
 class StreamSink implements WatchSink {
+  private lastId: number;
+  private passedId: number;
+
   constructor(
     private readonly response: ServerResponse,
     private readonly bound: number,
-  ) {}
+    since: number,
+  ) {
+    this.lastId = since;
+    this.passedId = since;
+  }
 
   send(event: StoredEvent, matches: boolean): boolean {
     const data: AgentEventData = {
@@ -212,11 +236,28 @@ class StreamSink implements WatchSink {
     // What it had not taken before this event: one large event alone does not make a client slow.
     const behind = this.response.writableLength;
     this.response.write(`id: ${event.revision}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.lastId = event.revision;
     return behind <= this.bound;
   }
 
-  comment(text: string): void {
-    this.response.write(`: ${text}\n\n`);
+  passed(revision: number): void {
+    this.passedId = revision;
+  }
+
+  /**
+   * The keepalive comment, after an `id:`-only message when the watch has passed over events since the last `id` it
+   * wrote: a client resuming then starts after them, not from its last event (which may be older than
+   * EVENTS_RETENTION for a watch whose filters rarely match). The id is one the watch has given or passed over, never
+   * one ahead of it. A message with no `data` dispatches no event (EventSource, and every SSE parser that follows the
+   * spec): it only sets the last event id.
+   */
+  keepalive(): void {
+    if (this.response.writableEnded || this.response.destroyed) return;
+    if (this.passedId > this.lastId) {
+      this.lastId = this.passedId;
+      this.response.write(`id: ${this.lastId}\n\n`);
+    }
+    this.response.write(': keepalive\n\n');
     if (this.response.writableLength > this.bound) this.response.destroy();
   }
 

@@ -23,11 +23,17 @@ export interface EventStream {
   body?: { detail?: string; [field: string]: unknown };
   events: ReceivedEvent[];
   comments: string[];
+  /** The `id` of each message that had no `data` (progress: it moves the Last-Event-ID, and is no event). */
+  progress: string[];
+  /** The Last-Event-ID a client resuming now would send, as EventSource keeps it: the last `id` received. */
+  lastEventId: string;
   ended: Promise<void>;
   /** Resolves once `count` events have arrived (or rejects after `timeoutMs`). */
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedEvent[]>;
   /** Resolves once a comment matching `pattern` has arrived. */
   waitForComment(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves once an id-only message with this `id` has arrived. */
+  waitForProgress(id: string, timeoutMs?: number): Promise<string>;
   /** Stops reading, without closing: the server's writes pile up in the socket (a slow client). */
   pause(): void;
   /** Reads again (a paused client notices that the server hung up only when it reads). */
@@ -57,6 +63,7 @@ export async function openEventStream(
   );
   const events: ReceivedEvent[] = [];
   const comments: string[] = [];
+  const progress: string[] = [];
   const listeners = new Set<() => void>();
   let text = '';
   const ended = new Promise<void>((resolve) => {
@@ -69,11 +76,15 @@ export async function openEventStream(
     headers: response.headers,
     events,
     comments,
+    progress,
+    lastEventId: '',
     ended,
     waitForEvents: (count, timeoutMs = 10_000) =>
       until(() => (events.length >= count ? events.slice(0, count) : undefined), timeoutMs, `${count} events`),
     waitForComment: (pattern, timeoutMs = 10_000) =>
       until(() => comments.find((comment) => pattern.test(comment)), timeoutMs, `a comment ${pattern}`),
+    waitForProgress: (id, timeoutMs = 10_000) =>
+      until(() => progress.find((received) => received === id), timeoutMs, `progress to ${id}`),
     pause: () => response.pause(),
     resume: () => response.resume(),
     close: () => response.destroy(),
@@ -124,9 +135,10 @@ export async function openEventStream(
           fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
         }
       }
+      if (fields.id !== undefined) stream.lastEventId = fields.id;
       if (fields.data !== undefined) {
         events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) as ReceivedEvent['data'] });
-      }
+      } else if (fields.id !== undefined) progress.push(fields.id);
     }
     for (const listener of [...listeners]) listener();
   });

@@ -242,8 +242,11 @@ export interface paths {
          *     (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
          *     `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
          *     revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
-         *     connection alive; a client that falls more than EVENTS_CLIENT_BUFFER behind is disconnected and resumes. Each
-         *     replica serves at most WATCH_STREAMS_PER_KEY (100) streams of one key and WATCH_STREAMS_MAX (1000) in all.
+         *     connection alive; when the filters passed over events since the last `id` sent, a message with only
+         *     `id: <revision>` comes before it, so a client resumes after them. A client that falls more than
+         *     EVENTS_CLIENT_BUFFER behind is disconnected and resumes; so is one on a replica that could not read the log for
+         *     longer than EVENTS_RETENTION, and it hears 410. Each replica serves at most WATCH_STREAMS_PER_KEY (100) streams
+         *     of one key and WATCH_STREAMS_MAX (1000) in all.
          */
         get: operations["watchEvents"];
         put?: never;
@@ -2319,7 +2322,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             /**
-             * @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
+             * @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). A message with only `id: <revision>` (no `data`) is progress, not an event: the filters passed over the events up to it; it sets the Last-Event-ID to resume from (EventSource does so by itself) and dispatches nothing. It comes with a keepalive, and only when the filters passed over events since the last `id` sent. The stream ends when its client falls behind, or its replica could not read the events it still needed: resume with `Last-Event-ID`. The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
              *
              *     ```
              *     : watching from revision 1042
@@ -2327,6 +2330,10 @@ export interface operations {
              *     id: 1043
              *     event: registered
              *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{"agent_id":"planner-7","agent_name":"Planner","host":"10.0.4.17","port":8080,"ttl_seconds":60,"metadata":null,"capabilities":["planning"],"labels":{"region":"eu-west-1"},"agent_card":null,"registered_at":"2026-11-27T09:00:00.000Z","last_heartbeat":"2026-11-27T09:00:00.000Z","expires_at":"2026-11-27T09:01:00.000Z","is_alive":true},"matches":true}
+             *
+             *     : keepalive
+             *
+             *     id: 1050
              *
              *     : keepalive
              *

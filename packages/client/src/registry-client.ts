@@ -23,6 +23,14 @@ export interface AgentPage {
   next?: string;
 }
 
+/** Every agent that matches, from as many pages as it took (`listAll`). */
+export interface AgentSnapshot extends AgentPage {
+  /** The revision of the first page, the smallest: watch from it to miss nothing. */
+  revision: number;
+  /** For each agent listed, the revision of the page it was on: the list holds its changes up to it. */
+  listedAt: Map<string, number>;
+}
+
 export interface ClientOptions {
   /** The registry's base URL, e.g. `http://registry:3000`. */
   url: string;
@@ -98,16 +106,26 @@ export class RegistryClient {
     return { agents, revision: Number(response.headers.get('x-registry-revision')), next };
   }
 
-  /** Every agent that matches, page by page (`limit` per request, default 1000), and the first page's revision. */
-  async listAll(query: AgentFilter & { include_dead?: boolean; limit?: number } = {}): Promise<AgentPage> {
-    const first = await this.list({ ...query, limit: query.limit ?? 1000 });
-    const agents = [...first.agents];
-    for (let cursor = first.next; cursor !== undefined;) {
+  /**
+   * Every agent that matches, page by page (`limit` per request, default 1000). Agents may change while the pages
+   * are read: each page reflects the revision it was read at, and `revision` is the smallest, the first page's, so a
+   * watch from it misses no change. It sees again the changes made while the later pages were read: `listedAt` says,
+   * for each agent listed, the revision of its page, at which the list already holds its changes (`watch` skips them).
+   * An agent is listed once: pages follow agent_id, which an agent keeps.
+   */
+  async listAll(query: AgentFilter & { include_dead?: boolean; limit?: number } = {}): Promise<AgentSnapshot> {
+    const agents: AgentInfo[] = [];
+    const listedAt = new Map<string, number>();
+    let revision: number | undefined;
+    let cursor: string | undefined;
+    do {
       const page = await this.list({ ...query, limit: query.limit ?? 1000, cursor });
+      revision = Math.min(revision ?? page.revision, page.revision);
+      for (const agent of page.agents) listedAt.set(agent.agent_id, page.revision);
       agents.push(...page.agents);
       cursor = page.next;
-    }
-    return { agents, revision: first.revision };
+    } while (cursor !== undefined);
+    return { agents, revision, listedAt };
   }
 
   /** A raw request, for the watch's stream: no timeout, the caller's signal. */

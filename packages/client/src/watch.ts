@@ -22,6 +22,8 @@ export interface WatchOptions {
    * it in a line), once when it follows the stream again (`active`), however many retries came between. Log this.
    */
   onState?: (state: WatchState, error?: unknown) => void;
+  /** Agents per list request of a snapshot (default 1000). */
+  pageSize?: number;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface WatchOptions {
 export class Watch {
   private readonly abort = new AbortController();
   private lastRevision = 0;
+  /** The snapshot's agents and the revision of the page each was on, until the watch is past them all. */
+  private listed?: { pages: Map<string, number>; through: number };
   private current: WatchState = 'connecting';
   readonly done: Promise<void>;
 
@@ -46,7 +50,10 @@ export class Watch {
     this.done = this.run();
   }
 
-  /** The last revision the handler has seen. */
+  /**
+   * The revision the watch resumes after: the last the handler has seen, or a later one it had no need to see (its
+   * filters passed over it, or its snapshot already held it).
+   */
   get revision(): number {
     return this.lastRevision;
   }
@@ -73,9 +80,16 @@ export class Watch {
         if (needSnapshot) {
           // Agents whose lease ran out but which cleanup has not removed are in it too (is_alive: false): a lease
           // running out, or renewed, is not an event, so a view without them would miss one that is renewed.
-          const { agents, revision } = await this.client.listAll({ ...this.filter, include_dead: true });
+          const { agents, revision, listedAt } = await this.client.listAll({
+            ...this.filter,
+            include_dead: true,
+            limit: this.options.pageSize,
+          });
           if (this.closed) return;
           this.lastRevision = revision;
+          let through = revision;
+          for (const page of listedAt.values()) through = Math.max(through, page);
+          this.listed = { pages: listedAt, through };
           await this.handler({ type: 'snapshot', agents, revision });
           needSnapshot = false;
         }
@@ -149,18 +163,41 @@ export class Watch {
       while ((end = text.indexOf('\n\n')) >= 0) {
         const block = text.slice(0, end);
         text = text.slice(end + 2);
-        const data = block
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trimStart())
-          .join('\n');
-        if (!data) continue; // a comment (keepalive)
+        const lines = block.split('\n');
+        const field = (name: string) =>
+          lines.filter((line) => line.startsWith(`${name}:`)).map((line) => line.slice(name.length + 1).trimStart());
+        const data = field('data').join('\n');
+        if (!data) {
+          // A comment (keepalive), or progress: an `id` alone says the filters passed over the events up to it.
+          const id = Number(field('id').at(-1));
+          if (Number.isSafeInteger(id) && id > this.lastRevision) this.lastRevision = id;
+          continue;
+        }
         const event = JSON.parse(data) as AgentEvent;
         if (event.revision <= this.lastRevision) continue;
+        if (this.reflected(event)) {
+          this.lastRevision = event.revision;
+          continue;
+        }
         await this.handler({ type: 'event', event });
         this.lastRevision = event.revision;
       }
     }
+  }
+
+  /**
+   * Whether the snapshot already holds this change: its agent was listed on a page read at this revision or later
+   * (the watch starts from the first page's revision, so the changes made while the later pages were read come
+   * again). Once the watch is past the last page's revision, nothing is.
+   */
+  private reflected(event: AgentEvent): boolean {
+    if (this.listed === undefined) return false;
+    if (event.revision > this.listed.through) {
+      this.listed = undefined;
+      return false;
+    }
+    const page = this.listed.pages.get(event.agent_id);
+    return page !== undefined && event.revision <= page;
   }
 }
 
