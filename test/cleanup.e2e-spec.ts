@@ -1,5 +1,6 @@
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
+import { pickedInOrder } from '../src/registry/agent-locks';
 import { AgentRecord } from '../src/registry/agent-record.entity';
 import { agentColumns, registrationOf } from '../src/registry/agent-rows';
 import { CLEANUP_CHUNK } from '../src/registry/registry.service';
@@ -69,10 +70,12 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     expect(new Set(removed)).toEqual(new Set(rows.slice(0, expired).map((r) => r.agentId)));
     expect(await storedAgentCount(t.orm)).toBe(10);
     expect(statements).toHaveLength(3);
+    // Picked through the index with a limit (no sort of every expired row); on PostgreSQL locked in agent_id order.
+    const picked = `(select agent_id from agent_record where expires_at <= ${now} order by expires_at limit ${CLEANUP_CHUNK})`;
     for (const statement of statements) {
       expect(statement).toBe(
-        `/* cleanup */ delete from agent_record where expires_at <= ${now} and agent_id in ` +
-          `(select agent_id from agent_record where expires_at <= ${now} limit ${CLEANUP_CHUNK}) returning ${agentColumns()}`,
+        `/* cleanup */ delete from agent_record where expires_at <= ${now} and ` +
+          `${dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`} returning ${agentColumns()}`,
       );
     }
     if (dialect === 'sqlite') {
