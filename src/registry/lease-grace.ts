@@ -123,6 +123,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
     let gap: Gap | undefined;
     let extended = 0;
     let chunk = GRACE_CHUNK;
+    let analyzed = false;
     for (;;) {
       const settled = await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
         const connection = tx.getConnection();
@@ -158,6 +159,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
         return true;
       });
       if (settled) break;
+      if (!analyzed && this.lockRowsFirst) analyzed = await this.analyze();
       for (let count = chunk; count === chunk && !this.stopped;) {
         try {
           count = await this.extendChunk(gap!, chunk);
@@ -181,6 +183,23 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
       );
     }
     return extended;
+  }
+
+  /**
+   * PostgreSQL picks each chunk by the table's statistics. Leases inserted since autovacuum last analyzed the table
+   * (a fleet registered just before the outage) look like a few rows, and each chunk then read and sorted every lapsed
+   * lease, not 500 of them through the index. Analyzing first costs one sample of the table; it may take longer than
+   * the statement timeout, which it is spared. A failure only costs the plan.
+   */
+  private async analyze(): Promise<boolean> {
+    await (this.orm.em.fork() as EntityManager)
+      .transactional(async (tx) => {
+        const connection = tx.getConnection();
+        await connection.execute('set local statement_timeout = 0', [], 'run', tx.getTransactionContext());
+        await connection.execute('analyze agent_record', [], 'run', tx.getTransactionContext());
+      })
+      .catch(() => undefined);
+    return true;
   }
 
   /**
