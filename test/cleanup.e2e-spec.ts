@@ -1,8 +1,10 @@
+import { Logger, NotFoundException } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
 import { pickedInOrder } from '../src/registry/agent-locks';
 import { AgentRecord } from '../src/registry/agent-record.entity';
 import { agentColumns, registrationOf } from '../src/registry/agent-rows';
+import { RegistryWriter } from '../src/registry/registry-writer';
 import { CLEANUP_CHUNK } from '../src/registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
@@ -94,6 +96,49 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
       );
     }
   });
+
+  // On PostgreSQL rows are locked one by one: the cleanup must take them in the order heartbeat batches do.
+  (dialect === 'postgresql' ? it : it.skip)(
+    'heartbeat batches racing the cleanup lock rows in one order: no deadlock, and a renewed agent is never removed',
+    async () => {
+      t = await createTestApp({}, dialect);
+      const count = 3000;
+      const now = t.clock.now().getTime();
+      const ids = Array.from({ length: count }, (_, i) => `clean-${String(i).padStart(6, '0')}`);
+      // Inserted in descending agent_id order, their leases run out in that order too: the table and the
+      // expires_at index both hold them in the reverse of agent_id order.
+      const rows = ids.map((id, i) => ({
+        ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
+        registeredAt: now - 120_000,
+        lastHeartbeat: now - 120_000,
+        expiresAt: now - 1 - i,
+      }));
+      rows.reverse();
+      for (let i = 0; i < rows.length; i += 500) await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
+      const warned = jest.spyOn(Logger.prototype, 'warn');
+
+      // Each heartbeat batch holds agents from all over the table, as a fleet's heartbeats arrive.
+      const writer = t.app.get(RegistryWriter);
+      const shuffled = ids.map((id) => ({ id, key: Math.random() })).sort((a, b) => a.key - b.key);
+      const [cleanup, ...beats] = await Promise.allSettled([
+        t.app.get(CleanupJob).run(),
+        ...shuffled.map(({ id }) => writer.heartbeat(id)),
+      ]);
+      const warnings = warned.mock.calls.map(([message]) => String(message));
+      warned.mockRestore();
+
+      expect(cleanup).toEqual({ status: 'fulfilled', value: expect.any(Array) });
+      const removed = new Set((cleanup as PromiseFulfilledResult<string[]>).value);
+      const renewed = shuffled.filter((_, i) => beats[i].status === 'fulfilled').map(({ id }) => id);
+      const refused = beats.filter((beat) => beat.status === 'rejected').map((beat) => beat.reason as unknown);
+      expect(refused.filter((reason) => !(reason instanceof NotFoundException))).toEqual([]);
+      expect(renewed.filter((id) => removed.has(id))).toEqual([]);
+      const stored = await listedAgentIds(t);
+      expect(new Set(stored)).toEqual(new Set(ids.filter((id) => !removed.has(id))));
+      expect(stored).toEqual(expect.arrayContaining(renewed));
+      expect(warnings.filter((message) => /40P01|40001/.test(message))).toEqual([]);
+    },
+  );
 
   it('runs on the CLEANUP_CRON schedule', async () => {
     t = await createTestApp({ CLEANUP_CRON: '* * * * * *' }, dialect);
