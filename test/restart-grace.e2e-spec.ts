@@ -232,6 +232,27 @@ describe.each(onEachDatabase().filter(([dialect]) => dialect === 'postgresql'))(
       expect(Number(watermark.seen_at)).toBe(clock.now().getTime());
     }, 120_000);
 
+    it('two replicas extending one gap at once extend every lease once, and both move on', async () => {
+      const env = { DATABASE_URL: database.url, RESTART_GRACE_AFTER: '15s' };
+      t = await createTestApp(env, dialect, clock);
+      const other = await createTestApp(env, dialect, clock);
+      try {
+        const count = 4 * GRACE_CHUNK + 7;
+        await lapse('both-', count, `${clock.now().getTime() - 30_000} - n`);
+
+        const extended = await Promise.all([t, other].map((replica) => replica.app.get(LeaseGrace).observe()));
+
+        expect(extended[0] + extended[1]).toBe(count);
+        expect(await lapsedNow()).toBe(0);
+        const [watermark] = await t.orm.em
+          .getConnection()
+          .execute<{ seen_at: string }[]>('select seen_at from registry_watermark');
+        expect(Number(watermark.seen_at)).toBe(clock.now().getTime());
+      } finally {
+        await other.close();
+      }
+    });
+
     it('heartbeat batches racing the grace lock rows in one order: no deadlock, no heartbeat lost', async () => {
       t = await createTestApp({ DATABASE_URL: database.url, RESTART_GRACE_AFTER: '15s' }, dialect, clock);
       const count = 3000;
