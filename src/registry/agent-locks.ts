@@ -20,5 +20,6 @@ export function lockedInOrder(ids: string): string {
  * most rows matched, and a chunk of 2,000 of 200,000 lapsed leases ran past a 100 ms statement timeout.
  */
 export function pickedInOrder(picked: string): string {
-  return `agent_id = any(array(select agent_id from agent_record where agent_id = any(array${picked}) order by agent_id for update))`;
+  const ids = `select agent_id from agent_record where agent_id = any(array${picked}) order by agent_id for update`;
+  return `agent_id = any(array(${ids}))`;
 }

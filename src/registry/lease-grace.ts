@@ -111,11 +111,12 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
 
   /**
    * Looks at the watermark, holding its row. When it is older than RESTART_GRACE_AFTER, the gap runs from it to now;
-   * while leases that ran out in the gap remain, the row is let go and they are extended, GRACE_CHUNK at a time, fewer
-   * after a statement timeout (see extendChunk), then the row is looked at again. Only once none remains does the watermark move, so a replica that
-   * stops half-way leaves it where it was and the next look, on any replica, finishes the job; and a cleanup, which
-   * looks first, never removes an agent of the gap. Replicas extending at once stay correct: each chunk re-checks the
-   * lease on the row it extends, and the last look, under the row, sees what the others committed.
+   * while leases that ran out in the gap remain, the row is let go and they are extended, GRACE_CHUNK at a time
+   * (fewer after a statement timeout: see extendChunk), then the row is looked at again. Only once none remains does
+   * the watermark move, so a replica that stops half-way leaves it where it was and the next look, on any replica,
+   * finishes the job; and a cleanup, which looks first, never removes an agent of the gap. Replicas extending at once
+   * stay correct: each chunk re-checks the lease on the row it extends, and the last look, under the row, sees what
+   * the others committed.
    */
   private async forgive(): Promise<number> {
     const graceAfter = this.config.restartGraceAfterMs!;
@@ -164,7 +165,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
         try {
           count = await this.extendChunk(gap!, chunk);
         } catch (error) {
-          // A statement timeout on a busy database: smaller chunks, since every chunk before this one is kept.
+          // A statement timeout on a busy database: smaller chunks from the next look on; every chunk before is kept.
           if ((error as { code?: unknown }).code !== STATEMENT_TIMEOUT || chunk === 1) throw error;
           chunk = Math.ceil(chunk / 2);
           this.logger.warn(`A restart grace chunk ran past the statement timeout; extending ${chunk} at a time`);
@@ -203,8 +204,8 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /**
-   * Extends up to `chunk` leases that ran out in the gap, in one statement of its own: picked through the
-   * expires_at index in its order, on PostgreSQL locked in agent_id order (see pickedInOrder) as heartbeat batches lock them,
+   * Extends up to `chunk` leases that ran out in the gap, in one statement of its own: picked through the expires_at
+   * index in its order, on PostgreSQL locked in agent_id order as heartbeat batches lock them (see pickedInOrder),
    * re-checked on the row. A heartbeat that renewed one meanwhile keeps the later lease (leaseRenewalSql). A deadlock
    * or serialization failure is retried. The new lease runs from now, or from the gap's end if the clock went back,
    * so an extended lease always leaves the gap and the chunks end.

@@ -227,11 +227,12 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
    * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
    * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk's
    * agents are picked through the expires_at index (in its order, with a limit: no sort of every expired row) and, on
-   * PostgreSQL, locked in agent_id order (see pickedInOrder) as heartbeat batches lock them, so the two cannot deadlock; a deadlock or
-   * serialization failure that still happens is retried. Each chunk re-checks `expires_at` on the row it deletes, so a
-   * heartbeat that commits while the chunk is being picked keeps its agent. Each chunk records its `expired` events
-   * in its own transaction, and the event loop is yielded between chunks. Returns the ids removed. Replicas cleaning
-   * at once take turns on the revision counter, and each deletes, and returns, what the others did not.
+   * PostgreSQL, locked in agent_id order as heartbeat batches lock them (see pickedInOrder), so the two cannot
+   * deadlock; a deadlock or serialization failure that still happens is retried. Each chunk re-checks `expires_at` on
+   * the row it deletes, so a heartbeat that commits while the chunk is being picked keeps its agent. Each chunk
+   * records its `expired` events in its own transaction, and the event loop is yielded between chunks. Returns the
+   * ids removed. Replicas cleaning at once take turns on the revision counter, and each deletes, and returns, what
+   * the others did not.
    */
   async removeExpired(): Promise<string[]> {
     const now = this.clock.now().getTime();
