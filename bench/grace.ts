@@ -18,9 +18,19 @@ export interface HeartbeatFigures {
   failures: number;
 }
 
+/** The stall probe in the registry's process (see bench/stall-probe.ts): 'reset' starts a window, 'report' ends it. */
+export type StallProbe = (message: 'reset' | 'report') => Promise<Stall>;
+export interface Stall {
+  stallMs: number;
+  gcMs: number;
+}
+
 export interface GraceFigures {
   extended: number;
   seconds: number;
+  /** The longest stall while the fleet heartbeated before the grace, and while the grace ran. */
+  stallBefore: Stall;
+  stallDuring: Stall;
   before: HeartbeatFigures;
   during: HeartbeatFigures;
 }
@@ -86,20 +96,22 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * grace on, the cleanup off, so that nothing removes them before): the leases are inserted with their expiry in the
  * past, and the watermark set back before them, as after an outage of the database. The registry's next look (every
  * 5 s) extends them; the run waits for it to log that it is done. A small fleet heartbeats random lapsed agents
- * meanwhile, and for `baselineSeconds` before it (the same load with no grace running). `onStart` is called as the
- * watermark is set back (the bench resets its stall probe there).
+ * meanwhile, and for `baselineSeconds` before it (the same load with no grace running). The stall probe measures
+ * both windows, the second from the moment the watermark is set back.
  */
 export async function graceOverLapsed(
   server: Server,
   orm: MikroORM,
   lapsed: number,
   baselineSeconds: number,
-  onStart: () => Promise<unknown>,
+  probe: StallProbe,
 ): Promise<GraceFigures> {
   const seeded = Date.now();
   console.log(`Inserting ${lapsed} agents whose leases ran out …`);
   await seedLapsed(orm, lapsed, seeded - 1000);
+  await probe('reset');
   const before = await heartbeatWhile(server.url, lapsed, sleep(baselineSeconds * 1000));
+  const stallBefore = await probe('report');
 
   console.log(`Setting the watermark back; the registry's next look extends ${lapsed} leases …`);
   const done = /Restart grace done: extended (\d+) lease\(s\)[^\n]* in ([\d.]+) s/;
@@ -107,13 +119,14 @@ export async function graceOverLapsed(
   const finished = (async () => {
     while (!(match = done.exec(server.output()))) await sleep(100);
   })();
-  await onStart();
+  await probe('reset');
   await orm.em
     .getConnection()
     .execute('update registry_watermark set seen_at = ? where id = 1', [seeded - GAP_MS], 'run');
   // The fleet's heartbeats are measured from the moment the registry starts extending.
   while (!/extending the leases that ran out meanwhile/.test(server.output())) await sleep(20);
   const during = await heartbeatWhile(server.url, lapsed, finished);
+  const stallDuring = await probe('report');
   const [, extended, seconds] = match!;
-  return { extended: Number(extended), seconds: Number(seconds), before, during };
+  return { extended: Number(extended), seconds: Number(seconds), before, during, stallBefore, stallDuring };
 }
