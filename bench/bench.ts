@@ -36,7 +36,8 @@ import { scale } from './scale';
  * docs/benchmarks.md. `--scale` runs the scale measurements instead (bench/scale.ts).
  *
  *   npm run bench -- [--duration=5] [--rounds=2] [--connections=50] [--agents=10000] [--database=<DATABASE_URL>]
- *   npm run bench -- --scale [--agents=1000000] [--expired=100000] [--adapter=express] [--database=<DATABASE_URL>]
+ *   npm run bench -- --scale [--agents=1000000] [--expired=100000] [--lapsed=1000000] [--only=agents|grace]
+ *                            [--adapter=express] [--database=<DATABASE_URL>]
  */
 
 interface Scenario {

@@ -1,7 +1,10 @@
+import { Logger, NotFoundException } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
+import { pickedInOrder } from '../src/registry/agent-locks';
 import { AgentRecord } from '../src/registry/agent-record.entity';
 import { agentColumns, registrationOf } from '../src/registry/agent-rows';
+import { RegistryWriter } from '../src/registry/registry-writer';
 import { CLEANUP_CHUNK } from '../src/registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
@@ -69,10 +72,12 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     expect(new Set(removed)).toEqual(new Set(rows.slice(0, expired).map((r) => r.agentId)));
     expect(await storedAgentCount(t.orm)).toBe(10);
     expect(statements).toHaveLength(3);
+    // Picked through the index with a limit (no sort of every expired row); on PostgreSQL locked in agent_id order.
+    const picked = `(select agent_id from agent_record where expires_at <= ${now} order by expires_at limit ${CLEANUP_CHUNK})`;
     for (const statement of statements) {
       expect(statement).toBe(
-        `/* cleanup */ delete from agent_record where expires_at <= ${now} and agent_id in ` +
-          `(select agent_id from agent_record where expires_at <= ${now} limit ${CLEANUP_CHUNK}) returning ${agentColumns()}`,
+        `/* cleanup */ delete from agent_record where expires_at <= ${now} and ` +
+          `${dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`} returning ${agentColumns()}`,
       );
     }
     if (dialect === 'sqlite') {
@@ -91,6 +96,54 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
       );
     }
   });
+
+  // On PostgreSQL rows are locked one by one: the cleanup must take them in the order heartbeat batches do.
+  (dialect === 'postgresql' ? it : it.skip)(
+    'heartbeat batches racing the cleanup lock rows in one order: no deadlock, and a renewed agent is never removed',
+    async () => {
+      t = await createTestApp({}, dialect);
+      const count = 3000;
+      const now = t.clock.now().getTime();
+      const ids = Array.from({ length: count }, (_, i) => `clean-${String(i).padStart(6, '0')}`);
+      const warned = jest.spyOn(Logger.prototype, 'warn');
+      for (let round = 0; round < 3; round++) {
+        await t.orm.em.getConnection().execute("delete from agent_record where agent_id like 'clean-%'");
+        // Inserted in descending agent_id order, their leases ran out in that order too (over a minute ago, so the
+        // mass-expiry guard lets them go): the table and the expires_at index hold them in reverse agent_id order.
+        const rows = ids.map((id, i) => ({
+          ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
+          registeredAt: now - 120_000,
+          lastHeartbeat: now - 120_000,
+          expiresAt: now - 120_000 - i,
+        }));
+        rows.reverse();
+        for (let i = 0; i < rows.length; i += 500)
+          await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
+
+        // Each heartbeat batch holds agents from all over the table, as a fleet's heartbeats arrive.
+        const writer = t.app.get(RegistryWriter);
+        const shuffled = ids.map((id) => ({ id, key: Math.random() })).sort((a, b) => a.key - b.key);
+        const [cleanup, ...beats] = await Promise.allSettled([
+          t.app.get(CleanupJob).run(),
+          ...shuffled.map(({ id }) => writer.heartbeat(id)),
+        ]);
+
+        expect(cleanup).toEqual({ status: 'fulfilled', value: expect.any(Array) });
+        const removed = new Set((cleanup as PromiseFulfilledResult<string[]>).value);
+        expect(removed.size).toBeGreaterThan(0);
+        const renewed = shuffled.filter((_, i) => beats[i].status === 'fulfilled').map(({ id }) => id);
+        const refused = beats.filter((beat) => beat.status === 'rejected').map((beat) => beat.reason as unknown);
+        expect(refused.filter((reason) => !(reason instanceof NotFoundException))).toEqual([]);
+        expect(renewed.filter((id) => removed.has(id))).toEqual([]);
+        const stored = (await listedAgentIds(t)).filter((id) => id.startsWith('clean-'));
+        expect(new Set(stored)).toEqual(new Set(ids.filter((id) => !removed.has(id))));
+        expect(stored).toEqual(expect.arrayContaining(renewed));
+      }
+      const warnings = warned.mock.calls.map(([message]) => String(message));
+      warned.mockRestore();
+      expect(warnings.filter((message) => /40P01|40001/.test(message))).toEqual([]);
+    },
+  );
 
   it('runs on the CLEANUP_CRON schedule', async () => {
     t = await createTestApp({ CLEANUP_CRON: '* * * * * *' }, dialect);

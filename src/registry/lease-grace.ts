@@ -4,7 +4,9 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { lockSingletonRow } from '../database/lock-singleton-row';
+import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { pickedInOrder } from './agent-locks';
 import { leaseRenewalSql } from './lease';
 
 /** How often each replica notes, in the database, that the registry is serving. */
@@ -12,6 +14,16 @@ export const WATERMARK_EVERY_MS = 5000;
 
 /** How often it tries while the database does not answer, so that the leases are extended soon after it does. */
 const RETRY_EVERY_MS = 1000;
+
+/**
+ * Most leases one restart-grace statement extends. One UPDATE of 300,000 rows ran past PostgreSQL's statement
+ * timeout, and held their row locks (and SQLite's one connection) against every heartbeat meanwhile; 2,000 rows
+ * took 45 ms on an idle machine and ran past the shortest timeout (100 ms) on a busy one.
+ */
+export const GRACE_CHUNK = 500;
+
+/** PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout. */
+const STATEMENT_TIMEOUT = '57014';
 
 /**
  * Restart grace. Every replica notes in the database, every WATERMARK_EVERY_MS, that the registry is up (the
@@ -29,6 +41,7 @@ const RETRY_EVERY_MS = 1000;
 export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('RestartGrace');
   private readonly expiresAt: string;
+  private readonly lockRowsFirst: boolean;
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
   private failing = false;
@@ -39,9 +52,8 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.expiresAt = leaseRenewalSql(
-      orm.config.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite',
-    ).expiresAt;
+    this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
+    this.expiresAt = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite').expiresAt;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -80,40 +92,8 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private async look(): Promise<number> {
-    const graceAfter = this.config.restartGraceAfterMs!;
     try {
-      const extended = await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
-        const connection = tx.getConnection();
-        const context: unknown = tx.getTransactionContext();
-        // Replicas take turns; SQLite takes its write lock now.
-        const row = await lockSingletonRow<{ seenAt: number | string | null }>(
-          tx,
-          'registry_watermark',
-          'seen_at',
-          'seen_at as "seenAt"',
-        );
-        const now = this.clock.now().getTime();
-        const seenAt = row.seenAt === null ? undefined : Number(row.seenAt);
-        let count = 0;
-        if (seenAt !== undefined && now - seenAt > graceAfter) {
-          const rows = await connection.execute<{ agentId: string }[]>(
-            `/* restart grace */ update agent_record set expires_at = ${this.expiresAt} ` +
-              'where expires_at > ? and expires_at <= ? returning agent_id as "agentId"',
-            [now, seenAt, now],
-            'all',
-            context,
-          );
-          count = rows.length;
-          this.logger.warn(
-            `No replica heard heartbeats for ${Math.round((now - seenAt) / 1000)} s (since ` +
-              `${new Date(seenAt).toISOString()}): extended ${count} lease(s) that ran out meanwhile to now + ttl_seconds`,
-          );
-        }
-        if (seenAt === undefined || now > seenAt) {
-          await connection.execute('update registry_watermark set seen_at = ? where id = 1', [now], 'run', context);
-        }
-        return count;
-      });
+      const extended = await this.forgive();
       if (this.failing) this.logger.log('The database answers again; the watermark moves on');
       this.failing = false;
       return extended;
@@ -128,4 +108,129 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
       throw error;
     }
   }
+
+  /**
+   * Looks at the watermark, holding its row. When it is older than RESTART_GRACE_AFTER, the gap runs from it to now;
+   * while leases that ran out in the gap remain, the row is let go and they are extended, GRACE_CHUNK at a time
+   * (fewer after a statement timeout: see extendChunk), then the row is looked at again. Only once none remains does
+   * the watermark move, so a replica that stops half-way leaves it where it was and the next look, on any replica,
+   * finishes the job; and a cleanup, which looks first, never removes an agent of the gap. Replicas extending at once
+   * stay correct: each chunk re-checks the lease on the row it extends, and the last look, under the row, sees what
+   * the others committed.
+   */
+  private async forgive(): Promise<number> {
+    const graceAfter = this.config.restartGraceAfterMs!;
+    const started = performance.now();
+    let gap: Gap | undefined;
+    let extended = 0;
+    let chunk = GRACE_CHUNK;
+    let analyzed = false;
+    for (;;) {
+      const settled = await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
+        const connection = tx.getConnection();
+        const context: unknown = tx.getTransactionContext();
+        // Replicas take turns; SQLite takes its write lock now.
+        const row = await lockSingletonRow<{ seenAt: number | string | null }>(
+          tx,
+          'registry_watermark',
+          'seen_at',
+          'seen_at as "seenAt"',
+        );
+        const now = this.clock.now().getTime();
+        const seenAt = row.seenAt === null ? undefined : Number(row.seenAt);
+        if (!gap && seenAt !== undefined && now - seenAt > graceAfter) {
+          gap = { from: seenAt, to: now };
+          this.logger.warn(
+            `No replica heard heartbeats for ${Math.round((now - seenAt) / 1000)} s (since ` +
+              `${new Date(seenAt).toISOString()}): extending the leases that ran out meanwhile to now + ttl_seconds`,
+          );
+        }
+        if (gap) {
+          const [lapsed] = await connection.execute<unknown[]>(
+            'select 1 from agent_record where expires_at > ? and expires_at <= ? limit 1',
+            [gap.from, gap.to],
+            'all',
+            context,
+          );
+          if (lapsed) return false;
+        }
+        if (seenAt === undefined || now > seenAt) {
+          await connection.execute('update registry_watermark set seen_at = ? where id = 1', [now], 'run', context);
+        }
+        return true;
+      });
+      if (settled) break;
+      if (!analyzed && this.lockRowsFirst) analyzed = await this.analyze();
+      for (let count = chunk; count === chunk && !this.stopped;) {
+        try {
+          count = await this.extendChunk(gap!, chunk);
+        } catch (error) {
+          // A statement timeout on a busy database: smaller chunks from the next look on; every chunk before is kept.
+          if ((error as { code?: unknown }).code !== STATEMENT_TIMEOUT || chunk === 1) throw error;
+          chunk = Math.ceil(chunk / 2);
+          this.logger.warn(`A restart grace chunk ran past the statement timeout; extending ${chunk} at a time`);
+          continue;
+        }
+        extended += count;
+        // Heartbeats, and on SQLite every other statement, get their turn between chunks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (this.stopped) throw new Error('shutting down before the restart grace finished; the next start finishes it');
+    }
+    if (gap) {
+      this.logger.warn(
+        `Restart grace done: extended ${extended} lease(s) that ran out meanwhile to now + ttl_seconds, in ` +
+          `${((performance.now() - started) / 1000).toFixed(1)} s; the watermark moves on`,
+      );
+    }
+    return extended;
+  }
+
+  /**
+   * PostgreSQL picks each chunk by the table's statistics. Leases inserted since autovacuum last analyzed the table
+   * (a fleet registered just before the outage) look like a few rows, and each chunk then read and sorted every lapsed
+   * lease, not 500 of them through the index. Analyzing first costs one sample of the table; it may take longer than
+   * the statement timeout, which it is spared. A failure only costs the plan.
+   */
+  private async analyze(): Promise<boolean> {
+    await (this.orm.em.fork() as EntityManager)
+      .transactional(async (tx) => {
+        const connection = tx.getConnection();
+        await connection.execute('set local statement_timeout = 0', [], 'run', tx.getTransactionContext());
+        await connection.execute('analyze agent_record', [], 'run', tx.getTransactionContext());
+      })
+      .catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Extends up to `chunk` leases that ran out in the gap, in one statement of its own: picked through the expires_at
+   * index in its order, on PostgreSQL locked in agent_id order as heartbeat batches lock them (see pickedInOrder),
+   * re-checked on the row. A heartbeat that renewed one meanwhile keeps the later lease (leaseRenewalSql). A deadlock
+   * or serialization failure is retried. The new lease runs from now, or from the gap's end if the clock went back,
+   * so an extended lease always leaves the gap and the chunks end.
+   */
+  private async extendChunk(gap: Gap, chunk: number): Promise<number> {
+    const picked =
+      '(select agent_id from agent_record where expires_at > ? and expires_at <= ? order by expires_at limit ?)';
+    const among = this.lockRowsFirst ? pickedInOrder(picked) : `agent_id in ${picked}`;
+    const from = Math.max(this.clock.now().getTime(), gap.to);
+    const rows = await retryingConflicts(this.logger, 'A restart grace chunk', () =>
+      (this.orm.em as EntityManager)
+        .getConnection()
+        .execute<{ agentId: string }[]>(
+          `/* restart grace */ update agent_record set expires_at = ${this.expiresAt} ` +
+            `where ${among} and expires_at > ? and expires_at <= ? returning agent_id as "agentId"`,
+          [from, gap.from, gap.to, chunk, gap.from, gap.to],
+          'all',
+        ),
+    );
+    return rows.length;
+  }
+}
+
+/** The time no replica served: leases that ran out after `from`, up to and including `to`, are extended. */
+interface Gap {
+  from: number;
+  to: number;
 }

@@ -17,11 +17,13 @@ import { Principal } from '../auth/auth.guard';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
+import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { Change, lockRevision } from '../events/event-log';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { writeFacets } from './agent-facets';
+import { lockedInOrder } from './agent-locks';
 import { OwnedAgents } from './agent-quota';
 import { AgentRecord } from './agent-record.entity';
 import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
@@ -55,10 +57,6 @@ export const MAX_ROWS_PER_STATEMENT = 500;
 
 /** Memory the queued writes may hold, whatever WRITE_QUEUE_MAX allows in count. */
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
-
-/** A PostgreSQL deadlock or serialization failure aborts the whole transaction; it is retried this often. */
-const TRANSACTION_ATTEMPTS = 3;
-const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
 
 /** Fields a re-registration overwrites; `registered_at` keeps its first value. */
 const REREGISTER_FIELDS = [
@@ -168,16 +166,8 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** One transaction for the whole batch, retried on a deadlock. */
-  private async flush(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.flushOnce(writes);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (attempt >= TRANSACTION_ATTEMPTS || typeof code !== 'string' || !RETRYABLE_SQLSTATES.has(code)) throw error;
-        this.logger.warn(`A write batch hit ${code} (attempt ${attempt} of ${TRANSACTION_ATTEMPTS}); retrying it`);
-      }
-    }
+  private flush(writes: RegistryWrite[]): Promise<Outcome<RegistryWriteResult>[]> {
+    return retryingConflicts(this.logger, 'A write batch', () => this.flushOnce(writes));
   }
 
   /**
@@ -450,8 +440,7 @@ type RowsAmong = (ids: string[]) => string;
 const placeholders = (ids: string[]) => ids.map(() => '?').join(', ');
 const LISTED: RowsAmong = (ids) => `(${placeholders(ids)})`;
 /** The same rows, locked in agent_id order by a subquery, so a single statement cannot deadlock with a replica's. */
-const LOCKED_IN_ORDER: RowsAmong = (ids) =>
-  `(select agent_id from agent_record where agent_id in (${placeholders(ids)}) order by agent_id for update)`;
+const LOCKED_IN_ORDER: RowsAmong = (ids) => lockedInOrder(LISTED(ids));
 
 /**
  * Splits a batch, in order, into runs that one statement each can write: consecutive writes of one kind, each on a

@@ -5,6 +5,7 @@ import {
   BeforeApplicationShutdown,
   Inject,
   Injectable,
+  Logger,
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
@@ -13,11 +14,13 @@ import { Counter } from 'prom-client';
 import { Clock } from '../common/clock';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
+import { pickedInOrder } from './agent-locks';
 import { AgentRecord } from './agent-record.entity';
 import { AgentSelection, Dialect, planAgentQuery } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
@@ -62,6 +65,12 @@ export interface StoredCard {
 export const CLEANUP_CHUNK = 500;
 
 /**
+ * Which agents a cleanup chunk may pick (binds now): one condition on agent_record, read through the expires_at
+ * index. The delete re-checks `expires_at <= now` on each row it removes.
+ */
+export const CLEANUP_PICKS = 'expires_at <= ?';
+
+/**
  * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
  * and a write back); reads go straight to the database. Lookups of one agent that arrive together share one query:
  * on SQLite every query waits its turn on the one connection, and 50 concurrent `GET /agents/{id}` cost 50 turns.
@@ -71,6 +80,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
 
   private readonly dialect: Dialect;
+  private readonly logger = new Logger('Cleanup');
   private stopSampling?: () => void;
 
   constructor(
@@ -215,34 +225,46 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
 
   /**
    * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
-   * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk
-   * re-checks `expires_at` on the row it deletes, so a heartbeat that commits while the chunk is being picked keeps
-   * its agent. Each chunk records its `expired` events in its own transaction. Returns the ids removed. Replicas
-   * cleaning at once take turns on the revision counter, and each deletes, and returns, what the others did not.
-   * The agents of `held` groups (see ExpiryGuard) stay.
+   * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk's
+   * agents are picked through the expires_at index (in its order, with a limit: no sort of every expired row) and, on
+   * PostgreSQL, locked in agent_id order as heartbeat batches lock them (see pickedInOrder), so the two cannot
+   * deadlock; a deadlock or serialization failure that still happens is retried. Each chunk re-checks `expires_at` on
+   * the row it deletes, so a heartbeat that commits while the chunk is being picked keeps its agent. Each chunk
+   * records its `expired` events in its own transaction, and the event loop is yielded between chunks. Returns the
+   * ids removed. Replicas cleaning at once take turns on the revision counter, and each deletes, and returns, what
+   * the others did not. The agents of `held` groups (see ExpiryGuard) stay.
    */
   async removeExpired(held?: HeldAgents): Promise<string[]> {
     const now = this.clock.now().getTime();
-    const removed: string[] = [];
     const keep = keepHeld(held);
+    const picked = `(select agent_id from agent_record where ${CLEANUP_PICKS}${keep.sql} order by expires_at limit ?)`;
+    const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
+    const removed: string[] = [];
     try {
       for (;;) {
-        const chunk = await this.em.fork().transactional(async (tx) => {
-          const counter = await lockRevision(tx);
-          const records = await deleteAgents(
-            tx,
-            'cleanup',
-            `expires_at <= ? and agent_id in (select agent_id from agent_record where expires_at <= ?${keep.sql} limit ?)`,
-            [now, now, ...keep.params, CLEANUP_CHUNK],
-          );
-          await counter.append(
-            records.map((record) => ({ type: 'expired', agentId: record.agentId, previous: toAgentInfo(record, now) })),
-            now,
-          );
-          return records.map((record) => record.agentId);
-        });
+        const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
+          this.em.fork().transactional(async (tx) => {
+            const counter = await lockRevision(tx);
+            const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
+              now,
+              now,
+              ...keep.params,
+              CLEANUP_CHUNK,
+            ]);
+            await counter.append(
+              records.map((record) => ({
+                type: 'expired',
+                agentId: record.agentId,
+                previous: toAgentInfo(record, now),
+              })),
+              now,
+            );
+            return records.map((record) => record.agentId);
+          }),
+        );
         removed.push(...chunk);
         if (chunk.length < CLEANUP_CHUNK) return removed;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       if (removed.length > 0) this.feed.wake();
