@@ -27,15 +27,18 @@ import {
   which,
 } from './harness';
 import { table, writeSection } from './report';
+import { lists } from './lists';
 import { scale } from './scale';
 
 /**
  * `npm run bench`: the registry's hot paths on each HTTP adapter against the framework ceiling on that adapter (and
  * etcd's lease keep-alive when an etcd binary is installed), measured in one run in alternating rounds, so the
- * ratios hold on a shared, noisy machine even when the absolute numbers do not. Prints a table and writes it to
- * docs/benchmarks.md. `--scale` runs the scale measurements instead (bench/scale.ts).
+ * ratios hold on a shared, noisy machine even when the absolute numbers do not; then full lists of big agents
+ * (bench/lists.ts). Prints the tables and writes them to docs/benchmarks.md. `--scale` runs the scale measurements
+ * instead (bench/scale.ts), `--lists` the full lists alone.
  *
  *   npm run bench -- [--duration=5] [--rounds=2] [--connections=50] [--agents=10000] [--database=<DATABASE_URL>]
+ *   npm run bench -- --lists [--list-agents=8000] [--card-kb=30] [--list-seconds=10] [--adapter=express]
  *   npm run bench -- --scale [--agents=1000000] [--expired=100000] [--lapsed=1000000] [--only=agents|grace]
  *                            [--adapter=express] [--database=<DATABASE_URL>]
  */
@@ -207,7 +210,8 @@ ${ratioTable}`,
   );
 }
 
-(args.scale ? scale() : standard()).catch((error: unknown) => {
+const run = args.scale ? scale : args.lists ? lists : () => standard().then(lists);
+run().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 /** What `npm run bench` and its scale run share: flags, processes, load, statistics. */
 
 export const ROOT = join(__dirname, '..');
-export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 /** No scheduled cleanup during a run. */
 export const NEVER = 'off';
 
@@ -17,6 +16,8 @@ export const args: Record<string, string | undefined> = Object.fromEntries(
     .filter((match): match is RegExpExecArray => match !== null)
     .map((match) => [match[1], match[2] ?? 'true']),
 );
+/** The registry's entry point; `--main=<path>` runs another build (say, of the commit before a change). */
+export const MAIN = args.main ?? join(ROOT, 'dist', 'src', 'main.js');
 export const DURATION = Number(args.duration ?? 5);
 export const ROUNDS = Number(args.rounds ?? 2);
 export const CONNECTIONS = Number(args.connections ?? 50);
@@ -76,8 +77,16 @@ export function stop(server: { child: ChildProcess } | undefined): Promise<void>
 export const registration = (id: string) =>
   JSON.stringify({ agent_id: id, agent_name: `Agent ${id}`, host: '10.0.0.1', port: 8080, ttl_seconds: 3600 });
 
-/** Registers agent-0 … agent-(count-1) through the API; `extra` adds fields to agent i's registration. */
-export async function preregister(url: string, count: number, extra?: (i: number) => object): Promise<void> {
+/**
+ * Registers agent-0 … agent-(count-1) through the API, `connections` at a time; `extra` adds fields to agent i's
+ * registration.
+ */
+export async function preregister(
+  url: string,
+  count: number,
+  extra?: (i: number) => object,
+  connections = CONNECTIONS,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < count) {
@@ -91,7 +100,7 @@ export async function preregister(url: string, count: number, extra?: (i: number
       if (res.status !== 200) throw new Error(`registering ${id}: ${res.status} ${await res.text()}`);
     }
   };
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  await Promise.all(Array.from({ length: connections }, worker));
 }
 
 export interface Result {

@@ -38,15 +38,16 @@ const INSERT_CHUNK = 1000;
 const WATCHERS = 100;
 const WATCHED_EVENTS = 1000;
 
-interface Probe {
+export interface Probe {
   stallMs: number;
   gcMs: number;
   rssBytes: number;
   heapBytes: number;
+  peakRssBytes: number;
 }
 
 /** The stall probe as JavaScript, so the registry's process runs without ts-node (and its memory). */
-function compileProbe(dir: string): string {
+export function compileProbe(dir: string): string {
   const source = readFileSync(join(ROOT, 'bench', 'stall-probe.ts'), 'utf8');
   const file = join(dir, 'stall-probe.js');
   writeFileSync(file, transpileModule(source, { compilerOptions: { module: ModuleKind.CommonJS } }).outputText);
@@ -54,7 +55,7 @@ function compileProbe(dir: string): string {
 }
 
 /** Asks the stall probe in the registry's process; 'reset' also starts a new window. */
-function probe(server: Server, message: 'reset' | 'report'): Promise<Probe> {
+export function probe(server: Server, message: 'reset' | 'report'): Promise<Probe> {
   return new Promise((resolve) => {
     server.child.once('message', (answer) => resolve(answer as Probe));
     server.child.send(message);

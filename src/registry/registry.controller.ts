@@ -1,7 +1,21 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, HttpStatus, Post, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  HttpStatus,
+  Logger,
+  Post,
+  Query,
+  Res,
+  StreamableFile,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { AGENT_ID_RULE, AgentIdParam, ApiAgentIdParam } from './agent-id';
@@ -136,7 +150,10 @@ export class RegistryController {
    * With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
    * registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
    * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
-   * it (for a paged list, use the first page's).
+   * it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
+   * read, 100 agents at a time (chunked, without `Content-Length`): agents after the first 100 may show changes made
+   * after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has begun closes the
+   * connection before the closing `]`.
    */
   @ApiOperation({ operationId: 'listAgents', summary: 'List and find agents' })
   @Get()
@@ -164,15 +181,21 @@ export class RegistryController {
     @Query() query: ListAgentsQuery,
     @Res({ passthrough: true }) response: unknown,
     @Caller() caller?: Principal,
-  ): Promise<AgentInfo[]> {
-    const { agents, revision, next } = await this.registry.list({
+  ): Promise<AgentInfo[] | StreamableFile> {
+    const listQuery = {
       filter: agentFilterOf(query),
       includeDead: query.include_dead ?? false,
       limit: query.limit,
       cursor: query.cursor,
       withOwner: seesOwners(caller),
-    });
+    };
     const { httpAdapter } = this.adapterHost;
+    if (query.limit === undefined) {
+      const { agents, revision, rest } = await this.registry.listAll(listQuery);
+      httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
+      return rest ? streamJsonArray(agents, rest) : agents;
+    }
+    const { agents, revision, next } = await this.registry.list(listQuery);
     httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
     if (next !== undefined) httpAdapter.setHeader(response, 'Link', `<${nextPageUrl(query, next)}>; rel="next"`);
     return agents;
@@ -256,6 +279,31 @@ export class RegistryController {
   deregister(@AgentIdParam() agentId: string, @Caller() caller?: Principal): Promise<DeleteAgentResponse> {
     return this.registry.deregister(agentId, caller);
   }
+}
+
+const logger = new Logger('RegistryController');
+
+/**
+ * A full list too large for one chunk, as the same JSON text JSON.stringify makes of the whole array, sent as it is
+ * read: each chunk of agents is read from the database only once the client has taken the one before (the stream is
+ * piped, so it honours backpressure, and it buffers at most about one chunk ahead: its highWaterMark is in bytes).
+ * The body is chunked, without Content-Length. A HEAD request reads no chunk past the first (the adapters end it
+ * once the stream is readable), and a client that hangs up stops the reading. A read that fails after the first
+ * bytes can only cut the connection, which the client sees as a body that ends before its closing `]`.
+ */
+function streamJsonArray(first: AgentInfo[], rest: AsyncGenerator<AgentInfo[]>): StreamableFile {
+  async function* text(): AsyncGenerator<string> {
+    yield `[${first.map((agent) => JSON.stringify(agent)).join(',')}`;
+    for await (const agents of rest) yield `,${agents.map((agent) => JSON.stringify(agent)).join(',')}`;
+    yield ']';
+  }
+  const stream = Readable.from(text(), { objectMode: false });
+  return new StreamableFile(stream, { type: 'application/json; charset=utf-8' }).setErrorHandler(
+    (error: Error, response) => {
+      logger.error(`A full list failed after its first bytes; its connection was cut: ${error.message}`, error.stack);
+      response.destroy?.();
+    },
+  );
 }
 
 /** The same query, starting at `cursor`: a relative reference, so it is right behind any proxy that kept the path. */

@@ -22,7 +22,7 @@ import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
 import { AgentRecord } from './agent-record.entity';
-import { AgentSelection, Dialect, planAgentQuery } from './agent-query';
+import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
 import { AgentFilter } from './discovery';
@@ -55,6 +55,23 @@ export interface AgentList {
   next?: string;
 }
 
+/**
+ * A full list (`GET /agents` without `limit`): the revision it starts from, its first LIST_CHUNK agents, and, when
+ * more match, the rest a chunk at a time, read as they are asked for.
+ */
+export interface FullAgentList {
+  revision: number;
+  agents: AgentInfo[];
+  /** Absent when `agents` is all of them. */
+  rest?: AsyncGenerator<AgentInfo[]>;
+}
+
+/**
+ * Most agents a full list reads per statement. At 64 KiB of card each (the most one may register), a chunk is about
+ * 6.5 MB of JSON; at the 1 KiB of a typical agent, 100 KB.
+ */
+export const LIST_CHUNK = 100;
+
 /** A stored card, as `GET /agents/{agent_id}/card` serves it. */
 export interface StoredCard {
   json: string;
@@ -82,6 +99,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly dialect: Dialect;
   private readonly logger = new Logger('Cleanup');
   private stopSampling?: () => void;
+  /** The last chunk read of a full list queued so far: each waits for the one before (see listAll). */
+  private chunkReads: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly em: EntityManager,
@@ -135,14 +154,10 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   /**
    * The agents a query matches, in agent_id order, one page of them when `limit` is given, and the revision they
    * reflect: read in one transaction (on PostgreSQL, one snapshot), so that watching from that revision misses
-   * nothing and repeats nothing.
+   * nothing and repeats nothing. `GET /agents` without `limit` uses listAll instead.
    */
   async list(query: AgentListQuery): Promise<AgentList> {
-    if (query.cursor !== undefined && query.limit === undefined) {
-      throw new RequestValidationException([
-        { field: 'cursor', in: 'query', detail: 'cursor is only valid with limit' },
-      ]);
-    }
+    refuseCursorWithoutLimit(query);
     const scope = cursorScope(query.filter, query.includeDead);
     const now = this.clock.now().getTime();
     const selection: AgentSelection = {
@@ -153,17 +168,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       // One more than asked for says whether there is a next page.
       limit: query.limit === undefined ? undefined : query.limit + 1,
     };
-    const { records, revision } = await this.em.fork().transactional(
-      async (tx) => {
-        const { revision } = await revisionState(tx);
-        const run = (sql: string, params: unknown[]) =>
-          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
-        const { sql, params } = await planAgentQuery(selection, this.dialect, run);
-        const rows = (await run(sql, params)) as unknown as StoredRow[];
-        return { records: rows.map(fromRow), revision };
-      },
-      this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
-    );
+    const { records, revision } = await this.readWithRevision(selection);
     const more = query.limit !== undefined && records.length > query.limit;
     const page = more ? records.slice(0, query.limit) : records;
     return {
@@ -171,6 +176,45 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       revision,
       next: more ? encodeCursor(page[page.length - 1].agentId, scope) : undefined,
     };
+  }
+
+  /**
+   * Every agent a query matches (`limit` ignored), LIST_CHUNK at a time, so that memory stays flat however many
+   * match and however slowly the client reads: the first chunk with the revision, in one transaction as list() reads
+   * a page; each later one only when `rest` is read on, in a statement of its own, which lets writes (heartbeats)
+   * run in between on SQLite's one connection and holds no PostgreSQL connection while the client reads. Agents of
+   * later chunks may therefore reflect changes after `revision`: watching from it repeats those changes, and misses
+   * none (as for the pages of a paged list). One `now` decides `is_alive` for the whole list.
+   *
+   * The chunks of all full lists are read one at a time, in the order asked for (inTurn): ten lists at once then
+   * keep the database busy for one chunk's read at a time, not ten, and a heartbeat waits behind one chunk at most
+   * (on SQLite, where every statement waits its turn on the one connection). A list waits for its turn, not a 503.
+   */
+  async listAll(query: AgentListQuery): Promise<FullAgentList> {
+    refuseCursorWithoutLimit(query);
+    const now = this.clock.now().getTime();
+    const selection: AgentSelection = {
+      filter: query.filter,
+      includeDead: query.includeDead,
+      now,
+      limit: LIST_CHUNK + 1,
+    };
+    const toInfo = (records: AgentRecord[]) => records.map((record) => toAgentInfo(record, now, query.withOwner));
+    const { records, revision } = await this.inTurn(() => this.readWithRevision(selection));
+    if (records.length <= LIST_CHUNK) return { revision, agents: toInfo(records) };
+    const first = records.slice(0, LIST_CHUNK);
+    const rest = async function* (this: RegistryService): AsyncGenerator<AgentInfo[]> {
+      let after = first[first.length - 1].agentId;
+      for (;;) {
+        const chunk = await this.inTurn(() => this.readAgents({ ...selection, after }));
+        const more = chunk.length > LIST_CHUNK;
+        if (more) chunk.length = LIST_CHUNK;
+        if (chunk.length > 0) yield toInfo(chunk);
+        if (!more) return;
+        after = chunk[chunk.length - 1].agentId;
+      }
+    };
+    return { revision, agents: toInfo(first), rest: rest.call(this) };
   }
 
   async get(agentId: string, withOwner = false): Promise<AgentInfo> {
@@ -205,6 +249,34 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       .execute<{ registered: number | string; active: number | string }[]>('all', false);
     // PostgreSQL answers bigint aggregates as strings.
     return { registered: Number(counts.registered), active: Number(counts.active) };
+  }
+
+  /** Runs `read` once every chunk read queued before it has finished. */
+  private inTurn<T>(read: () => Promise<T>): Promise<T> {
+    const turn = this.chunkReads.then(read);
+    this.chunkReads = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** The registry's revision and the agents of a selection, in one transaction (on PostgreSQL, one snapshot). */
+  private readWithRevision(selection: AgentSelection): Promise<{ records: AgentRecord[]; revision: number }> {
+    return this.em.fork().transactional(
+      async (tx) => {
+        const { revision } = await revisionState(tx);
+        const run = (sql: string, params: unknown[]) =>
+          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
+        return { records: await selectAgents(selection, this.dialect, run), revision };
+      },
+      this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
+    );
+  }
+
+  /** The agents of a selection, outside any transaction (its statements are reads; probes only pick a plan). */
+  private readAgents(selection: AgentSelection): Promise<AgentRecord[]> {
+    const connection = this.em.getConnection();
+    return selectAgents(selection, this.dialect, (sql, params) =>
+      connection.execute<Record<string, unknown>[]>(sql, params, 'all'),
+    );
   }
 
   /**
@@ -286,6 +358,18 @@ function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[]
     return { sql: ` and owner is not null${notListed && ` and ${notListed}`}`, params: owners };
   }
   return { sql: notListed && ` and (owner is null or ${notListed})`, params: owners };
+}
+
+/** The agents of a selection, planned and read with `run`. */
+async function selectAgents(selection: AgentSelection, dialect: Dialect, run: RunSql): Promise<AgentRecord[]> {
+  const { sql, params } = await planAgentQuery(selection, dialect, run);
+  return ((await run(sql, params)) as unknown as StoredRow[]).map(fromRow);
+}
+
+function refuseCursorWithoutLimit(query: AgentListQuery): void {
+  if (query.cursor !== undefined && query.limit === undefined) {
+    throw new RequestValidationException([{ field: 'cursor', in: 'query', detail: 'cursor is only valid with limit' }]);
+  }
 }
 
 function toRegistration(request: RegisterAgentRequest) {

@@ -63,7 +63,10 @@ export interface paths {
          *     With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
          *     registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
          *     says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
-         *     it (for a paged list, use the first page's).
+         *     it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
+         *     read, 100 agents at a time (chunked, without `Content-Length`): agents after the first 100 may show changes made
+         *     after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has begun closes the
+         *     connection before the closing `]`.
          */
         get: operations["listAgents"];
         put?: never;
