@@ -32,10 +32,10 @@ import { createTestApp, TestApp } from './support/test-app';
  *     id-only progress messages between them, in order, up to the last. Revisions are read from `data.revision`, and
  *     from an `id` only by its part before the first `.`.
  *
- * LEASE_MODEL_RUNS sets the number of cases per database (25 by default: about 35 s on SQLite and 65 s on
+ * LEASE_MODEL_RUNS sets the number of cases per database (20 by default: about 30 to 45 s on SQLite and 50 to 80 s on
  * PostgreSQL); LEASE_MODEL_SEED replays one.
  */
-const RUNS = Number(process.env.LEASE_MODEL_RUNS ?? 25);
+const RUNS = Number(process.env.LEASE_MODEL_RUNS ?? 20);
 const GRACE_AFTER_MS = 10_000;
 const WATERMARK_MS = 5000;
 const TEAMS = ['a', 'b'];
