@@ -38,7 +38,7 @@ describe('AuthFailures', () => {
     expect(warn.mock.calls.map(([line]) => String(line))).toEqual([
       expect.stringMatching(/^Failed authentication from 10\.0\.0\.7: GET \/agents without a key/),
       expect.stringMatching(
-        /^2 failed authentications from 10\.0\.0\.7 in the last 0 s: its requests that need a key get 429 for 60 s/,
+        /^2 failed authentications from 10\.0\.0\.7 in the last 0 s: its requests without a known key get 429 for 60 s/,
       ),
     ]);
     expect(warn.mock.calls.flat().join(' ')).not.toContain('secret=nope');

@@ -25,9 +25,11 @@ export const MAX_COUNTED_ADDRESSES = 100_000;
 /**
  * AUTH_FAILURE_LIMIT: failed authentications (401s: no key, or one the registry does not know) counted per client
  * address in fixed windows that start at an address's first failure. Once an address has `limit` failures in its
- * window, every request of it that needs a key is a 429 until the window ends, before its key is compared: a right key
- * guessed meanwhile is refused too. Successful requests never count. Logged at `warn`, never with the secret: the
- * first failure of each window, and the moment an address is blocked (at most two lines an address a window).
+ * window, its requests without a known key are a 429 until the window ends: it cannot keep guessing. A known key is
+ * always served: behind a proxy every client shares the proxy's address, and refusing the right key would let anyone
+ * stop every fleet's heartbeats with 20 wrong keys a minute, while buying nothing against guessing secrets of 16 or
+ * more characters. Successful requests never count. Logged at `warn`, never with the secret: the first failure of
+ * each window, and the moment an address is blocked (at most two lines an address a window).
  */
 export class AuthFailures {
   private readonly logger = new Logger('Auth');
@@ -41,7 +43,7 @@ export class AuthFailures {
     this.windows = new FixedWindows(now, maxAddresses);
   }
 
-  /** Throws the 429 if the request's address is past the limit. */
+  /** Throws the 429 if the request's address is past the limit. Asked only for a request without a known key. */
   admit(raw: IncomingMessage): void {
     const window = this.windows.current(clientAddress(raw) ?? '-');
     if (window && window.count >= this.limit.limit) {
@@ -58,8 +60,8 @@ export class AuthFailures {
       const now = this.now();
       const seconds = Math.round((now - window.startedAt) / 1000);
       this.logger.warn(
-        `${window.count} failed authentications from ${address} in the last ${seconds} s: its requests that need ` +
-          `a key get 429 for ${secondsLeft(window, now)} s (${allowed}).`,
+        `${window.count} failed authentications from ${address} in the last ${seconds} s: its requests without a ` +
+          `known key get 429 for ${secondsLeft(window, now)} s (${allowed}).`,
       );
     } else if (window.count === 1) {
       this.logger.warn(
