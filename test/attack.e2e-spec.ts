@@ -98,7 +98,7 @@ describe.each(onEachDatabase())('Attacks (HTTP + %s)', (dialect) => {
     );
   });
 
-  it('AUTH_FAILURE_LIMIT: an address past it gets 429 before its key is compared, until its window ends', async () => {
+  it('AUTH_FAILURE_LIMIT: an address past it gets 429 without a known key, until its window ends; a known key is served', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn');
     t = await createTestApp(
       { REGISTRY_API_KEYS: KEYS, AUTH_FAILURE_LIMIT: '3/1m', REGISTRY_OPEN_ROUTES: 'probes' },
@@ -112,21 +112,23 @@ describe.each(onEachDatabase())('Attacks (HTTP + %s)', (dialect) => {
     expectProblem(await request(t.server).post('/agents/register').send(agent('x')), 401, MISSING_KEY);
     expect(await rawGet(t, '/docs-json', WRONG)).toBe(401);
 
-    // Past the limit: every request that needs a key is a 429, the right key's too, the docs' too.
+    // Past the limit: a wrong key or none is a 429, the docs' too; the right key is served, the docs' too.
     const blocked = `Too many failed authentications from this address: at most 3 in 60 seconds (AUTH_FAILURE_LIMIT). Retry after Retry-After seconds.`;
-    for (const headers of [WRONG, A, {}]) {
+    for (const headers of [WRONG, {}]) {
       const res = await request(t.server).get('/agents').set(headers);
       expectProblem(res, 429, blocked);
       expect(res.headers['retry-after']).toBe('60');
     }
+    await request(t.server).get('/agents').set(A).expect(200);
     t.clock.advance(15_000);
-    const docs = await request(t.server).get('/docs-json').set(A);
+    const docs = await request(t.server).get('/docs-json').set(WRONG);
     expectProblem(docs, 429, blocked);
     expect(docs.headers['retry-after']).toBe('45');
+    await request(t.server).get('/docs-json').set(A).expect(200);
     // Routes open to everyone stay open.
     await request(t.server).get('/health/live').expect(200);
 
-    // The window passes: served again, and counted afresh.
+    // The window passes: a wrong key is answered 401 again, and counted afresh.
     t.clock.advance(45_000);
     await request(t.server).get('/agents').set(A).expect(200);
     expectProblem(await request(t.server).get('/agents').set(WRONG), 401, MISSING_KEY);
@@ -136,11 +138,39 @@ describe.each(onEachDatabase())('Attacks (HTTP + %s)', (dialect) => {
     expect(lines).toEqual([
       expect.stringMatching(/^Failed authentication from (::ffff:)?127\.0\.0\.1: GET \/agents without a key/),
       expect.stringMatching(
-        /^3 failed authentications from (::ffff:)?127\.0\.0\.1 in the last 0 s: its requests that need a key get 429 for 60 s \(AUTH_FAILURE_LIMIT: at most 3 in 60 seconds\)\.$/,
+        /^3 failed authentications from (::ffff:)?127\.0\.0\.1 in the last 0 s: its requests without a known key get 429 for 60 s \(AUTH_FAILURE_LIMIT: at most 3 in 60 seconds\)\.$/,
       ),
       expect.stringMatching(/^Failed authentication from (::ffff:)?127\.0\.0\.1: GET \/agents without a key/),
     ]);
     for (const line of warn.mock.calls.flat().map(String)) expect(line).not.toContain(WRONG_SECRET);
+  });
+
+  it("AUTH_FAILURE_LIMIT behind one proxy address: an attacker's wrong keys get 429, a fleet's heartbeats keep its lease", async () => {
+    // Every request here comes from 127.0.0.1, as every client does behind README's proxy on the same host.
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, AUTH_FAILURE_LIMIT: '3/1m' }, dialect);
+    const ttlSeconds = 6;
+    await request(t.server)
+      .post('/agents/register')
+      .set(A)
+      .send(agent('planner', { ttl_seconds: ttlSeconds }))
+      .expect(200);
+    const guesses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      // The attacker guesses on, with wrong keys and without one: 401 three times, then 429 to every guess.
+      for (let guess = 0; guess < 5; guess++) {
+        const res = await request(t.server)
+          .post('/agents/planner/heartbeat')
+          .set(guess % 2 ? {} : WRONG);
+        guesses.push(res.status);
+      }
+      // The fleet behind the same address heartbeats every ttl/3, and its lease holds through cleanup.
+      t.clock.advance((ttlSeconds * 1000) / 3);
+      await request(t.server).post('/agents/planner/heartbeat').set(A).expect(200);
+      expect(await t.app.get(CleanupJob).run()).toEqual([]);
+    }
+    expect(guesses).toEqual([401, 401, 401, ...Array<number>(17).fill(429)]);
+    const planner = (await request(t.server).get('/agents/planner').set(B).expect(200)).body;
+    expect(planner).toMatchObject({ agent_id: 'planner', is_alive: true });
   });
 
   it('REGISTRY_OPEN_ROUTES=none: every spelling of the docs answers as /docs-json does, never 200 without a key', async () => {

@@ -70,8 +70,8 @@ export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {
       429,
       'More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a ' +
         'heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than ' +
-        'HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this ' +
-        'client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. ' +
+        'HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address ' +
+        'with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). ' +
         'Retry after `Retry-After` seconds.',
       { detail: 'Too many requests: at most 10000 in a second (RATE_LIMIT). Retry after Retry-After seconds.' },
       RETRY_AFTER,
@@ -90,8 +90,8 @@ const RETRY_AFTER = {
 function tooManyFailuresResponse(closed: string): MethodDecorator & ClassDecorator {
   return ApiProblemResponse(
     429,
-    `${closed}more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which ` +
-      'refuses even a right key until its window ends. Retry after `Retry-After` seconds.',
+    `${closed}a request without a known key from a client address with more failed authentications (401) than ` +
+      'AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds.',
     {
       detail:
         'Too many failed authentications from this address: at most 20 in 60 seconds (AUTH_FAILURE_LIMIT). ' +

@@ -1,80 +1,69 @@
-import { HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { clientAddress } from '../common/request-context';
+import { TooManyRequestsException } from '../common/too-many-requests.exception';
 import type { AuthConfig } from '../config/app-config';
-import type { RateLimit } from './rate-limit';
+import { FixedWindows, RateLimit, secondsLeft, windowText } from './fixed-windows';
 
 /** A 429 for a client address past AUTH_FAILURE_LIMIT; the problem-details filter sends `Retry-After`. */
-export class AuthFailuresBlockedException extends HttpException {
-  constructor(
-    limit: RateLimit,
-    readonly retryAfterSeconds: number,
-  ) {
+export class AuthFailuresBlockedException extends TooManyRequestsException {
+  constructor(limit: RateLimit, retryAfterSeconds: number) {
     super(
       `Too many failed authentications from this address: at most ${limit.limit} in ${windowText(limit.windowMs)} ` +
         '(AUTH_FAILURE_LIMIT). Retry after Retry-After seconds.',
-      HttpStatus.TOO_MANY_REQUESTS,
+      retryAfterSeconds,
     );
   }
 }
 
-/** `a second`, `60 seconds`: a window as the 429 details name it. */
-export function windowText(windowMs: number): string {
-  const seconds = windowMs / 1000;
-  return seconds === 1 ? 'a second' : `${seconds} seconds`;
-}
-
-interface Window {
-  startedAt: number;
-  endsAt: number;
-  failures: number;
-}
+/**
+ * How many addresses are counted at once. Past it the oldest windows are dropped: an attacker rotating addresses (an
+ * IPv6 prefix holds billions) cannot grow the map without bound. 100,000 windows are about 20 MB.
+ */
+export const MAX_COUNTED_ADDRESSES = 100_000;
 
 /**
  * AUTH_FAILURE_LIMIT: failed authentications (401s: no key, or one the registry does not know) counted per client
  * address in fixed windows that start at an address's first failure. Once an address has `limit` failures in its
- * window, every request of it that needs a key is a 429 until the window ends, before its key is compared: a right key
- * guessed meanwhile is refused too. Successful requests never count. Logged at `warn`, never with the secret: the
- * first failure of each window, and the moment an address is blocked (at most two lines an address a window).
+ * window, its requests without a known key are a 429 until the window ends: it cannot keep guessing. A known key is
+ * always served: behind a proxy every client shares the proxy's address, and refusing the right key would let anyone
+ * stop every fleet's heartbeats with 20 wrong keys a minute, while buying nothing against guessing secrets of 16 or
+ * more characters. Successful requests never count. Logged at `warn`, never with the secret: the first failure of
+ * each window, and the moment an address is blocked (at most two lines an address a window).
  */
 export class AuthFailures {
   private readonly logger = new Logger('Auth');
-  private readonly windows = new Map<string, Window>();
-  private nextSweep = 0;
+  private readonly windows: FixedWindows;
 
   constructor(
     readonly limit: RateLimit,
     private readonly now: () => number = Date.now,
-  ) {}
+    maxAddresses = MAX_COUNTED_ADDRESSES,
+  ) {
+    this.windows = new FixedWindows(now, maxAddresses);
+  }
 
-  /** Throws the 429 if the request's address is past the limit. */
+  /** Throws the 429 if the request's address is past the limit. Asked only for a request without a known key. */
   admit(raw: IncomingMessage): void {
-    const now = this.now();
-    const window = this.current(clientAddress(raw) ?? '-', now);
-    if (window && window.failures >= this.limit.limit) {
-      throw new AuthFailuresBlockedException(this.limit, Math.max(1, Math.ceil((window.endsAt - now) / 1000)));
+    const window = this.windows.current(clientAddress(raw) ?? '-');
+    if (window && window.count >= this.limit.limit) {
+      throw new AuthFailuresBlockedException(this.limit, secondsLeft(window, this.now()));
     }
   }
 
   /** Counts a failed authentication of the request's address. */
   fail(raw: IncomingMessage): void {
-    const now = this.now();
     const address = clientAddress(raw) ?? '-';
-    let window = this.current(address, now);
-    if (!window) {
-      window = { startedAt: now, endsAt: now + this.limit.windowMs, failures: 0 };
-      this.windows.set(address, window);
-    }
-    window.failures++;
+    const window = this.windows.count(address, this.limit.windowMs);
     const allowed = `AUTH_FAILURE_LIMIT: at most ${this.limit.limit} in ${windowText(this.limit.windowMs)}`;
-    if (window.failures === this.limit.limit) {
+    if (window.count === this.limit.limit) {
+      const now = this.now();
       const seconds = Math.round((now - window.startedAt) / 1000);
-      const retry = Math.max(1, Math.ceil((window.endsAt - now) / 1000));
       this.logger.warn(
-        `${window.failures} failed authentications from ${address} in the last ${seconds} s: its requests that need ` +
-          `a key get 429 for ${retry} s (${allowed}).`,
+        `${window.count} failed authentications from ${address} in the last ${seconds} s: its requests without a ` +
+          `known key get 429 for ${secondsLeft(window, now)} s (${allowed}).`,
       );
-    } else if (window.failures === 1) {
+    } else if (window.count === 1) {
       this.logger.warn(
         `Failed authentication from ${address}: ${raw.method ?? '-'} ${pathOf(raw)} without a key the registry ` +
           `knows. Further failures from ${address} in the next ${windowText(this.limit.windowMs)} are counted, not ` +
@@ -87,19 +76,7 @@ export class AuthFailures {
   get size(): number {
     return this.windows.size;
   }
-
-  /** The address's window, if one is running. Past windows are forgotten every SWEEP_EVERY_MS: no timer to stop. */
-  private current(address: string, now: number): Window | undefined {
-    if (now >= this.nextSweep) {
-      for (const [key, window] of this.windows) if (window.endsAt <= now) this.windows.delete(key);
-      this.nextSweep = now + SWEEP_EVERY_MS;
-    }
-    const window = this.windows.get(address);
-    return window && window.endsAt > now ? window : undefined;
-  }
 }
-
-const SWEEP_EVERY_MS = 10_000;
 
 /**
  * The path, without its query (which may carry anything), clipped: it goes into a log line. Express's mounts (the docs

@@ -104,12 +104,13 @@ export function authorize(auth: AuthConfig, raw: IncomingMessage, level: AccessL
     if (LOOPBACK.test(clientAddress(raw) ?? '')) return undefined;
     throw new ForbiddenException(PROTECTED_MODE_DETAIL);
   }
-  // Before the key is compared: an address past AUTH_FAILURE_LIMIT cannot keep guessing until its window ends.
-  const failures = authFailuresOf(auth);
-  failures?.admit(raw);
   const secret = presentedSecret(raw.headers);
   const key = secret === undefined ? undefined : findKey(auth.keys, secret);
   if (!key) {
+    // An address past AUTH_FAILURE_LIMIT cannot keep guessing until its window ends. A known key is served all the
+    // same: behind a proxy every client shares its address, and wrong keys from anyone must not stop the fleets.
+    const failures = authFailuresOf(auth);
+    failures?.admit(raw);
     failures?.fail(raw);
     throw new AuthenticationRequiredException();
   }

@@ -1,8 +1,8 @@
 import { HttpException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeProblem } from '../common/problem-details.filter';
+import { TooManyRequestsException } from '../common/too-many-requests.exception';
 import { AuthConfig } from '../config/app-config';
-import { AuthFailuresBlockedException } from './auth-failures';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
 /**
@@ -24,7 +24,7 @@ export function docsGate(auth: AuthConfig): ((raw: IncomingMessage, response: Se
       const headers =
         error instanceof AuthenticationRequiredException
           ? { 'WWW-Authenticate': 'Bearer' }
-          : error instanceof AuthFailuresBlockedException
+          : error instanceof TooManyRequestsException
             ? { 'Retry-After': String(error.retryAfterSeconds) }
             : {};
       writeProblem(response, error.getStatus(), error.message, headers);

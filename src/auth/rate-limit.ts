@@ -11,14 +11,10 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddress, rawRequest } from '../common/request-context';
 import { AppConfig } from '../config/app-config';
 import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
-import { windowText } from './auth-failures';
 import { Principal, PRINCIPAL } from './auth.guard';
+import { FixedWindows, secondsLeft, windowText } from './fixed-windows';
 
-/** A limit: at most `limit` requests in each window of `windowMs`. */
-export interface RateLimit {
-  limit: number;
-  windowMs: number;
-}
+export type { RateLimit } from './fixed-windows';
 
 const HEARTBEAT_LIMITED = 'agent-registry:heartbeat-limited';
 
@@ -26,31 +22,19 @@ const HEARTBEAT_LIMITED = 'agent-registry:heartbeat-limited';
 export const HeartbeatLimited = () => SetMetadata(HEARTBEAT_LIMITED, true);
 
 /**
- * Fixed-window counters: one number per key and window, O(1) a request, forgotten once their window has passed.
- * The throttler's own storage keeps every hit's expiry and scans them on each request, and a timer per record:
- * fine for a login form, not for 10,000 heartbeats a second or one counter per agent of a million.
+ * The throttler's storage on fixed windows: one number per key and window, O(1) a request. The throttler's own
+ * storage keeps every hit's expiry and scans them on each request, and a timer per record: fine for a login form, not
+ * for 10,000 heartbeats a second or one counter per agent of a million.
  */
 export class WindowCounters implements ThrottlerStorage {
-  private readonly counters = new Map<string, { hits: number; endsAt: number }>();
-  private nextSweep = 0;
+  private readonly windows = new FixedWindows();
 
   increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
-    const now = Date.now();
-    // Past windows are forgotten every SWEEP_EVERY_MS, by the request that comes after: no timer to stop.
-    if (now >= this.nextSweep) {
-      this.forgetPast(now);
-      this.nextSweep = now + SWEEP_EVERY_MS;
-    }
-    let counter = this.counters.get(key);
-    if (!counter || counter.endsAt <= now) {
-      counter = { hits: 0, endsAt: now + ttl };
-      this.counters.set(key, counter);
-    }
-    counter.hits++;
-    const timeToExpire = Math.max(1, Math.ceil((counter.endsAt - now) / 1000));
-    const isBlocked = counter.hits > limit;
+    const window = this.windows.count(key, ttl);
+    const timeToExpire = secondsLeft(window, Date.now());
+    const isBlocked = window.count > limit;
     return Promise.resolve({
-      totalHits: counter.hits,
+      totalHits: window.count,
       timeToExpire,
       isBlocked,
       timeToBlockExpire: isBlocked ? timeToExpire : 0,
@@ -59,15 +43,9 @@ export class WindowCounters implements ThrottlerStorage {
 
   /** How many counters are kept (for tests). */
   get size(): number {
-    return this.counters.size;
-  }
-
-  private forgetPast(now: number): void {
-    for (const [key, counter] of this.counters) if (counter.endsAt <= now) this.counters.delete(key);
+    return this.windows.size;
   }
 }
-
-const SWEEP_EVERY_MS = 10_000;
 
 const HEARTBEATS = 'heartbeats';
 

@@ -1,7 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { IncomingMessage, OutgoingHttpHeaders, ServerResponse, STATUS_CODES } from 'node:http';
-import { AuthFailuresBlockedException } from '../auth/auth-failures';
 import { AuthenticationRequiredException } from '../auth/auth.guard';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
@@ -10,6 +9,7 @@ import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from 
 import { contextOf, rawRequest } from './request-context';
 import { RequestValidationException } from './request-validation.pipe';
 import { RetryLaterException } from './retry-later.exception';
+import { TooManyRequestsException } from './too-many-requests.exception';
 
 const UNEXPECTED = 'An unexpected error occurred.';
 
@@ -93,7 +93,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<IncomingMessage | { raw: IncomingMessage }>();
     const problem = this.toProblem(error, contextOf(rawRequest(request))?.requestId ?? '-');
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
-    if (error instanceof RetryLaterException || error instanceof AuthFailuresBlockedException) {
+    if (error instanceof RetryLaterException || error instanceof TooManyRequestsException) {
       httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
     }
     if (error instanceof AuthenticationRequiredException) httpAdapter.setHeader(response, 'WWW-Authenticate', 'Bearer');

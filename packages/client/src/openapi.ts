@@ -881,7 +881,7 @@ export interface operations {
             /**
              * @description A new agent for a key that already owns as many as its quota allows: AGENT_QUOTA (10000), or its own `agents=` in the keys file; admin keys have none. Re-registering an agent the key owns is never refused. Nothing is stored. No `Retry-After`: deregister agents of the key (or wait for cleanup to remove expired ones) first.
              *
-             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds.
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds.
              */
             429: {
                 headers: {
@@ -1037,7 +1037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1196,7 +1196,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1351,7 +1351,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1506,7 +1506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1676,7 +1676,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1814,7 +1814,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -1929,7 +1929,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2021,7 +2021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2105,7 +2105,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2219,7 +2219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `probes`: a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
@@ -2460,7 +2460,7 @@ export interface operations {
             /**
              * @description This key already has WATCH_STREAMS_PER_KEY streams open on this replica (admin keys: no per-key limit), or the replica serves WATCH_STREAMS_MAX streams in all: the detail names which. No `Retry-After`: a slot frees when a stream closes.
              *
-             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds.
+             *     More requests from this key (from this client address, without keys) than RATE_LIMIT allows; for a heartbeat, more heartbeats of this agent from this key (from this client address, without keys) than HEARTBEAT_LIMIT allows; or, when keys are configured, a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds.
              */
             429: {
                 headers: {
@@ -2565,7 +2565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: more failed authentications (401) from this client address than AUTH_FAILURE_LIMIT allows, which refuses even a right key until its window ends. Retry after `Retry-After` seconds. */
+            /** @description Only while REGISTRY_OPEN_ROUTES leaves out `metrics`: a request without a known key from a client address with more failed authentications (401) than AUTH_FAILURE_LIMIT allows (a known key is still served). Retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Seconds until the limit allows this request again. */
