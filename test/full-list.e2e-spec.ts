@@ -132,6 +132,15 @@ describe.each(onEachDatabase())('Full lists, streamed (HTTP + %s)', (dialect) =>
       await request(t.server).get('/agents?cursor=abc').expect(400);
     });
 
+    it('fifty full lists at once wait their turn in the queue: none refused, each the whole list', async () => {
+      const whole = (await request(t.server).get('/agents').expect(200)).text;
+      const lists = await Promise.all(Array.from({ length: 50 }, () => request(t.server).get('/agents').buffer(true)));
+      for (const res of lists) {
+        expect(res.status).toBe(200);
+        expect(res.text).toBe(whole);
+      }
+    });
+
     it('heartbeats succeed while full lists run; on the injected clock nothing expires meanwhile', async () => {
       const idsOf = (res: request.Response) => (res.body as Agent[]).map((a) => a.agent_id);
       const before = idsOf(await request(t.server).get('/agents').expect(200));
