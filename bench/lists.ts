@@ -168,6 +168,10 @@ export async function lists(): Promise<void> {
       [`peak RSS, ${LISTERS} full lists at a time`, `${mb(loaded.peakRssBytes)} MB`],
       ['peak RSS under lists ÷ without', ratio(loaded.peakRssBytes, idle.peakRssBytes)],
       [
+        'at that peak: V8 heap in use, memory outside it (Buffers)',
+        `${mb(loaded.peakHeapUsedBytes)} MB, ${mb(loaded.peakExternalBytes)} MB`,
+      ],
+      [
         'heartbeats, no list running: answered (failed), p99 / worst',
         `${quiet.latencies.length} (${quiet.failures}), ${ms(percentile(quiet.latencies, 99))} / ${ms(worstQuiet)} ms`,
       ],

@@ -44,6 +44,8 @@ export interface Probe {
   rssBytes: number;
   heapBytes: number;
   peakRssBytes: number;
+  peakHeapUsedBytes: number;
+  peakExternalBytes: number;
 }
 
 /** The stall probe as JavaScript, so the registry's process runs without ts-node (and its memory). */

@@ -4,12 +4,13 @@ import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { registrationOf } from '../src/registry/agent-rows';
 import { RegistryWriter } from '../src/registry/registry-writer';
-import { LIST_CHUNK } from '../src/registry/registry.service';
+import { AgentSelection } from '../src/registry/agent-query';
+import { LIST_CHUNK, LIST_CHUNK_BYTES, RegistryService } from '../src/registry/registry.service';
 import { onEachDatabase } from './support/databases';
 import { createTestApp, TestApp } from './support/test-app';
 
 /**
- * `GET /agents` without `limit` (the full list) is read and sent LIST_CHUNK agents at a time: the same JSON text as
+ * `GET /agents` without `limit` (the full list) is read and sent LIST_CHUNK agents (or LIST_CHUNK_BYTES) at a time: the same JSON text as
  * the whole array, memory that does not grow with the list or with a slow client, heartbeats served in between.
  */
 
@@ -131,6 +132,15 @@ describe.each(onEachDatabase())('Full lists, streamed (HTTP + %s)', (dialect) =>
       await request(t.server).get('/agents?cursor=abc').expect(400);
     });
 
+    it('fifty full lists at once wait their turn in the queue: none refused, each the whole list', async () => {
+      const whole = (await request(t.server).get('/agents').expect(200)).text;
+      const lists = await Promise.all(Array.from({ length: 50 }, () => request(t.server).get('/agents').buffer(true)));
+      for (const res of lists) {
+        expect(res.status).toBe(200);
+        expect(res.text).toBe(whole);
+      }
+    });
+
     it('heartbeats succeed while full lists run; on the injected clock nothing expires meanwhile', async () => {
       const idsOf = (res: request.Response) => (res.body as Agent[]).map((a) => a.agent_id);
       const before = idsOf(await request(t.server).get('/agents').expect(200));
@@ -215,6 +225,30 @@ describe.each(onEachDatabase())('Full lists, streamed (HTTP + %s)', (dialect) =>
       expect(ids).toHaveLength(COUNT - removed.length);
       for (const agentId of removed) expect(ids).not.toContain(agentId);
       expect(ids).toEqual([...ids].sort());
+    });
+
+    it('a paused client makes the server read nothing ahead; later chunks are about LIST_CHUNK_BYTES', async () => {
+      const registry = t.app.get(RegistryService);
+      const reads = jest.spyOn(
+        registry as unknown as { readAgents: (s: AgentSelection) => Promise<unknown> },
+        'readAgents',
+      );
+      const { client, server } = await pausedList();
+      // Two round trips of the database queue the server's reads share (SQLite's one connection; on PostgreSQL, the
+      // list's turn): a read started meanwhile would have been counted.
+      for (let k = 0; k < 2; k++) expect(await call('GET', '/agents?limit=1')).toBe(200);
+      expect(reads).not.toHaveBeenCalled();
+      // What the response holds unsent is the first chunk, not more.
+      expect(server.writableLength).toBeLessThanOrEqual(LIST_CHUNK * 9 * 1024);
+      const agents = JSON.parse(await bodyOf(client)) as Agent[];
+      expect(agents).toHaveLength(COUNT);
+      // Agents of about 8 KiB: about 30 a statement, not LIST_CHUNK.
+      const perRead = Math.ceil(LIST_CHUNK_BYTES / (8 * 1024));
+      for (const [selection] of reads.mock.calls) {
+        expect(selection.limit).toBeLessThan(LIST_CHUNK);
+        expect(selection.limit).toBeLessThanOrEqual(perRead + 1);
+      }
+      expect(reads.mock.calls.length).toBeGreaterThanOrEqual(Math.ceil((COUNT - LIST_CHUNK) / perRead));
     });
 
     it('a read that fails after the first bytes cuts the connection: the body never ends with `]`', async () => {

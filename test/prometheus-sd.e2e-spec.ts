@@ -1,6 +1,12 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
+import { registrationOf } from '../src/registry/agent-rows';
+import { AgentInfo } from '../src/registry/dto/agent-info.dto';
+import { RegistryWriter } from '../src/registry/registry-writer';
+import { LIST_CHUNK } from '../src/registry/registry.service';
+import { targetGroupOf } from '../src/service-discovery/prometheus-sd';
 import { onEachDatabase } from './support/databases';
 import { listeningUrl } from './support/event-stream';
 import { prometheusBinary, PrometheusServer, startPrometheus, waitFor } from './support/prometheus';
@@ -55,6 +61,34 @@ describe.each(onEachDatabase())('Prometheus service discovery: GET /sd/prometheu
     expect((await request(t.server).get('/sd/prometheus').expect(200)).body).toHaveLength(2);
     const bad = await request(t.server).get('/sd/prometheus?label=oops').expect(400);
     expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('more than LIST_CHUNK agents: streamed in chunks, the same JSON text as the whole array', async () => {
+    const writer = t.app.get(RegistryWriter);
+    const ids = Array.from({ length: 2 * LIST_CHUNK + 37 }, (_, i) => `sd-${String(i).padStart(4, '0')}`);
+    await Promise.all(
+      ids.map((agentId, i) =>
+        writer.register(
+          registrationOf({
+            agentId,
+            agentName: `Agent ${agentId}`,
+            host: i % 3 ? '10.0.0.1' : '::1',
+            port: 8000 + i,
+            ttlSeconds: 60,
+            capabilities: ['plan'],
+            labels: { zone: `z${i % 3}`, 'prometheus.io/port': i % 2 ? '9100' : 'no' },
+            agentCard: { ...EXAMPLE_AGENT_CARD, name: agentId },
+          }),
+        ),
+      ),
+    );
+    const res = await request(t.server).get('/sd/prometheus').buffer(true).expect(200);
+    // One page (limit=1000 > all of them) is the whole array, as the adapters serialise it.
+    const agents = (await request(t.server).get('/agents?limit=1000').expect(200)).body as AgentInfo[];
+    expect(agents.length).toBe(ids.length + 2);
+    expect(res.text).toBe(JSON.stringify(agents.map(targetGroupOf)));
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.headers['transfer-encoding']).toBe('chunked');
   });
 
   it('registers any scrape label value, and passes one Prometheus could not use on as a plain label', async () => {

@@ -111,6 +111,38 @@ export function toAgentInfo(record: AgentRecord, now: number, withOwner = false)
   return info;
 }
 
+/**
+ * The agent as toAgentInfo shows it, as the JSON text JSON.stringify makes of that, without parsing what is stored as
+ * JSON: capabilities, labels and the card are stored as JSON.stringify wrote them (registrationOf), and parsing that
+ * text and writing it again gives the same bytes. A full list of 8,000 agents with 30 KiB cards parsed and wrote
+ * again 237 MB of JSON, most of its garbage.
+ */
+export function toAgentJson(record: AgentRecord, now: number, withOwner = false): string {
+  const text = JSON.stringify;
+  const json =
+    `{"agent_id":${text(record.agentId)},"agent_name":${text(record.agentName)},"host":${text(record.host)}` +
+    `,"port":${text(record.port)},"ttl_seconds":${text(record.ttlSeconds)},"metadata":${text(record.metadata ?? null)}` +
+    `,"capabilities":${record.capabilities},"labels":${record.labels},"agent_card":${record.agentCard || 'null'}` +
+    `,"registered_at":"${iso(record.registeredAt)}","last_heartbeat":"${iso(record.lastHeartbeat)}"` +
+    `,"expires_at":"${iso(record.expiresAt)}","is_alive":${isAlive(record.expiresAt, now)}`;
+  return withOwner ? `${json},"owner":${text(record.owner ?? null)}}` : `${json}}`;
+}
+
+/** About how many bytes an agent takes as read from the database (its JSON text is about as long). */
+export function storedBytes(record: AgentRecord): number {
+  return (
+    256 +
+    record.agentId.length +
+    record.agentName.length +
+    record.host.length +
+    (record.metadata?.length ?? 0) +
+    record.capabilities.length +
+    record.labels.length +
+    (record.agentCard?.length ?? 0) +
+    record.searchText.length
+  );
+}
+
 export function iso(epochMillis: number): string {
   return new Date(epochMillis).toISOString();
 }

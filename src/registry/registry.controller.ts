@@ -6,7 +6,6 @@ import {
   Headers,
   HttpCode,
   HttpStatus,
-  Logger,
   Post,
   Query,
   Res,
@@ -15,7 +14,6 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { AGENT_ID_RULE, AgentIdParam, ApiAgentIdParam } from './agent-id';
@@ -27,6 +25,8 @@ import { ListAgentsQuery } from './dto/list-agents-query.dto';
 import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
+import { toAgentJson } from './agent-rows';
+import { jsonArrayText, streamJsonArray } from './json-array-stream';
 import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';
 import { Caller, seesOwners } from '../auth/caller.decorator';
@@ -151,9 +151,9 @@ export class RegistryController {
    * registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
    * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
    * it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
-   * read, 100 agents at a time (chunked, without `Content-Length`): agents after the first 100 may show changes made
-   * after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has begun closes the
-   * connection before the closing `]`.
+   * read, a chunk at a time (100 agents, or fewer when they are large: about 256 KiB; chunked, without
+   * `Content-Length`): agents after the first 100 may show changes made after `X-Registry-Revision`, which watching
+   * from it then repeats. A failure after the answer has begun closes the connection before the closing `]`.
    */
   @ApiOperation({ operationId: 'listAgents', summary: 'List and find agents' })
   @Get()
@@ -181,7 +181,7 @@ export class RegistryController {
     @Query() query: ListAgentsQuery,
     @Res({ passthrough: true }) response: unknown,
     @Caller() caller?: Principal,
-  ): Promise<AgentInfo[] | StreamableFile> {
+  ): Promise<AgentInfo[] | string | StreamableFile> {
     const listQuery = {
       filter: agentFilterOf(query),
       includeDead: query.include_dead ?? false,
@@ -191,9 +191,11 @@ export class RegistryController {
     };
     const { httpAdapter } = this.adapterHost;
     if (query.limit === undefined) {
-      const { agents, revision, rest } = await this.registry.listAll(listQuery);
+      const { agents, revision, rest } = await this.registry.listAll(listQuery, toAgentJson);
       httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
-      return rest ? streamJsonArray(agents, rest) : agents;
+      if (rest) return streamJsonArray(agents, rest);
+      httpAdapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8');
+      return jsonArrayText(agents);
     }
     const { agents, revision, next } = await this.registry.list(listQuery);
     httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
@@ -279,31 +281,6 @@ export class RegistryController {
   deregister(@AgentIdParam() agentId: string, @Caller() caller?: Principal): Promise<DeleteAgentResponse> {
     return this.registry.deregister(agentId, caller);
   }
-}
-
-const logger = new Logger('RegistryController');
-
-/**
- * A full list too large for one chunk, as the same JSON text JSON.stringify makes of the whole array, sent as it is
- * read: each chunk of agents is read from the database only once the client has taken the one before (the stream is
- * piped, so it honours backpressure, and it buffers at most about one chunk ahead: its highWaterMark is in bytes).
- * The body is chunked, without Content-Length. A HEAD request reads no chunk past the first (the adapters end it
- * once the stream is readable), and a client that hangs up stops the reading. A read that fails after the first
- * bytes can only cut the connection, which the client sees as a body that ends before its closing `]`.
- */
-function streamJsonArray(first: AgentInfo[], rest: AsyncGenerator<AgentInfo[]>): StreamableFile {
-  async function* text(): AsyncGenerator<string> {
-    yield `[${first.map((agent) => JSON.stringify(agent)).join(',')}`;
-    for await (const agents of rest) yield `,${agents.map((agent) => JSON.stringify(agent)).join(',')}`;
-    yield ']';
-  }
-  const stream = Readable.from(text(), { objectMode: false });
-  return new StreamableFile(stream, { type: 'application/json; charset=utf-8' }).setErrorHandler(
-    (error: Error, response) => {
-      logger.error(`A full list failed after its first bytes; its connection was cut: ${error.message}`, error.stack);
-      response.destroy?.();
-    },
-  );
 }
 
 /** The same query, starting at `cursor`: a relative reference, so it is right behind any proxy that kept the path. */

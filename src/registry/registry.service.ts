@@ -23,7 +23,7 @@ import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
 import { AgentRecord } from './agent-record.entity';
 import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
-import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
+import { agentColumns, fromRow, iso, registrationOf, storedBytes, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
 import { AgentFilter } from './discovery';
 import { AgentInfo } from './dto/agent-info.dto';
@@ -56,21 +56,31 @@ export interface AgentList {
 }
 
 /**
- * A full list (`GET /agents` without `limit`): the revision it starts from, its first LIST_CHUNK agents, and, when
- * more match, the rest a chunk at a time, read as they are asked for.
+ * A full list (`GET /agents` without `limit`): the revision it starts from, its first agents (up to LIST_CHUNK), and,
+ * when more match, the rest a chunk at a time, read as they are asked for. Each agent in the form `shape` makes.
  */
-export interface FullAgentList {
+export interface FullAgentList<T> {
   revision: number;
-  agents: AgentInfo[];
+  agents: T[];
   /** Absent when `agents` is all of them. */
-  rest?: AsyncGenerator<AgentInfo[]>;
+  rest?: AsyncGenerator<T[]>;
 }
 
+/** What a full list makes of each agent it reads: toAgentInfo, or toAgentJson (its JSON text). */
+export type AgentShape<T> = (record: AgentRecord, now: number, withOwner?: boolean) => T;
+
 /**
- * Most agents a full list reads per statement. At 64 KiB of card each (the most one may register), a chunk is about
- * 6.5 MB of JSON; at the 1 KiB of a typical agent, 100 KB.
+ * Most agents a full list reads per statement, and whether a list is sent whole: a list of LIST_CHUNK agents or
+ * fewer is one read and one answer with Content-Length.
  */
 export const LIST_CHUNK = 100;
+
+/**
+ * About how many bytes of stored agents a full list reads per statement after its first: LIST_CHUNK agents of 64 KiB
+ * cards (the most one may register) were 6.5 MB a statement, held while the client took them. Fewer agents are read
+ * per statement when the previous statement's were large (at least one).
+ */
+export const LIST_CHUNK_BYTES = 256 * 1024;
 
 /** A stored card, as `GET /agents/{agent_id}/card` serves it. */
 export interface StoredCard {
@@ -190,7 +200,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
    * keep the database busy for one chunk's read at a time, not ten, and a heartbeat waits behind one chunk at most
    * (on SQLite, where every statement waits its turn on the one connection). A list waits for its turn, not a 503.
    */
-  async listAll(query: AgentListQuery): Promise<FullAgentList> {
+  async listAll<T>(query: AgentListQuery, shape: AgentShape<T>): Promise<FullAgentList<T>> {
     refuseCursorWithoutLimit(query);
     const now = this.clock.now().getTime();
     const selection: AgentSelection = {
@@ -199,22 +209,24 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       now,
       limit: LIST_CHUNK + 1,
     };
-    const toInfo = (records: AgentRecord[]) => records.map((record) => toAgentInfo(record, now, query.withOwner));
+    const shaped = (records: AgentRecord[]) => records.map((record) => shape(record, now, query.withOwner));
     const { records, revision } = await this.inTurn(() => this.readWithRevision(selection));
-    if (records.length <= LIST_CHUNK) return { revision, agents: toInfo(records) };
+    if (records.length <= LIST_CHUNK) return { revision, agents: shaped(records) };
     const first = records.slice(0, LIST_CHUNK);
-    const rest = async function* (this: RegistryService): AsyncGenerator<AgentInfo[]> {
+    const rest = async function* (this: RegistryService): AsyncGenerator<T[]> {
       let after = first[first.length - 1].agentId;
+      let limit = chunkRows(first);
       for (;;) {
-        const chunk = await this.inTurn(() => this.readAgents({ ...selection, after }));
-        const more = chunk.length > LIST_CHUNK;
-        if (more) chunk.length = LIST_CHUNK;
-        if (chunk.length > 0) yield toInfo(chunk);
+        const chunk = await this.inTurn(() => this.readAgents({ ...selection, after, limit: limit + 1 }));
+        const more = chunk.length > limit;
+        if (more) chunk.length = limit;
+        if (chunk.length > 0) yield shaped(chunk);
         if (!more) return;
         after = chunk[chunk.length - 1].agentId;
+        limit = chunkRows(chunk);
       }
     };
-    return { revision, agents: toInfo(first), rest: rest.call(this) };
+    return { revision, agents: shaped(first), rest: rest.call(this) };
   }
 
   async get(agentId: string, withOwner = false): Promise<AgentInfo> {
@@ -364,6 +376,12 @@ function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[]
 async function selectAgents(selection: AgentSelection, dialect: Dialect, run: RunSql): Promise<AgentRecord[]> {
   const { sql, params } = await planAgentQuery(selection, dialect, run);
   return ((await run(sql, params)) as unknown as StoredRow[]).map(fromRow);
+}
+
+/** How many agents like `records` make about LIST_CHUNK_BYTES: between 1 and LIST_CHUNK. */
+function chunkRows(records: AgentRecord[]): number {
+  const bytes = records.reduce((sum, record) => sum + storedBytes(record), 0);
+  return Math.max(1, Math.min(LIST_CHUNK, Math.floor((LIST_CHUNK_BYTES * records.length) / bytes)));
 }
 
 function refuseCursorWithoutLimit(query: AgentListQuery): void {

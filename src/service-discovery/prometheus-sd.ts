@@ -1,3 +1,5 @@
+import { AgentRecord } from '../registry/agent-record.entity';
+import { toAgentInfo } from '../registry/agent-rows';
 import { AgentInfo } from '../registry/dto/agent-info.dto';
 
 /** One target group of Prometheus' HTTP service discovery. */
@@ -74,4 +76,9 @@ export function prometheusLabelName(key: string): string {
   let name = key.replace(/[^a-zA-Z0-9_]/g, '_');
   if (/^[0-9]/.test(name)) name = `_${name}`;
   return RESERVED.has(name) ? `label_${name}` : name;
+}
+
+/** A stored agent's target group as JSON text (for a full list): its card is neither read nor parsed. */
+export function targetGroupJson(record: AgentRecord, now: number): string {
+  return JSON.stringify(targetGroupOf(toAgentInfo({ ...record, agentCard: null }, now)));
 }

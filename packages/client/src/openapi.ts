@@ -64,9 +64,9 @@ export interface paths {
          *     registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
          *     says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
          *     it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
-         *     read, 100 agents at a time (chunked, without `Content-Length`): agents after the first 100 may show changes made
-         *     after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has begun closes the
-         *     connection before the closing `]`.
+         *     read, a chunk at a time (100 agents, or fewer when they are large: about 256 KiB; chunked, without
+         *     `Content-Length`): agents after the first 100 may show changes made after `X-Registry-Revision`, which watching
+         *     from it then repeats. A failure after the answer has begun closes the connection before the closing `]`.
          */
         get: operations["listAgents"];
         put?: never;
@@ -158,7 +158,9 @@ export interface paths {
          *     (keys turned into Prometheus label names: characters other than letters, digits and `_` become `_`; `job`,
          *     `instance`, `agent_id` and `agent_name` get a `label_` prefix), and `__meta_agent_capabilities` (`,a,b,`) for
          *     relabelling. An agent's labels `prometheus.io/port`, `prometheus.io/path` and `prometheus.io/scheme` say where
-         *     its metrics are: they become the target's port, `__metrics_path__` and `__scheme__`.
+         *     its metrics are: they become the target's port, `__metrics_path__` and `__scheme__`. Read and sent a chunk at a
+         *     time as `GET /agents` without `limit` sends a full list (chunked, without `Content-Length`, when more than 100
+         *     agents match).
          */
         get: operations["listPrometheusTargets"];
         put?: never;
