@@ -184,8 +184,9 @@ async function scaleGrace(): Promise<void> {
 HTTP adapter ${adapter}; database ${databaseName(url)}. ${lapsed} agents inserted straight into the table with leases
 that ran out a second before, and the watermark set back a minute before that, as after an outage of the database;
 the running registry's next look (every 5 s) extends them in chunks. 10 connections heartbeat random agents among
-them (a fleet coming back) for ${DURATION} s before (those leases leave the gap: fewer are extended than inserted)
-and from the moment the grace starts until it is done. The stall is the longest delay of a 5 ms \`setInterval\` in
+them (a fleet coming back) for ${DURATION} s before (those leases were renewed before the gap's end, so they are
+extended too) and from the moment the grace starts until it is done (those leave the gap: fewer are extended than
+inserted). The stall is the longest delay of a 5 ms \`setInterval\` in
 the registry's process (\`bench/stall-probe.ts\`) from the moment the watermark was set back until the registry
 logged that the grace was done, and, to compare, while the fleet heartbeated before it.
 

@@ -44,12 +44,14 @@ describe.each(onEachDatabase())('Restart grace (%s)', (dialect) => {
     }
   };
 
-  it('a restart extends to now + ttl the leases that ran out while no replica served, and no others', async () => {
+  it('a restart extends to now + ttl the leases alive when no replica served any more, and no others', async () => {
     t = await createTestApp(env, dialect, clock);
     await register('died-before', 10);
     await serve(30_000);
     await register('long', 60);
     await register('short', 20);
+    // Runs out 175 s after the return, before return + ttl: the heartbeats the outage swallowed would have renewed it.
+    await register('outlasts', 300);
     await serve(5_000);
     await t.close();
 
@@ -59,6 +61,7 @@ describe.each(onEachDatabase())('Restart grace (%s)', (dialect) => {
       'died-before': { alive: false, expiresIn: -145 },
       long: { alive: true, expiresIn: 60 },
       short: { alive: true, expiresIn: 20 },
+      outlasts: { alive: true, expiresIn: 300 },
     });
     expect(await t.app.get(CleanupJob).run()).toEqual(['died-before']);
   });

@@ -29,8 +29,12 @@ const STATEMENT_TIMEOUT = '57014';
  * Restart grace. Every replica notes in the database, every WATERMARK_EVERY_MS, that the registry is up (the
  * watermark). When it finds the watermark older than RESTART_GRACE_AFTER, no replica could hear heartbeats since
  * then: the registry was stopped, or its database was down. The leases that ran out in that gap ran out because the
- * registry was deaf, not because their agents died, so they are extended to now + ttl_seconds: a restart or an
- * outage never expires a healthy fleet. An agent that really died meanwhile expires one ttl later.
+ * registry was deaf, not because their agents died; and a lease that runs out within its own ttl after the gap ends
+ * would have been carried past it by a heartbeat the outage swallowed (ttl 30 s, a beat every 9 s, down from 28 s to
+ * 55 s: the lease of the beat at 27 s ends at 57 s, before the next slot at 63 s). So every lease alive when the gap
+ * began that runs out before the gap's end + ttl_seconds is treated as renewed at the gap's end: extended to now +
+ * ttl_seconds. A restart or an outage never expires a healthy fleet. An agent that really died meanwhile expires up
+ * to one ttl later.
  *
  * It looks at boot (before the app serves anything), every WATERMARK_EVERY_MS (every second while the database does
  * not answer, so that the leases are extended within a second of its return), and at the start of every cleanup
@@ -111,7 +115,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
 
   /**
    * Looks at the watermark, holding its row. When it is older than RESTART_GRACE_AFTER, the gap runs from it to now;
-   * while leases that ran out in the gap remain, the row is let go and they are extended, GRACE_CHUNK at a time
+   * while leases of the gap (LAPSED) remain, the row is let go and they are extended, GRACE_CHUNK at a time
    * (fewer after a statement timeout: see extendChunk), then the row is looked at again. Only once none remains does
    * the watermark move, so a replica that stops half-way leaves it where it was and the next look, on any replica,
    * finishes the job; and a cleanup, which looks first, never removes an agent of the gap. Replicas extending at once
@@ -147,7 +151,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
         }
         if (gap) {
           const [lapsed] = await connection.execute<unknown[]>(
-            'select 1 from agent_record where expires_at > ? and expires_at <= ? limit 1',
+            `select 1 from agent_record where ${LAPSED} limit 1`,
             [gap.from, gap.to],
             'all',
             context,
@@ -204,15 +208,15 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /**
-   * Extends up to `chunk` leases that ran out in the gap, in one statement of its own: picked through the expires_at
-   * index in its order, on PostgreSQL locked in agent_id order as heartbeat batches lock them (see pickedInOrder),
-   * re-checked on the row. A heartbeat that renewed one meanwhile keeps the later lease (leaseRenewalSql). A deadlock
-   * or serialization failure is retried. The new lease runs from now, or from the gap's end if the clock went back,
-   * so an extended lease always leaves the gap and the chunks end.
+   * Extends up to `chunk` leases of the gap (LAPSED), in one statement of its own: picked through the expires_at
+   * index in its order (`expires_at > ?` bounds the index scan; the per-row ttl bound is a filter on it), on
+   * PostgreSQL locked in agent_id order as heartbeat batches lock them (see pickedInOrder), re-checked on the row. A
+   * heartbeat that renewed one meanwhile keeps the later lease (leaseRenewalSql). A deadlock or serialization failure
+   * is retried. The new lease runs at least to the gap's end + ttl_seconds (from now, or from the gap's end if the
+   * clock went back), which LAPSED excludes, so an extended lease is never picked again and the chunks end.
    */
   private async extendChunk(gap: Gap, chunk: number): Promise<number> {
-    const picked =
-      '(select agent_id from agent_record where expires_at > ? and expires_at <= ? order by expires_at limit ?)';
+    const picked = `(select agent_id from agent_record where ${LAPSED} order by expires_at limit ?)`;
     const among = this.lockRowsFirst ? pickedInOrder(picked) : `agent_id in ${picked}`;
     const from = Math.max(this.clock.now().getTime(), gap.to);
     const rows = await retryingConflicts(this.logger, 'A restart grace chunk', () =>
@@ -220,7 +224,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
         .getConnection()
         .execute<{ agentId: string }[]>(
           `/* restart grace */ update agent_record set expires_at = ${this.expiresAt} ` +
-            `where ${among} and expires_at > ? and expires_at <= ? returning agent_id as "agentId"`,
+            `where ${among} and ${LAPSED} returning agent_id as "agentId"`,
           [from, gap.from, gap.to, chunk, gap.from, gap.to],
           'all',
         ),
@@ -229,7 +233,13 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   }
 }
 
-/** The time no replica served: leases that ran out after `from`, up to and including `to`, are extended. */
+/**
+ * The leases a gap extends, binding its `from` and `to`: alive when it began, and running out within their own ttl
+ * after it ended (strictly: a lease renewed or extended at or after its end runs at least to `to` + ttl_seconds).
+ */
+const LAPSED = 'expires_at > ? and expires_at < ? + ttl_seconds * 1000';
+
+/** The time no replica served, from the watermark to the look that found it too old. */
 interface Gap {
   from: number;
   to: number;
