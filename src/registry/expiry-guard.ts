@@ -20,9 +20,11 @@ export const GUARD_WINDOW_MS = 60_000;
 /** The group of the agents nobody owns (key names start with a letter or a digit). */
 export const UNOWNED = '';
 
-/** What the cleanup keeps: everything, or the agents of the held groups. */
+/** What the cleanup keeps: everything, or the agents of the held groups; and the instant the guard judged. */
 export interface CleanupHolds extends HeldAgents {
   everything: boolean;
+  /** The cleanup deletes only leases that ran out by then: a lease that ran out later was not counted. */
+  at: number;
 }
 
 /** The guard as stored: its holds, since when, and why. */
@@ -132,15 +134,11 @@ export class ExpiryGuard implements OnApplicationBootstrap {
     const last = Math.min(now, checked ?? now - GUARD_WINDOW_MS);
     const counts = await this.count(sql, stored, checked === undefined, last, now, num(row.releasedAt) ?? 0);
 
-    // When the registry as a whole trips the rule, every group that lost more than the ratio is held, however small:
-    // a partition across many small fleets, each below EXPIRY_GUARD_MIN, is still a partition.
-    let lapsedAll = 0;
-    let aliveAll = 0;
-    for (const group of counts.values()) {
-      lapsedAll += group.lapsed;
-      aliveAll += group.aliveBefore;
-    }
-    const registryTrips = tooMany(lapsedAll, aliveAll, ratio, min);
+    // When the registry trips the rule even without the group that lost the most, every group that lost more than
+    // the ratio is held, however small: a partition across many small fleets, each below EXPIRY_GUARD_MIN, is still
+    // a partition. Without that group: one key's own lapses must not hold another key's fleet whose agent died.
+    const rest = withoutLargest(counts);
+    const registryTrips = rest !== undefined && tooMany(rest.lapsed, rest.alive, ratio, min);
     const held = new Set<string>();
     for (const group of counts.values()) {
       const hold = stored.get(group.grp);
@@ -167,7 +165,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
       ) {
         const reason =
           `${explain(group.lapsed, group.aliveBefore, last, now, ratio)} of ${groupName(group.grp)}` +
-          (group.lapsed < min ? `, and ${lapsedAll} of the ${aliveAll} in the registry` : '') +
+          (group.lapsed < min ? `, and ${rest!.lapsed} of the ${rest!.alive} in the rest of the registry` : '') +
           ': cleanup keeps these agents until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases them';
         await sql.run(
           'insert into expiry_guard_group (grp, alive, since, reason, held_from, held_alive) values (?, 0, ?, ?, ?, ?) ' +
@@ -183,6 +181,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
     const everything = await this.decideRegistry(sql, row, counts, last, now);
     await this.snapshot(sql, counts, Math.max(now, checked ?? now));
     return {
+      at: now,
       everything,
       owners: [...held].filter((grp) => grp !== UNOWNED).sort(),
       unowned: held.has(UNOWNED),
@@ -220,18 +219,9 @@ export class ExpiryGuard implements OnApplicationBootstrap {
       );
       this.logger.warn(`Mass-expiry guard released the whole registry: ${why}; cleanup deletes expired agents again`);
     }
-    let largest: GroupCount | undefined;
-    let lapsed = 0;
-    let alive = 0;
-    for (const group of counts.values()) {
-      lapsed += group.lapsed;
-      alive += group.aliveBefore;
-      if (largest === undefined || group.lapsed > largest.lapsed) largest = group;
-    }
-    if (largest === undefined) return false;
-    lapsed -= largest.lapsed;
-    alive -= largest.aliveBefore;
-    if (!tooMany(lapsed, alive, ratio, min)) return false;
+    const rest = withoutLargest(counts);
+    if (rest === undefined || !tooMany(rest.lapsed, rest.alive, ratio, min)) return false;
+    const { lapsed, alive, largest } = rest;
     const reason =
       `${explain(lapsed, alive, last, now, ratio)}, leaving out ${groupName(largest.grp)} (the largest share): ` +
       'cleanup deletes no agent until they come back, EXPIRY_GUARD_MAX_SECONDS pass, or an admin releases the guard';
@@ -395,6 +385,22 @@ class Sql {
     );
     return Number(row.n);
   }
+}
+
+/** The registry's lapses and agents alive at the last check, without the group that lost the most. */
+function withoutLargest(
+  counts: Map<string, GroupCount>,
+): { lapsed: number; alive: number; largest: GroupCount } | undefined {
+  let largest: GroupCount | undefined;
+  let lapsed = 0;
+  let alive = 0;
+  for (const group of counts.values()) {
+    lapsed += group.lapsed;
+    alive += group.aliveBefore;
+    if (largest === undefined || group.lapsed > largest.lapsed) largest = group;
+  }
+  if (largest === undefined) return undefined;
+  return { lapsed: lapsed - largest.lapsed, alive: alive - largest.aliveBefore, largest };
 }
 
 function tooMany(expired: number, alive: number, ratio: number, min: number): boolean {

@@ -65,7 +65,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
       await this.grace.observe();
       // Too many leases ran out at once: keep those agents (see ExpiryGuard), or all of them, and prune events.
       const holds = await this.guard.check();
-      const removed = holds.everything ? [] : await this.registry.removeExpired(holds);
+      const removed = holds.everything ? [] : await this.registry.removeExpired(holds, holds.at);
       this.lastRemoved.set(removed.length);
       this.expirations.inc(removed.length);
       if (removed.length > 0) {
