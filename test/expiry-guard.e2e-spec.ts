@@ -250,6 +250,52 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     expect(await listed('?include_dead=true')).toBe(20);
   });
 
+  /** The statements on agent_record that `run` sends, with their parameters. */
+  const agentReads = async (run: () => Promise<unknown>) => {
+    const connection = t.orm.em.getConnection();
+    const execute = connection.execute.bind(connection);
+    const sent: { sql: string; params: unknown[] }[] = [];
+    const spy = jest.spyOn(connection, 'execute').mockImplementation(((
+      sql: string,
+      params?: unknown[],
+      ...rest: never[]
+    ) => {
+      if (typeof sql === 'string') sent.push({ sql, params: params ?? [] });
+      return execute(sql, params, ...rest);
+    }) as typeof connection.execute);
+    try {
+      await run();
+    } finally {
+      spy.mockRestore();
+    }
+    return sent;
+  };
+
+  it("the check reads only the lapses' range of agents, and the agents alive only of groups with lapses", async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await register(AGENT, named('fleet', 30), 300);
+    await register(MALLORY, named('mallory', 2), 5);
+    expect(await cleanup()).toEqual([]);
+    t.clock.advance(10_000);
+    const guard = t.app.get(ExpiryGuard);
+    const reads = (await agentReads(() => guard.check())).filter(({ sql }) => /from agent_record/.test(sql));
+    expect(reads.length).toBeGreaterThan(0);
+    // Every read of agent_record is bounded: by the lapses' expires_at range, or by mallory's agents (which lapsed).
+    for (const { sql, params } of reads) {
+      expect({ sql, bounded: /\bwhere\b.*expires_at <= \?/.test(sql) || params.includes('mallory') }).toEqual({
+        sql,
+        bounded: true,
+      });
+    }
+  });
+
+  it('EXPIRY_GUARD_RATIO=1 turns the guard off: the cleanup does not check at all', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, EXPIRY_GUARD_RATIO: '1' }, dialect);
+    await massExpiry(12, 0);
+    const sent = await agentReads(async () => expect(await cleanup()).toHaveLength(12));
+    expect(sent.filter(({ sql }) => /expiry_guard/.test(sql))).toEqual([]);
+  });
+
   it('many small fleets cut off at once, each under EXPIRY_GUARD_MIN, hold the whole registry', async () => {
     t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
     for (let i = 0; i < 4; i++) await register(TEAM(i), named(`team-${i}`, 4), 30);

@@ -21,6 +21,7 @@ import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
+import type { HeldAgents } from './expiry-guard';
 import { AgentRecord } from './agent-record.entity';
 import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, StoredRow, toAgentInfo } from './agent-rows';
@@ -362,12 +363,6 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
  */
 function keyAfter(a: AgentRecord, b: AgentRecord): boolean {
   return a.expiresAt > b.expiresAt || (a.expiresAt === b.expiresAt && a.agentId > b.agentId);
-}
-
-/** Agents the cleanup keeps (see ExpiryGuard): those of these owners, and the unowned ones when `unowned`. */
-export interface HeldAgents {
-  owners: string[];
-  unowned: boolean;
 }
 
 /** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */

@@ -4,9 +4,9 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { CleanupHolds, ExpiryGuard } from '../registry/expiry-guard';
+import { CleanupHolds, ExpiryGuard, HeldAgents } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
-import { HeldAgents, RegistryService } from '../registry/registry.service';
+import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
 import { CLEANUP_METRICS } from './cleanup.metrics';
 

@@ -15,8 +15,9 @@ export const CLEANUP_JOB = 'agent-cleanup';
 
 /**
  * Removes expired agents. Listing already hides them from the moment they expire; this keeps the table small.
- * Runs never overlap within a process (a tick during a run is skipped). Across replicas every one runs it: the
- * delete is one idempotent statement, and each removed agent is counted by the one replica whose delete removed it.
+ * Runs never overlap within a process (a tick during a run is skipped); CLEANUP_CRON=off leaves the schedule stopped.
+ * Across replicas every one runs it: the delete goes in bounded chunks, each of which re-checks every lease it
+ * deletes, so runs at once are safe, and each removed agent is counted by the one replica whose chunk removed it.
  */
 @Injectable()
 export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
