@@ -73,13 +73,25 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     expect(await storedAgentCount(t.orm)).toBe(10);
     expect(statements).toHaveLength(3);
     // Picked through the index with a limit (no sort of every expired row); on PostgreSQL locked in agent_id order.
-    const picked = `(select agent_id from agent_record where expires_at <= ${now} order by expires_at limit ${CLEANUP_CHUNK})`;
-    for (const statement of statements) {
+    // Each chunk after the first continues after the last row the one before took, on (expires_at, agent_id).
+    const inOrder = rows
+      .slice(0, expired)
+      .map((r) => r.agentId)
+      .sort();
+    const after = (chunk: number) => {
+      if (chunk === 0) return '';
+      const last = inOrder[chunk * CLEANUP_CHUNK - 1];
+      return ` and expires_at >= ${now - 1} and (expires_at > ${now - 1} or agent_id > ${last})`;
+    };
+    statements.forEach((statement, chunk) => {
+      const picked =
+        `(select agent_id from agent_record where expires_at <= ${now}${after(chunk)} ` +
+        `order by expires_at, agent_id limit ${CLEANUP_CHUNK})`;
       expect(statement).toBe(
         `/* cleanup */ delete from agent_record where expires_at <= ${now} and ` +
           `${dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`} returning ${agentColumns()}`,
       );
-    }
+    });
     if (dialect === 'sqlite') {
       const plan: { detail: string }[] = await t.orm.em.getConnection().execute(`explain query plan ${statements[0]}`);
       expect(plan.map((step) => step.detail).join('\n')).toMatch(/USING (COVERING )?INDEX agent_record_expires_at_idx/);

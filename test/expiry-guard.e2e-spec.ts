@@ -1,5 +1,7 @@
 import request from 'supertest';
 import { expectProblem } from './support/problem';
+import { ExpiryGuard } from '../src/registry/expiry-guard';
+import { CLEANUP_CHUNK, RegistryService } from '../src/registry/registry.service';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
@@ -18,6 +20,7 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
   /** A database two apps share in turn, dropped after the last one closed. */
   let shared: TestDatabase | undefined;
   afterEach(async () => {
+    jest.restoreAllMocks();
     await t.close();
     await shared?.drop();
     shared = undefined;
@@ -181,6 +184,116 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
     expect(released.body).toEqual({ engaged: false });
     expect(await cleanup()).toHaveLength(30);
     expect(await health()).toMatchObject({ status: 'healthy' });
+  });
+
+  it("one key's own lapses do not hold another key's small fleet: its one agent that died is cleaned up", async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await register(AGENT, named('fleet', 20), 60);
+    await register(TEAM(0), named('victim', 1), 5);
+    await register(MALLORY, named('mallory', 30), 5);
+    t.clock.advance(1_000);
+    expect(await cleanup()).toEqual([]); // the last check: 51 alive
+    t.clock.advance(30_000);
+    for (const id of named('fleet', 20)) await heartbeat(id);
+    // 31 of 51 lapsed, but without mallory's 30 only 1 of 21: the registry-wide rule does not hold team-0's agent.
+    expect(await cleanup()).toEqual(['victim-0']);
+    expect(await health()).toMatchObject({
+      expiry_guard: { whole_registry: false, held_keys: ['mallory'], unowned_held: false },
+    });
+  });
+
+  it('deletes only leases that ran out by the instant the guard judged: one that lapses after is counted first', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await register(AGENT, named('fleet', 20), 30);
+    t.clock.advance(1_000);
+    expect(await cleanup()).toEqual([]); // the last check: 20 alive
+    t.clock.advance(28_500);
+    // The fleet's leases run out between the guard's check (none lapsed yet) and the delete.
+    const guard = t.app.get(ExpiryGuard);
+    const check = guard.check.bind(guard);
+    jest.spyOn(guard, 'check').mockImplementationOnce(async () => {
+      const holds = await check();
+      t.clock.advance(1_000);
+      return holds;
+    });
+    expect(await cleanup()).toEqual([]);
+    // The next check counts them: 20 of 20 lapsed, held.
+    expect(await cleanup()).toEqual([]);
+    expect(await health()).toMatchObject({ expiry_guard: { held_keys: ['fleet'] } });
+  });
+
+  it('each cleanup chunk picks after the last row the chunk before took: held rows are not read again', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    const registry = t.app.get(RegistryService);
+    const fleet = { name: 'fleet', role: 'agent' as const };
+    const mallory = { name: 'mallory', role: 'agent' as const };
+    // mallory's held agents run out first; then more than a chunk of fleet's, some at the same instant.
+    for (const id of named('mallory', 20)) await registry.register(agent(id, { ttl_seconds: 5 }) as never, mallory);
+    for (let i = 0; i < CLEANUP_CHUNK + 20; i++) {
+      if (i % 10 === 0) t.clock.advance(1);
+      await registry.register(agent(`fleet-${String(i).padStart(4, '0')}`, { ttl_seconds: 10 }) as never, fleet);
+    }
+    t.clock.advance(20_000);
+    const connection = t.orm.em.getConnection();
+    const execute = connection.execute.bind(connection);
+    const chunks: unknown[][] = [];
+    jest.spyOn(connection, 'execute').mockImplementation(((sql: string, params?: unknown[], ...rest: never[]) => {
+      if (typeof sql === 'string' && sql.startsWith('/* cleanup */')) chunks.push(params ?? []);
+      return execute(sql, params, ...rest);
+    }) as typeof connection.execute);
+    const removed = await registry.removeExpired({ owners: ['mallory'], unowned: false });
+    expect(removed).toHaveLength(CLEANUP_CHUNK + 20);
+    expect(chunks).toHaveLength(2);
+    // The second chunk starts after the first's last row: (its expires_at, its agent_id).
+    const last = `fleet-${String(CLEANUP_CHUNK - 1).padStart(4, '0')}`;
+    expect(chunks[1]).toContain(last);
+    expect(await listed('?include_dead=true')).toBe(20);
+  });
+
+  /** The statements on agent_record that `run` sends, with their parameters. */
+  const agentReads = async (run: () => Promise<unknown>) => {
+    const connection = t.orm.em.getConnection();
+    const execute = connection.execute.bind(connection);
+    const sent: { sql: string; params: unknown[] }[] = [];
+    const spy = jest.spyOn(connection, 'execute').mockImplementation(((
+      sql: string,
+      params?: unknown[],
+      ...rest: never[]
+    ) => {
+      if (typeof sql === 'string') sent.push({ sql, params: params ?? [] });
+      return execute(sql, params, ...rest);
+    }) as typeof connection.execute);
+    try {
+      await run();
+    } finally {
+      spy.mockRestore();
+    }
+    return sent;
+  };
+
+  it("the check reads only the lapses' range of agents, and the agents alive only of groups with lapses", async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS }, dialect);
+    await register(AGENT, named('fleet', 30), 300);
+    await register(MALLORY, named('mallory', 2), 5);
+    expect(await cleanup()).toEqual([]);
+    t.clock.advance(10_000);
+    const guard = t.app.get(ExpiryGuard);
+    const reads = (await agentReads(() => guard.check())).filter(({ sql }) => /from agent_record/.test(sql));
+    expect(reads.length).toBeGreaterThan(0);
+    // Every read of agent_record is bounded: by the lapses' expires_at range, or by mallory's agents (which lapsed).
+    for (const { sql, params } of reads) {
+      expect({ sql, bounded: /\bwhere\b.*expires_at <= \?/.test(sql) || params.includes('mallory') }).toEqual({
+        sql,
+        bounded: true,
+      });
+    }
+  });
+
+  it('EXPIRY_GUARD_RATIO=1 turns the guard off: the cleanup does not check at all', async () => {
+    t = await createTestApp({ REGISTRY_API_KEYS: KEYS, EXPIRY_GUARD_RATIO: '1' }, dialect);
+    await massExpiry(12, 0);
+    const sent = await agentReads(async () => expect(await cleanup()).toHaveLength(12));
+    expect(sent.filter(({ sql }) => /expiry_guard/.test(sql))).toEqual([]);
   });
 
   it('many small fleets cut off at once, each under EXPIRY_GUARD_MIN, hold the whole registry', async () => {

@@ -21,6 +21,7 @@ import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { lockRevision, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
+import type { HeldAgents } from './expiry-guard';
 import { AgentRecord } from './agent-record.entity';
 import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, storedBytes, StoredRow, toAgentInfo } from './agent-rows';
@@ -316,22 +317,33 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
    * the row it deletes, so a heartbeat that commits while the chunk is being picked keeps its agent. Each chunk
    * records its `expired` events in its own transaction, and the event loop is yielded between chunks. Returns the
    * ids removed. Replicas cleaning at once take turns on the revision counter, and each deletes, and returns, what
-   * the others did not. The agents of `held` groups (see ExpiryGuard) stay.
+   * the others did not. The agents of `held` groups (see ExpiryGuard) stay, and only leases that ran out by `at`
+   * (the instant the guard judged; now by default) go. Each chunk picks after the last row the one before took, in
+   * (expires_at, agent_id) order: the rows before it were deleted or are held, and held rows, usually the oldest,
+   * are not read again by every chunk.
    */
-  async removeExpired(held?: HeldAgents): Promise<string[]> {
-    const now = this.clock.now().getTime();
+  async removeExpired(held?: HeldAgents, at?: number): Promise<string[]> {
+    const now = at ?? this.clock.now().getTime();
     const keep = keepHeld(held);
-    const picked = `(select agent_id from agent_record where ${CLEANUP_PICKS}${keep.sql} order by expires_at limit ?)`;
-    const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
     const removed: string[] = [];
+    let after: { expiresAt: number; agentId: string } | undefined;
     try {
       for (;;) {
+        const from = after && {
+          sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
+          params: [after.expiresAt, after.expiresAt, after.agentId],
+        };
+        const picked =
+          `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
+          'order by expires_at, agent_id limit ?)';
+        const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
         const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
           this.em.fork().transactional(async (tx) => {
             const counter = await lockRevision(tx);
             const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
               now,
               now,
+              ...(from?.params ?? []),
               ...keep.params,
               CLEANUP_CHUNK,
             ]);
@@ -343,11 +355,12 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
               })),
               now,
             );
-            return records.map((record) => record.agentId);
+            return records;
           }),
         );
-        removed.push(...chunk);
+        removed.push(...chunk.map((record) => record.agentId));
         if (chunk.length < CLEANUP_CHUNK) return removed;
+        after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
@@ -356,10 +369,12 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 }
 
-/** Agents the cleanup keeps (see ExpiryGuard): those of these owners, and the unowned ones when `unowned`. */
-export interface HeldAgents {
-  owners: string[];
-  unowned: boolean;
+/**
+ * Whether `a` comes after `b` in the cleanup's (expires_at, agent_id) order. agent_id is ASCII (AGENT_ID_PATTERN),
+ * compared bytewise by SQLite and by PostgreSQL (collate "C"), as by JavaScript.
+ */
+function keyAfter(a: AgentRecord, b: AgentRecord): boolean {
+  return a.expiresAt > b.expiresAt || (a.expiresAt === b.expiresAt && a.agentId > b.agentId);
 }
 
 /** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */

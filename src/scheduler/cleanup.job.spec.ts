@@ -4,9 +4,9 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { CleanupHolds, ExpiryGuard } from '../registry/expiry-guard';
+import { CleanupHolds, ExpiryGuard, HeldAgents } from '../registry/expiry-guard';
 import { LeaseGrace } from '../registry/lease-grace';
-import { HeldAgents, RegistryService } from '../registry/registry.service';
+import { RegistryService } from '../registry/registry.service';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
 import { CLEANUP_METRICS } from './cleanup.metrics';
 
@@ -15,10 +15,10 @@ import { CLEANUP_METRICS } from './cleanup.metrics';
  * schedule, no overlap, no crash, and a shutdown that waits for a run in progress.
  */
 const NOW = Date.parse('2026-11-27T09:00:00Z');
-const NOTHING_HELD: CleanupHolds = { everything: false, owners: [], unowned: false };
+const NOTHING_HELD: CleanupHolds = { at: NOW - 5, everything: false, owners: [], unowned: false };
 
 describe('CleanupJob', () => {
-  let removeExpired: jest.Mock<Promise<string[]>, [HeldAgents?]>;
+  let removeExpired: jest.Mock<Promise<string[]>, [HeldAgents?, number?]>;
   let pruneOldEvents: jest.Mock<Promise<number>, [number]>;
   let observe: jest.Mock<Promise<number>, []>;
   let check: jest.Mock<Promise<CleanupHolds>, []>;
@@ -29,7 +29,7 @@ describe('CleanupJob', () => {
   let debug: jest.SpyInstance;
 
   beforeEach(async () => {
-    removeExpired = jest.fn<Promise<string[]>, [HeldAgents?]>();
+    removeExpired = jest.fn<Promise<string[]>, [HeldAgents?, number?]>();
     pruneOldEvents = jest.fn<Promise<number>, [number]>().mockResolvedValue(0);
     observe = jest.fn<Promise<number>, []>().mockResolvedValue(0);
     check = jest.fn<Promise<CleanupHolds>, []>().mockResolvedValue(NOTHING_HELD);
@@ -83,12 +83,12 @@ describe('CleanupJob', () => {
     expect(pruneOldEvents).toHaveBeenCalled();
   });
 
-  it("keeps the agents of the keys the guard holds, and removes the others'", async () => {
-    const holds = { everything: false, owners: ['fleet-a'], unowned: true };
+  it("keeps the agents of the keys the guard holds, and removes the others' that ran out by the guard's instant", async () => {
+    const holds = { at: NOW - 5, everything: false, owners: ['fleet-a'], unowned: true };
     check.mockResolvedValue(holds);
     removeExpired.mockResolvedValue(['b']);
     await expect(job.run()).resolves.toEqual(['b']);
-    expect(removeExpired).toHaveBeenCalledWith(holds);
+    expect(removeExpired).toHaveBeenCalledWith(holds, NOW - 5);
   });
 
   it('neither checks nor removes when the grace look fails: the last completed check stays where it was', async () => {

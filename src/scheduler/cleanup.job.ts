@@ -15,8 +15,9 @@ export const CLEANUP_JOB = 'agent-cleanup';
 
 /**
  * Removes expired agents. Listing already hides them from the moment they expire; this keeps the table small.
- * Runs never overlap within a process (a tick during a run is skipped). Across replicas every one runs it: the
- * delete is one idempotent statement, and each removed agent is counted by the one replica whose delete removed it.
+ * Runs never overlap within a process (a tick during a run is skipped); CLEANUP_CRON=off leaves the schedule stopped.
+ * Across replicas every one runs it: the delete goes in bounded chunks, each of which re-checks every lease it
+ * deletes, so runs at once are safe, and each removed agent is counted by the one replica whose chunk removed it.
  */
 @Injectable()
 export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -65,7 +66,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
       await this.grace.observe();
       // Too many leases ran out at once: keep those agents (see ExpiryGuard), or all of them, and prune events.
       const holds = await this.guard.check();
-      const removed = holds.everything ? [] : await this.registry.removeExpired(holds);
+      const removed = holds.everything ? [] : await this.registry.removeExpired(holds, holds.at);
       this.lastRemoved.set(removed.length);
       this.expirations.inc(removed.length);
       if (removed.length > 0) {
