@@ -20,6 +20,8 @@ import { HeartbeatLimited } from '../auth/rate-limit';
 
 /** The registry revision an answer reflects (see `GET /agents`). */
 export const REVISION_HEADER = 'X-Registry-Revision';
+/** That revision as a position in the event log (see Position in event-log.ts): where a watch resumes. */
+export const POSITION_HEADER = 'X-Registry-Position';
 
 const INVALID_ID = {
   detail: `Invalid request: ${AGENT_ID_RULE}`,
@@ -135,8 +137,9 @@ export class RegistryController {
    * its lease runs out, even before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
    * With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
    * registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
-   * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
-   * it (for a paged list, use the first page's).
+   * says which revision of the registry the answer shows, and `X-Registry-Position` names it with the fingerprint of
+   * its event: `GET /events?since=` that position misses no change after it (for a paged list, use the first
+   * page's), and answers 410 if the log was replaced meanwhile (a restore, a failover to a replica that lagged).
    */
   @ApiOperation({ operationId: 'listAgents', summary: 'List and find agents' })
   @Get()
@@ -147,8 +150,14 @@ export class RegistryController {
     description: 'The matching agents (one page of them with `limit`).',
     headers: {
       [REVISION_HEADER]: {
-        description: 'The registry revision this answer reflects: watch from it with `GET /events?since=`.',
+        description: 'The registry revision this answer reflects.',
         schema: { type: 'integer', example: 1042 },
+      },
+      [POSITION_HEADER]: {
+        description:
+          'That revision as a position, `<revision>.<fingerprint>` (the fingerprint of the event at it; `0` for an ' +
+          'empty log, the revision alone if its event is not in the log): watch from it with `GET /events?since=`.',
+        schema: { type: 'string', example: '1042.9f3ab2c1' },
       },
       Link: {
         description: 'With `limit`, when more agents match: the next page, as `<…>; rel="next"`.',
@@ -165,7 +174,7 @@ export class RegistryController {
     @Res({ passthrough: true }) response: unknown,
     @Caller() caller?: Principal,
   ): Promise<AgentInfo[]> {
-    const { agents, revision, next } = await this.registry.list({
+    const { agents, revision, position, next } = await this.registry.list({
       filter: agentFilterOf(query),
       includeDead: query.include_dead ?? false,
       limit: query.limit,
@@ -174,6 +183,7 @@ export class RegistryController {
     });
     const { httpAdapter } = this.adapterHost;
     httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
+    httpAdapter.setHeader(response, POSITION_HEADER, position);
     if (next !== undefined) httpAdapter.setHeader(response, 'Link', `<${nextPageUrl(query, next)}>; rel="next"`);
     return agents;
   }

@@ -18,7 +18,7 @@ import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
-import { lockRevision, revisionState } from '../events/event-log';
+import { lockRevision, positionAt, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
 import { AgentRecord } from './agent-record.entity';
@@ -51,6 +51,8 @@ export interface AgentListQuery {
 export interface AgentList {
   agents: AgentInfo[];
   revision: number;
+  /** That revision's position (see Position): what a watch passes as `since`. */
+  position: string;
   /** The cursor of the next page; absent on the last. */
   next?: string;
 }
@@ -153,14 +155,15 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       // One more than asked for says whether there is a next page.
       limit: query.limit === undefined ? undefined : query.limit + 1,
     };
-    const { records, revision } = await this.em.fork().transactional(
+    const { records, revision, position } = await this.em.fork().transactional(
       async (tx) => {
         const { revision } = await revisionState(tx);
+        const position = await positionAt(tx, revision);
         const run = (sql: string, params: unknown[]) =>
           tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
         const { sql, params } = await planAgentQuery(selection, this.dialect, run);
         const rows = (await run(sql, params)) as unknown as StoredRow[];
-        return { records: rows.map(fromRow), revision };
+        return { records: rows.map(fromRow), revision, position };
       },
       this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
     );
@@ -169,6 +172,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     return {
       agents: page.map((record) => toAgentInfo(record, now, query.withOwner)),
       revision,
+      position,
       next: more ? encodeCursor(page[page.length - 1].agentId, scope) : undefined,
     };
   }
