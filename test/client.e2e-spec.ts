@@ -27,21 +27,28 @@ async function revisionState(client: RegistryClient): Promise<number> {
   return (await client.list({ limit: 1 })).revision;
 }
 
-/** registry_revision.pruned_through, read past the API. */
-async function prunedThrough(url: string): Promise<number> {
+/** Runs statements on the database, past the API. */
+async function onDatabase<T>(url: string, run: (orm: MikroORM) => Promise<T>): Promise<T> {
   const orm = await MikroORM.init(
     mikroOrmOptions(
       parseDatabaseUrl(url, { poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 3000 }) as DatabaseConfig,
     ),
   );
   try {
+    return await run(orm);
+  } finally {
+    await orm.close();
+  }
+}
+
+/** registry_revision.pruned_through, read past the API. */
+async function prunedThrough(url: string): Promise<number> {
+  return onDatabase(url, async (orm) => {
     const [row] = await orm.em
       .getConnection()
       .execute<{ pruned_through: number | string }[]>('select pruned_through from registry_revision');
     return Number(row.pruned_through);
-  } finally {
-    await orm.close();
-  }
+  });
 }
 
 /**
@@ -225,6 +232,43 @@ describe.each(onEachDatabase())('Client (server process on %s)', (dialect) => {
       1,
     ]);
   });
+
+  it('watch lists again when the registry comes back with another history (a restore): never resumes into it', async () => {
+    for (const id of ['a', 'b', 'c']) await client.registerOnce(agent(id) as never); // revisions 1-3
+    const updates: WatchUpdate[] = [];
+    const watch = client.watch({}, (update) => {
+      updates.push(update);
+    });
+    cleanup.push(() => watch.close());
+    await until(() => watch.state === 'active' || undefined);
+    expect(watch.revision).toBe(3);
+
+    // The registry's database is restored from a backup taken at revision 1, and other changes are made (on another
+    // port: the watch cannot reach them) before the watch's registry is back: revisions 2-4 again, other events.
+    const port = new URL(server!.url).port;
+    await server!.stop();
+    await onDatabase(database.url, async (orm) => {
+      const sql = (statement: string) => orm.em.getConnection().execute(statement, [], 'run');
+      await sql('delete from agent_event where revision > 1');
+      await sql('update registry_revision set revision = 1 where id = 1');
+      await sql("delete from agent_record where agent_id in ('b', 'c')");
+    });
+    const elsewhere = await ServerProcess.start({ DATABASE_URL: database.url });
+    const other = new RegistryClient({ url: elsewhere.url });
+    for (const id of ['d', 'e', 'f']) await other.registerOnce(agent(id) as never);
+    await elsewhere.stop();
+    server = await ServerProcess.start({ DATABASE_URL: database.url, PORT: port, EVENTS_POLL_MS: '50' });
+
+    // Resuming after revision 3 would hand over f alone; the position of 3 is another event's: 410, and a new list.
+    await until(() => updates.length >= 2);
+    expect(updates[1]).toMatchObject({ type: 'snapshot', revision: 4 });
+    const listed = (updates[1] as { agents: { agent_id: string }[] }).agents.map((a) => a.agent_id);
+    expect(listed).toEqual(['a', 'd', 'e', 'f']);
+    await client.registerOnce(agent('g') as never);
+    await until(() => updates.length >= 3);
+    expect(updates[2]).toMatchObject({ type: 'event', event: { revision: 5, agent_id: 'g' } });
+    expect(updates).toHaveLength(3);
+  }, 45_000);
 
   it('watch lists, follows, resumes after a dropped connection, and lists again after a 410', async () => {
     await client.registerOnce({ ...agent('a'), capabilities: ['x'] } as never);

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { ChangeFeed } from '../src/events/change-feed';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
-import { EventStream, openEventStream } from './support/event-stream';
+import { EventStream, openEventStream, POSITION, revisionIn } from './support/event-stream';
 import { agent, createTestApp, TestApp } from './support/test-app';
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -54,17 +54,20 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     await t.app.get(CleanupJob).run(); // 'before' expires
 
     const events = await stream.waitForEvents(4);
-    expect(events.map((e) => [e.id, e.event, e.data.agent_id, e.data.matches])).toEqual([
+    expect(events.map((e) => [revisionIn(e.id), e.event, e.data.agent_id, e.data.matches])).toEqual([
       ['2', 'registered', 'a', true],
       ['3', 'updated', 'a', true],
       ['4', 'deregistered', 'a', false],
       ['5', 'expired', 'before', false],
     ]);
     for (const event of events) {
-      expect(event.data.revision).toBe(Number(event.id));
+      expect(event.data.revision).toBe(Number(revisionIn(event.id)));
       expect(event.data.type).toBe(event.event);
       expect(event.data.at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     }
+    // Each id is a position: the revision and the fingerprint of its event, which the list's position repeats.
+    for (const event of events) expect(event.id).toMatch(POSITION);
+    expect((await request(t.server).get('/agents').expect(200)).headers['x-registry-position']).toBe(events[3].id);
     expect(events[1].data.agent).toMatchObject({ agent_id: 'a', capabilities: ['x', 'y'], is_alive: true });
     expect(events[2].data).not.toHaveProperty('agent');
     expect(events[3].data).not.toHaveProperty('agent');
@@ -88,14 +91,14 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
   it('resumes after Last-Event-ID (which wins over since), or since, with nothing skipped or repeated', async () => {
     for (const id of ['a', 'b', 'c', 'd']) await register(agent(id));
     const fromTwo = await watch('/events?since=0', { 'Last-Event-ID': '2' });
-    expect((await fromTwo.waitForEvents(2)).map((e) => e.id)).toEqual(['3', '4']);
+    expect((await fromTwo.waitForEvents(2)).map((e) => revisionIn(e.id))).toEqual(['3', '4']);
     const fromOne = await watch('/events?since=1');
     // The first line names where the stream starts, not the registry's head.
     expect(await fromOne.waitForComment(/^watching from revision 1; the registry is at revision 4\b/)).toBeDefined();
-    expect((await fromOne.waitForEvents(3)).map((e) => e.id)).toEqual(['2', '3', '4']);
+    expect((await fromOne.waitForEvents(3)).map((e) => revisionIn(e.id))).toEqual(['2', '3', '4']);
     await register(agent('e'));
-    expect((await fromTwo.waitForEvents(3)).map((e) => e.id)).toEqual(['3', '4', '5']);
-    expect((await fromOne.waitForEvents(4)).map((e) => e.id)).toEqual(['2', '3', '4', '5']);
+    expect((await fromTwo.waitForEvents(3)).map((e) => revisionIn(e.id))).toEqual(['3', '4', '5']);
+    expect((await fromOne.waitForEvents(4)).map((e) => revisionIn(e.id))).toEqual(['2', '3', '4', '5']);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(fromTwo.events).toHaveLength(3);
   });
@@ -106,7 +109,7 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     t.app.get<ChangeFeed, { recent: unknown[] }>(ChangeFeed).recent = [];
     const stream = await watch('/events?since=0');
     const events = await stream.waitForEvents(30);
-    expect(events.map((e) => Number(e.id))).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(events.map((e) => Number(revisionIn(e.id)))).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     await register(agent('live'));
     expect((await stream.waitForEvents(31))[30].data.agent_id).toBe('live');
   });
@@ -178,6 +181,75 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     expect((await watch(`/events?since=${since}`)).status).toBe(200);
   });
 
+  it('a log replaced by another history (a restore, a failover to a replica that lagged) is a 410 from a position of the old one, never its events', async () => {
+    const long = { ttl_seconds: 3600 };
+    for (const id of ['a', 'b', 'c']) await register(agent(id, long)); // revisions 1-3
+    const listed = await request(t.server).get('/agents').expect(200);
+    const position = listed.headers['x-registry-position'];
+    expect(position).toMatch(POSITION);
+    expect(revisionIn(position)).toBe('3');
+    const live = await watch('/events?since=0');
+    const old = await live.waitForEvents(3);
+    expect(old.at(-1)?.id).toBe(position);
+    expect(live.headers['x-registry-position']).toBe(position);
+
+    // The database is restored from a backup taken at revision 1 (its agents as they were then), and new changes
+    // are made: revisions 2-4 again, other events.
+    const sql = (statement: string) => t.orm.em.getConnection().execute(statement, [], 'run');
+    await sql('delete from agent_event where revision > 1');
+    await sql('update registry_revision set revision = 1 where id = 1');
+    await sql("delete from agent_record where agent_id in ('b', 'c')");
+    for (const id of ['d', 'e', 'f']) await register(agent(id, long));
+    expect(await revisionOf()).toBe(4);
+
+    // The live watcher is ended, never handed the new history's events; resuming from its position is a 410.
+    await Promise.race([live.ended, live.waitForEvents(4).catch(() => undefined)]);
+    expect(live.events.map((e) => e.data.agent_id)).toEqual(['a', 'b', 'c']);
+    await live.ended;
+    const resumed = await watch('/events', { 'Last-Event-ID': live.lastEventId });
+    expect(resumed.status).toBe(410);
+    expect(resumed.body?.detail).toMatch(/^The event log was replaced .* list the agents again/);
+    const fromList = await watch(`/events?since=${position}`);
+    expect(fromList.status).toBe(410);
+    expect(fromList.body?.detail).toMatch(/^The event log was replaced/);
+
+    // A position of an event both histories share resumes correctly: the new history's events after it.
+    const shared = await watch(`/events?since=${old[0].id}`);
+    expect(shared.status).toBe(200);
+    expect((await shared.waitForEvents(3)).map((e) => e.data.agent_id)).toEqual(['d', 'e', 'f']);
+    // A plain revision (a client from before positions) is not checked: it resumes after revision 3 of whatever
+    // history the log holds now.
+    const plain = await watch('/events?since=3');
+    expect(plain.status).toBe(200);
+    expect((await plain.waitForEvents(1)).map((e) => e.data.agent_id)).toEqual(['f']);
+    // The list is the way back: its position is the new history's.
+    const again = (await request(t.server).get('/agents').expect(200)).headers['x-registry-position'];
+    expect(revisionIn(again)).toBe('4');
+    const fresh = await watch(`/events?since=${again}`);
+    expect(fresh.status).toBe(200);
+    await register(agent('g', long));
+    expect((await fresh.waitForEvents(1)).map((e) => [revisionIn(e.id), e.data.agent_id])).toEqual([['5', 'g']]);
+  });
+
+  it('pruning keeps the event at the pruned revision, so a position there is checked and resumes; revision 0 is a position of every history', async () => {
+    await t.close();
+    t = await createTestApp({ EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50' }, dialect);
+    expect((await request(t.server).get('/agents').expect(200)).headers['x-registry-position']).toBe('0');
+    await register(agent('a', { ttl_seconds: 3600 })); // 1
+    await register(agent('b', { ttl_seconds: 3600 })); // 2
+    const [first, second] = await (await watch('/events?since=0')).waitForEvents(2);
+    t.clock.advance(11_000);
+    await register(agent('c', { ttl_seconds: 3600 })); // 3
+    expect(await t.app.get(ChangeFeed).pruneOldEvents(t.clock.now().getTime())).toBe(1); // through 2; 2 is kept
+    const kept = await watch(`/events?since=${second.id}`);
+    expect(kept.status).toBe(200);
+    expect((await kept.waitForEvents(1)).map((e) => e.data.agent_id)).toEqual(['c']);
+    const gone = await watch(`/events?since=${first.id}`);
+    expect(gone.status).toBe(410);
+    expect(gone.body?.detail).toMatch(/^Events after revision 1 are no longer kept/);
+    expect((await watch('/events?since=0')).status).toBe(410);
+  });
+
   it('a live watcher whose replica stopped reading the log past EVENTS_RETENTION is ended, never handed the events after the gap', async () => {
     await t.close();
     t = await createTestApp({ EVENTS_RETENTION: '10s', EVENTS_POLL_MS: '50' }, dialect);
@@ -185,30 +257,31 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     await register(agent('a', long)); // revision 1
     const behind = await watch('/events?since=1');
     await register(agent('b', long));
-    expect((await behind.waitForEvents(1)).map((e) => e.id)).toEqual(['2']);
+    expect((await behind.waitForEvents(1)).map((e) => revisionIn(e.id))).toEqual(['2']);
 
     // The replica stops reading the log, as while its database reads fail and other replicas write and prune.
     const feed = t.app.get(ChangeFeed);
     const stopped = jest.spyOn(feed, 'wake').mockImplementation(() => undefined);
     await register(agent('c', long)); // 3
+    await register(agent('x', long)); // 4
     t.clock.advance(11_000);
-    await register(agent('d', long)); // 4
-    await t.app.get(CleanupJob).run(); // prunes 1-3
+    await register(agent('d', long)); // 5
+    await t.app.get(CleanupJob).run(); // prunes through 4 (its event is kept): 3 is gone
     // A watcher that starts after the gap (its revision is still kept) is not behind.
-    const after = await watch('/events?since=3');
+    const after = await watch('/events?since=4');
     expect(after.status).toBe(200);
     stopped.mockRestore();
     feed.wake();
 
     await Promise.race([behind.ended, behind.waitForEvents(2).catch(() => undefined)]);
-    expect(behind.events.map((e) => e.id)).toEqual(['2']);
+    expect(behind.events.map((e) => revisionIn(e.id))).toEqual(['2']);
     await behind.ended;
     // Its client resumes from the last event it has, and is told to list again.
     const resumed = await watch('/events', { 'Last-Event-ID': behind.lastEventId });
     expect(resumed.status).toBe(410);
-    expect((await after.waitForEvents(1)).map((e) => e.id)).toEqual(['4']);
+    expect((await after.waitForEvents(1)).map((e) => revisionIn(e.id))).toEqual(['5']);
     await register(agent('e', long));
-    expect((await after.waitForEvents(2)).map((e) => e.id)).toEqual(['4', '5']);
+    expect((await after.waitForEvents(2)).map((e) => revisionIn(e.id))).toEqual(['5', '6']);
   });
 
   it("a filtered watcher's Last-Event-ID follows the events it passed over (id-only progress with the keepalive): no spurious 410", async () => {
@@ -218,14 +291,15 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     const filtered = await watch('/events?since=0&capability=x');
     const all = await watch('/events?since=0');
     await register(agent('match', { ...long, capabilities: ['x'] })); // revision 1
-    expect((await filtered.waitForEvents(1)).map((e) => e.id)).toEqual(['1']);
+    expect((await filtered.waitForEvents(1)).map((e) => revisionIn(e.id))).toEqual(['1']);
     await register(agent('other-1', long));
     await register(agent('other-2', long));
     await filtered.waitForProgress('3', 5000);
     // Progress is no event, and claims nothing beyond what the watch was given or passed over.
-    expect(filtered.events.map((e) => e.id)).toEqual(['1']);
-    expect(filtered.lastEventId).toBe('3');
-    expect(filtered.progress).toEqual(['3']);
+    expect(filtered.events.map((e) => revisionIn(e.id))).toEqual(['1']);
+    expect(revisionIn(filtered.lastEventId)).toBe('3');
+    expect(filtered.lastEventId).toMatch(POSITION);
+    expect(filtered.progress.map(revisionIn)).toEqual(['3']);
     // An unfiltered watch is sent every event: it has nothing to catch up with.
     await all.waitForEvents(3);
     await all.waitForComment(/^keepalive$/, 5000);
@@ -239,7 +313,7 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     const resumed = await watch('/events?capability=x', { 'Last-Event-ID': filtered.lastEventId });
     expect(resumed.status).toBe(200);
     await register(agent('match-2', { ...long, capabilities: ['x'] })); // 5
-    expect((await resumed.waitForEvents(1)).map((e) => e.id)).toEqual(['5']);
+    expect((await resumed.waitForEvents(1)).map((e) => revisionIn(e.id))).toEqual(['5']);
   });
 
   it("prunes the oldest events in revision order, measured from the newest event's time: a clock ahead or behind prunes nothing recent", async () => {
@@ -261,7 +335,8 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
 
     at(20_000);
     await register(agent('d')); // 4
-    expect(await feed.pruneOldEvents(start + 20_000)).toBe(3);
+    // 1-3 are old: pruned through 3, whose event is kept (a position at it can be checked).
+    expect(await feed.pruneOldEvents(start + 20_000)).toBe(2);
     expect((await watch('/events?since=2')).status).toBe(410);
     // The newest event is never pruned, however old: a replica behind the log always sees the gap.
     expect(await feed.pruneOldEvents(start + 3_600_000)).toBe(0);
@@ -271,6 +346,10 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
   it.each([
     ['?since=-1', {}, 'since'],
     ['?since=abc', {}, 'since'],
+    ['?since=3.', {}, 'since'],
+    ['?since=3.9F3AB2C1', {}, 'since'],
+    ['?since=3.9f3ab2', {}, 'since'],
+    ['', { 'Last-Event-ID': '3.xyz' }, 'Last-Event-ID'],
     ['?label=nocolon', {}, 'label'],
     ['', { 'Last-Event-ID': 'x1' }, 'Last-Event-ID'],
   ])('%s %j: 400 naming %s', async (query, headers, field) => {
@@ -307,7 +386,7 @@ describe.each(onEachDatabase())('Watch: GET /events (HTTP + %s)', (dialect) => {
     expect(slow.events.length).toBeLessThan(count);
     const resumed = await watch('/events', { 'Last-Event-ID': slow.events.at(-1)?.id ?? '0' });
     const rest = await resumed.waitForEvents(count + 1 - slow.events.length, 20_000);
-    expect([...slow.events, ...rest].map((e) => Number(e.id))).toEqual(
+    expect([...slow.events, ...rest].map((e) => Number(revisionIn(e.id)))).toEqual(
       Array.from({ length: count + 1 }, (_, i) => i + 1),
     );
   }, 60_000);

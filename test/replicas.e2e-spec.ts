@@ -5,7 +5,7 @@ import { postgresMigrations } from '../src/database/migrations';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
-import { openEventStream } from './support/event-stream';
+import { openEventStream, revisionIn } from './support/event-stream';
 import { agent, createTestApp, registration, storedAgentCount, TestApp } from './support/test-app';
 
 const pg = dialects().includes('postgresql') ? describe : describe.skip;
@@ -214,6 +214,53 @@ pg('Replicas on one PostgreSQL database', () => {
     expect(await storedAgentCount(replicas[1].orm)).toBe(1);
   });
 
+  it('after a failover to a database that lagged, every replica ends its watchers and refuses their old positions (410)', async () => {
+    for (const id of ['a', 'b', 'c']) await on(0).post('/agents/register').send(agent(id)).expect(200); // 1-3
+    const streams = await Promise.all(replicas.map((replica) => openEventStream(replica.server, '/events?since=0')));
+    try {
+      const before = await Promise.all(streams.map((stream) => stream.waitForEvents(3, 20_000)));
+      const position = before[0][2].id;
+      for (const events of before) expect(events.map((event) => event.id)).toEqual(before[0].map((e) => e.id));
+
+      // The database fails over to a standby that had revision 1 only; the replicas write on it.
+      const sql = (statement: string) => replicas[0].orm.em.getConnection().execute(statement, [], 'run');
+      await sql('delete from agent_event where revision > 1');
+      await sql('update registry_revision set revision = 1 where id = 1');
+      await sql("delete from agent_record where agent_id in ('b', 'c')");
+      for (const id of ['d', 'e', 'f']) await on(0).post('/agents/register').send(agent(id)).expect(200); // 2-4
+
+      // Replicas that did not write notice it by reading the log: every watcher is ended, none given d, e or f.
+      const endedOrHanded = (stream: (typeof streams)[number]) =>
+        Promise.race([stream.ended, stream.waitForEvents(4).catch(() => undefined)]);
+      await Promise.all(streams.map(endedOrHanded));
+      for (const stream of streams) expect(stream.events.map((e) => e.data.agent_id)).toEqual(['a', 'b', 'c']);
+      await Promise.all(streams.map((stream) => stream.ended));
+      for (let i = 0; i < REPLICAS; i++) {
+        const resumed = await openEventStream(replicas[i].server, '/events', { 'Last-Event-ID': position });
+        expect(resumed.status).toBe(410);
+        expect(resumed.body?.detail).toMatch(/^The event log was replaced/);
+      }
+      // The list on one replica gives a position every replica resumes from.
+      const listed = await on(0).get('/agents').expect(200);
+      const fresh = listed.headers['x-registry-position'];
+      expect(revisionIn(fresh)).toBe('4');
+      const shared = before[0][0].id; // revision 1: in both histories
+      for (let i = 0; i < REPLICAS; i++) {
+        for (const since of [fresh, shared]) {
+          const stream = await openEventStream(replicas[i].server, `/events?since=${since}`);
+          expect(stream.status).toBe(200);
+          streams.push(stream);
+        }
+      }
+      await on(1).post('/agents/register').send(agent('g')).expect(200); // 5
+      const after = await Promise.all(streams.slice(REPLICAS).map((stream, i) => stream.waitForEvents(i % 2 ? 4 : 1)));
+      for (const events of after) expect(events.at(-1)?.data.agent_id).toBe('g');
+      expect(after[1].map((e) => e.data.agent_id)).toEqual(['d', 'e', 'f', 'g']);
+    } finally {
+      for (const stream of streams) stream.close();
+    }
+  });
+
   it("every watcher, on every replica, sees every replica's events in revision order, none skipped", async () => {
     const streams = await Promise.all(replicas.map((replica) => openEventStream(replica.server, '/events?since=0')));
     try {
@@ -237,7 +284,9 @@ pg('Replicas on one PostgreSQL database', () => {
 
       const seen = await Promise.all(streams.map((stream) => stream.waitForEvents(total, 20_000)));
       for (const events of seen) {
-        expect(events.map((event) => Number(event.id))).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        expect(events.map((event) => Number(revisionIn(event.id)))).toEqual(
+          Array.from({ length: total }, (_, i) => i + 1),
+        );
         expect(events.map((event) => [event.id, event.event, event.data.agent_id])).toEqual(
           seen[0].map((event) => [event.id, event.event, event.data.agent_id]),
         );

@@ -6,7 +6,7 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
-import { eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
+import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
 
 /**
@@ -23,8 +23,8 @@ const READ_BATCH = 500;
 export interface WatchSink {
   /** Writes one event; false when the client's buffer is over its bound (the feed then drops the watcher). */
   send(event: StoredEvent, matches: boolean): boolean;
-  /** The watcher has passed over `revision` without sending it (its filters do not select it). */
-  passed(revision: number): void;
+  /** The watcher has passed over `event` without sending it (its filters do not select it). */
+  passed(event: StoredEvent): void;
   /** Resolves once the client has taken what was written (catch-up reads no faster than the client does). */
   drained(): Promise<void>;
   /** Ends the stream; the client resumes from its Last-Event-ID. */
@@ -56,6 +56,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private recent: StoredEvent[] = [];
   /** The last revision read from the log; undefined until the first read succeeds. */
   private head?: number;
+  /** The fingerprint of the event at `head`, as first read; undefined when the log held none (revision 0). */
+  private headFingerprint?: string;
   private failing = false;
   private timer?: NodeJS.Timeout;
   private reading?: Promise<void>;
@@ -222,7 +224,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
     const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
     if (!matches && !matchedBefore) {
-      watcher.sink.passed(event.revision);
+      watcher.sink.passed(event);
       return true;
     }
     if (!watcher.sink.send(event, matches) && live) {
@@ -271,14 +273,51 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /**
+   * The log is not the one this replica read so far: its event at `head` is another, or it is behind `head` (the
+   * database was restored from a backup, or failed over to a replica that lagged). The events after `head` would be
+   * another history's, so every watcher is ended; its client resumes from its position and hears 410, and lists
+   * again. The feed starts over from the log's current revision.
+   */
+  private replaced(): void {
+    this.logger.warn(
+      `The event log was replaced (its revision ${this.head} is not the one read before); starting over`,
+    );
+    this.recent = [];
+    this.head = undefined;
+    this.headFingerprint = undefined;
+    for (const watcher of this.watchers) {
+      this.drop(watcher, 'replaced', 'the event log was replaced (a restore, or a failover to a replica that lagged)');
+    }
+  }
+
   private async readNew(): Promise<void> {
     const em = this.orm.em.fork() as EntityManager;
-    this.head ??= (await revisionState(em)).revision;
+    if (this.head === undefined) {
+      const { revision } = await revisionState(em);
+      this.headFingerprint = revision === 0 ? undefined : (await eventAt(em, revision))?.fingerprint;
+      this.head = revision;
+    }
     while (!this.closed) {
-      const events = await eventsAfter(em, this.head, READ_BATCH);
+      const head = this.head;
+      // The event at `head` is read again with the new ones: the same event says the log is still the one read.
+      const read = await eventsAfter(em, Math.max(head - 1, 0), READ_BATCH + 1);
+      let events = read;
+      if (head > 0) {
+        if (read[0]?.revision === head) {
+          if (this.headFingerprint !== undefined && read[0].fingerprint !== this.headFingerprint)
+            return this.replaced();
+          events = read.slice(1);
+        } else if ((await revisionState(em)).revision < head) {
+          // Not pruned (the newest event never is): the log went back.
+          return this.replaced();
+        }
+      }
       if (events.length === 0) return;
-      if (events[0].revision !== this.head + 1) this.skipped(events[0].revision - 1);
-      this.head = events[events.length - 1].revision;
+      if (events[0].revision !== head + 1) this.skipped(events[0].revision - 1);
+      const last = events[events.length - 1];
+      this.head = last.revision;
+      this.headFingerprint = last.fingerprint;
       this.recent.push(...events);
       if (this.recent.length > RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
       for (const watcher of this.watchers) {

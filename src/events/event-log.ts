@@ -1,4 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { createHash } from 'node:crypto';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 import { AgentInfo } from '../registry/dto/agent-info.dto';
 import { AgentEvent } from './agent-event.entity';
@@ -18,7 +19,75 @@ export interface Change {
 export interface StoredEvent extends Change {
   revision: number;
   at: number;
+  /** Tells this event from another recorded at the same revision by another history of the log (see fingerprint). */
+  fingerprint: string;
 }
+
+/**
+ * A position in the log: a revision, and the fingerprint of the event at it. A revision alone cannot tell two
+ * histories apart: a database restored from a backup, or a failover to a replica that lagged, reuses revision numbers
+ * for other events, and nothing notices that it happened. The fingerprint does: the same event (a standby that has it)
+ * has the same one, another event at that revision another. Written `<revision>.<fingerprint>`; revision 0 (the empty
+ * log, before every event of every history) is `0` alone, and so is a plain revision from a client that predates
+ * positions (it is not checked).
+ */
+export interface Position {
+  revision: number;
+  fingerprint?: string;
+}
+
+const POSITION = /^(\d{1,15})(?:\.([0-9a-f]{8}))?$/;
+
+/** A position as sent (`since`, Last-Event-ID), or undefined when it is not one. */
+export function parsePosition(value: string): Position | undefined {
+  const match = POSITION.exec(value.trim());
+  if (!match) return undefined;
+  return { revision: Number(match[1]), ...(match[2] === undefined ? {} : { fingerprint: match[2] }) };
+}
+
+export function formatPosition(position: Position): string {
+  return position.fingerprint === undefined
+    ? String(position.revision)
+    : `${position.revision}.${position.fingerprint}`;
+}
+
+/** An event's position. */
+export function positionOf(event: StoredEvent): string {
+  return formatPosition(event);
+}
+
+interface EventRow {
+  revision: number | string;
+  type: EventType;
+  agent_id: string;
+  at: number | string;
+  agent: string | null;
+  previous: string | null;
+}
+
+/**
+ * The first 8 hex digits of SHA-256 over the event as stored (revision, type, agent, time, the agent's JSON before and
+ * after). Computed when read: no column, no migration, and it holds for every event already recorded. The agent's
+ * JSON (with its registration time and lease) and `at` (milliseconds) make two different events alike only by chance.
+ */
+function fingerprint(row: EventRow): string {
+  const fields = [Number(row.revision), row.type, row.agent_id, Number(row.at), row.agent, row.previous];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 8);
+}
+
+function fromEventRow(row: EventRow): StoredEvent {
+  return {
+    revision: Number(row.revision),
+    type: row.type,
+    agentId: row.agent_id,
+    at: Number(row.at),
+    agent: row.agent ? (JSON.parse(row.agent) as AgentInfo) : undefined,
+    previous: row.previous ? (JSON.parse(row.previous) as AgentInfo) : undefined,
+    fingerprint: fingerprint(row),
+  };
+}
+
+const EVENT_COLUMNS = 'revision, type, agent_id, at, agent, previous';
 
 /** Most events one insert writes (SQLite's 500-term limit on the compound SELECT of a multi-row insert). */
 const EVENTS_PER_INSERT = 500;
@@ -85,24 +154,39 @@ export async function revisionState(em: EntityManager): Promise<{ revision: numb
 
 /** Events after `revision`, oldest first, at most `limit`. */
 export async function eventsAfter(em: EntityManager, revision: number, limit: number): Promise<StoredEvent[]> {
-  const rows = await em.getConnection().execute<
-    {
-      revision: number | string;
-      type: EventType;
-      agent_id: string;
-      at: number | string;
-      agent: string | null;
-      previous: string | null;
-    }[]
-  >('select revision, type, agent_id, at, agent, previous from agent_event where revision > ? order by revision limit ?', [revision, limit]);
-  return rows.map((row) => ({
-    revision: Number(row.revision),
-    type: row.type,
-    agentId: row.agent_id,
-    at: Number(row.at),
-    agent: row.agent ? (JSON.parse(row.agent) as AgentInfo) : undefined,
-    previous: row.previous ? (JSON.parse(row.previous) as AgentInfo) : undefined,
-  }));
+  const rows = await em
+    .getConnection()
+    .execute<EventRow[]>(
+      `select ${EVENT_COLUMNS} from agent_event where revision > ? order by revision limit ?`,
+      [revision, limit],
+      'all',
+      em.getTransactionContext(),
+    );
+  return rows.map(fromEventRow);
+}
+
+/** The event at `revision`, if the log holds it. */
+export async function eventAt(em: EntityManager, revision: number): Promise<StoredEvent | undefined> {
+  const [row] = await em
+    .getConnection()
+    .execute<EventRow[]>(
+      `select ${EVENT_COLUMNS} from agent_event where revision = ?`,
+      [revision],
+      'all',
+      em.getTransactionContext(),
+    );
+  return row === undefined ? undefined : fromEventRow(row);
+}
+
+/**
+ * The position of `revision` (the registry's, read in the same transaction): with the fingerprint of its event, so a
+ * client that resumes from it after the log was replaced hears 410. Revision 0 has no event; nor has a revision whose
+ * event is gone (a log restored without its events): `<revision>` alone, resumed from unchecked.
+ */
+export async function positionAt(em: EntityManager, revision: number): Promise<string> {
+  if (revision === 0) return '0';
+  const event = await eventAt(em, revision);
+  return formatPosition({ revision, fingerprint: event?.fingerprint });
 }
 
 /** Most events one pruning statement deletes, so a long backlog never holds the writer's connection for long. */
@@ -120,6 +204,10 @@ export const PRUNE_CHUNK = 5000;
  * clock runs ahead, or one writer's, cannot prune what the other still counts as recent. Both sides of the comparison
  * are replicas' clocks, as `at` is (the database's clock would compare two clocks). The newest event is never
  * pruned, so a reader behind the log always finds the gap (see ChangeFeed.skipped).
+ *
+ * The event at `pruned_through` itself is kept (until the next chunk passes it): a client whose position is exactly
+ * there has missed nothing, and its position can still be checked against the log (see Position); deleting it would
+ * make that client list again for nothing.
  */
 export async function pruneEvents(
   em: EntityManager,
@@ -158,7 +246,7 @@ export async function pruneEvents(
       const result = await tx
         .getConnection()
         .execute<{ affectedRows?: number }>(
-          'delete from agent_event where revision <= ?',
+          'delete from agent_event where revision < ?',
           [through],
           'run',
           tx.getTransactionContext(),

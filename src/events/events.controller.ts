@@ -9,16 +9,17 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
 import { iso } from '../registry/agent-rows';
+import { POSITION_HEADER, REVISION_HEADER } from '../registry/registry.controller';
 import { ChangeFeed, WatchSink } from './change-feed';
 import { AgentEventData, EXAMPLE_EVENT_AGENT } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
-import { revisionState, StoredEvent } from './event-log';
+import { eventAt, parsePosition, Position, positionAt, positionOf, revisionState, StoredEvent } from './event-log';
 import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';
 import { WatchSlots } from './watch-slots';
 
-const REVISION = /^\d{1,15}$/;
+const RELIST = 'list the agents again and watch from the X-Registry-Position of that list.';
 
 const EXAMPLE_EVENT: AgentEventData = {
   revision: 1043,
@@ -34,10 +35,10 @@ const EXAMPLE_EVENT: AgentEventData = {
  * passed over revisions 1044 to 1050, their last `id` with the next keepalive.
  */
 const EXAMPLE_STREAM =
-  ': watching from revision 1042\n\n' +
-  `id: ${EXAMPLE_EVENT.revision}\nevent: ${EXAMPLE_EVENT.type}\ndata: ${JSON.stringify(EXAMPLE_EVENT)}\n\n` +
+  ': watching from revision 1042 (position 1042.9f3ab2c1)\n\n' +
+  `id: ${EXAMPLE_EVENT.revision}.5be0c2d7\nevent: ${EXAMPLE_EVENT.type}\ndata: ${JSON.stringify(EXAMPLE_EVENT)}\n\n` +
   ': keepalive\n\n' +
-  'id: 1050\n\n' +
+  'id: 1050.e71a04b6\n\n' +
   ': keepalive\n\n';
 
 @ApiTags('events')
@@ -53,13 +54,17 @@ export class EventsController {
 
   /**
    * A Server-Sent Events stream of the registry's changes, in revision order, across every replica. Each event has
-   * `id: <revision>`, `event: <type>` and a JSON `data` (AgentEventData). The filters select the agents whose
+   * `id: <position>` (`<revision>.<fingerprint>`: the fingerprint tells the event from another that a restored or
+   * failed-over database records at the same revision), `event: <type>` and a JSON `data` (AgentEventData). The filters select the agents whose
    * events are sent: an agent's events are sent while it matches, and once more when it stops matching
    * (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
    * `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
-   * revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
+   * revision is a 410, and the client lists again; so is resuming from a position whose event the log no longer holds
+   * as it was (the database was restored from a backup, or failed over to a replica that lagged), so a client never
+   * takes another history's events for the ones it missed. A plain revision (`since`, Last-Event-ID) is accepted
+   * unchecked, for clients from before positions. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
    * connection alive; when the filters passed over events since the last `id` sent, a message with only
-   * `id: <revision>` comes before it, so a client resumes after them. A client that falls more than
+   * `id: <position>` comes before it, so a client resumes after them. A client that falls more than
    * EVENTS_CLIENT_BUFFER behind is disconnected and resumes; so is one on a replica that could not read the log for
    * longer than EVENTS_RETENTION, and it hears 410. Each replica serves at most WATCH_STREAMS_PER_KEY (100) streams
    * of one key and WATCH_STREAMS_MAX (1000) in all.
@@ -70,14 +75,17 @@ export class EventsController {
   @ApiHeader({
     name: 'Last-Event-ID',
     required: false,
-    description: 'The `id` of the last event received: the stream resumes after it. Takes precedence over `since`.',
-    schema: { type: 'string', example: '1042' },
+    description:
+      'The `id` of the last event received, `<revision>.<fingerprint>`: the stream resumes after it, or answers 410 ' +
+      'if the log no longer holds that event as it was. A plain revision is accepted, unchecked. Takes precedence ' +
+      'over `since`.',
+    schema: { type: 'string', example: '1042.9f3ab2c1' },
   })
   @ApiOkResponse({
     description:
-      'An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, ' +
+      'An endless `text/event-stream`. Each event: `id: <revision>.<fingerprint>` (its position), `event: registered|updated|deregistered|expired`, ' +
       '`data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). A ' +
-      'message with only `id: <revision>` (no `data`) is progress, not an event: the filters passed over the events ' +
+      'message with only `id: <position>` (no `data`) is progress, not an event: the filters passed over the events ' +
       'up to it; it sets the Last-Event-ID to resume from (EventSource does so by itself) and dispatches nothing. It ' +
       'comes with a keepalive, and only when the filters passed over events since the last `id` sent. The stream ' +
       'ends when its client falls behind, or its replica could not read the events it still needed: resume with ' +
@@ -89,9 +97,13 @@ export class EventsController {
       'text/event-stream': { schema: { $ref: getSchemaPath(AgentEventData) }, example: EXAMPLE_EVENT },
     },
     headers: {
-      'X-Registry-Revision': {
+      [REVISION_HEADER]: {
         description: 'The registry revision when the stream started.',
         schema: { type: 'integer', example: 1042 },
+      },
+      [POSITION_HEADER]: {
+        description: 'The position of that revision, `<revision>.<fingerprint>` (`0` for an empty log).',
+        schema: { type: 'string', example: '1042.9f3ab2c1' },
       },
     },
   })
@@ -102,7 +114,9 @@ export class EventsController {
   @ApiProblemResponse(
     410,
     'The events after the requested revision are no longer kept (EVENTS_RETENTION), or the revision is not one this ' +
-      'registry has reached: list the agents again (`GET /agents`) and watch from its `X-Registry-Revision`.',
+      "registry has reached, or the position's event is not the one the log holds at that revision (the log was " +
+      'replaced: a restore from a backup, a failover to a replica that lagged): list the agents again (`GET /agents`) ' +
+      'and watch from its `X-Registry-Position`.',
     {
       detail:
         'Events after revision 17 are no longer kept (the oldest kept follows revision 912): list the agents again and watch from the X-Registry-Revision of that list.',
@@ -130,26 +144,17 @@ export class EventsController {
     @Caller() caller?: Principal,
   ): Promise<void> {
     if (this.feed.isClosed) throw new RetryLaterException('The registry is shutting down; retry shortly.', 1);
-    const requested = lastEventId === undefined ? query.since : parseLastEventId(lastEventId);
-    const { revision, prunedThrough } = await revisionState(this.em.fork());
-    const since = requested ?? revision;
-    if (since < prunedThrough) {
-      throw new GoneException(
-        `Events after revision ${since} are no longer kept (the oldest kept follows revision ${prunedThrough}): ` +
-          'list the agents again and watch from the X-Registry-Revision of that list.',
-      );
-    }
-    if (since > revision) {
-      throw new GoneException(
-        `Revision ${since} is ahead of this registry's (${revision}); it was not made by this registry's database: ` +
-          'list the agents again and watch from the X-Registry-Revision of that list.',
-      );
-    }
+    const requested = lastEventId === undefined ? sinceOf(query.since) : parseLastEventId(lastEventId);
+    const em = this.em.fork();
+    const { revision, prunedThrough } = await revisionState(em);
+    const since = requested?.revision ?? revision;
+    await checkResumable(em, requested, revision, prunedThrough);
+    const position = await positionAt(em, revision);
     // Taken after the last await before the stream opens, and freed when it closes, however it closes.
     const release = this.slots.take(caller);
     let response: ServerResponse;
     try {
-      response = openStream(reply, since, revision);
+      response = openStream(reply, since, revision, position);
     } catch (error) {
       release();
       throw error;
@@ -176,13 +181,60 @@ export class EventsController {
   }
 }
 
-/** Last-Event-ID as a revision, or a 400 naming it. */
-function parseLastEventId(value: string): number {
-  if (!REVISION.test(value.trim())) {
-    const detail = 'Last-Event-ID must be the id of an event: a revision, an integer of 0 or more';
+function sinceOf(value: string | undefined): Position | undefined {
+  return value === undefined ? undefined : parsePosition(value);
+}
+
+/** Last-Event-ID as a position, or a 400 naming it. */
+function parseLastEventId(value: string): Position {
+  const position = parsePosition(value);
+  if (position === undefined) {
+    const detail =
+      'Last-Event-ID must be the id of an event: <revision>.<fingerprint>, or a revision (an integer of 0 or more)';
     throw new RequestValidationException([{ field: 'Last-Event-ID', in: 'header', detail }]);
   }
-  return Number(value.trim());
+  return position;
+}
+
+/**
+ * A 410 unless the log holds the events after `requested` as the client knew them. With a fingerprint, the event at
+ * that revision must still be there, and be the same event: a restored or failed-over database reuses revisions for
+ * other events, and resuming from the number alone would hand the client another history as if it were the rest of
+ * its own. Revision 0 precedes every history. A plain revision cannot be checked: only kept and not ahead.
+ */
+async function checkResumable(
+  em: EntityManager,
+  requested: Position | undefined,
+  revision: number,
+  prunedThrough: number,
+): Promise<void> {
+  if (requested === undefined) return;
+  const since = requested.revision;
+  if (since < prunedThrough) {
+    throw new GoneException(
+      `Events after revision ${since} are no longer kept (the oldest kept follows revision ${prunedThrough}): ` +
+        'list the agents again and watch from the X-Registry-Revision of that list.',
+    );
+  }
+  if (since > revision) {
+    throw new GoneException(
+      `Revision ${since} is ahead of this registry's (${revision}); it was not made by this registry's database: ` +
+        'list the agents again and watch from the X-Registry-Revision of that list.',
+    );
+  }
+  if (requested.fingerprint === undefined || since === 0) return;
+  const event = await eventAt(em, since);
+  if (event === undefined) {
+    throw new GoneException(
+      `The event at revision ${since} is no longer kept, so resuming after it cannot be checked: ${RELIST}`,
+    );
+  }
+  if (event.fingerprint !== requested.fingerprint) {
+    throw new GoneException(
+      `The event log was replaced (a restore from a backup, or a failover to a replica that lagged): its event at ` +
+        `revision ${since} is not the one this position names, and the events after it are another history's: ${RELIST}`,
+    );
+  }
 }
 
 /**
@@ -190,7 +242,7 @@ function parseLastEventId(value: string): number {
  * then a first comment naming where the stream starts: the events after `since`, which may be behind the registry's
  * `revision` (those in between come first). `X-Accel-Buffering: no` keeps nginx from holding events back.
  */
-function openStream(reply: unknown, since: number, revision: number): ServerResponse {
+function openStream(reply: unknown, since: number, revision: number, position: string): ServerResponse {
   const fastify = reply as { raw?: ServerResponse; hijack?: () => void };
   const response = fastify.raw ?? (reply as ServerResponse);
   fastify.hijack?.();
@@ -199,9 +251,12 @@ function openStream(reply: unknown, since: number, revision: number): ServerResp
     'Cache-Control': 'no-cache',
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
-    'X-Registry-Revision': String(revision),
+    [REVISION_HEADER]: String(revision),
+    [POSITION_HEADER]: position,
   });
-  const behind = since < revision ? `; the registry is at revision ${revision}, the events up to it come first` : '';
+  const at = revision === 0 ? '' : ` (position ${position})`;
+  const behind =
+    since < revision ? `; the registry is at revision ${revision}${at}, the events up to it come first` : at;
   response.write(`: watching from revision ${since}${behind}\n\n`);
   return response;
 }
@@ -212,8 +267,10 @@ function openStream(reply: unknown, since: number, revision: number): ServerResp
  * so a keepalive can move the client's Last-Event-ID past events it was not sent.
  */
 class StreamSink implements WatchSink {
+  /** The last revision it wrote an `id:` for, and the last the watch passed over with its position. */
   private lastId: number;
   private passedId: number;
+  private passedPosition = '';
 
   constructor(
     private readonly response: ServerResponse,
@@ -235,13 +292,14 @@ class StreamSink implements WatchSink {
     };
     // What it had not taken before this event: one large event alone does not make a client slow.
     const behind = this.response.writableLength;
-    this.response.write(`id: ${event.revision}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.response.write(`id: ${positionOf(event)}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
     this.lastId = event.revision;
     return behind <= this.bound;
   }
 
-  passed(revision: number): void {
-    this.passedId = revision;
+  passed(event: StoredEvent): void {
+    this.passedId = event.revision;
+    this.passedPosition = positionOf(event);
   }
 
   /**
@@ -255,7 +313,7 @@ class StreamSink implements WatchSink {
     if (this.response.writableEnded || this.response.destroyed) return;
     if (this.passedId > this.lastId) {
       this.lastId = this.passedId;
-      this.response.write(`id: ${this.lastId}\n\n`);
+      this.response.write(`id: ${this.passedPosition}\n\n`);
     }
     this.response.write(': keepalive\n\n');
     if (this.response.writableLength > this.bound) this.response.destroy();

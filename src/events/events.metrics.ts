@@ -6,9 +6,10 @@ export const WATCH_DURATION = 'agent_registry_watch_duration_seconds';
 
 /**
  * Why the registry ended a watch stream: its client fell too far behind, the events it still needed were pruned,
- * the event log could not be read, or the registry is shutting down. A client that hangs up is not counted.
+ * the event log could not be read, the event log was replaced (a restore, a failover to a replica that lagged), or the
+ * registry is shutting down. A client that hangs up is not counted.
  */
-export type DropReason = 'slow_client' | 'pruned' | 'log_unreadable' | 'shutdown';
+export type DropReason = 'slow_client' | 'pruned' | 'log_unreadable' | 'replaced' | 'shutdown';
 
 /** Why a watch stream ended: its client went away, or one of the reasons the registry ends one. */
 export type EndReason = 'client_closed' | DropReason;
@@ -17,7 +18,7 @@ export const EVENTS_METRICS = [
   makeGaugeProvider({ name: WATCH_SUBSCRIBERS, help: 'Watch streams (GET /events) open on this replica.' }),
   makeCounterProvider({
     name: WATCH_DROPPED,
-    help: 'Watch streams the registry ended, by reason: slow_client, pruned, log_unreadable, shutdown.',
+    help: 'Watch streams the registry ended, by reason: slow_client, pruned, log_unreadable, replaced, shutdown.',
     labelNames: ['reason'],
   }),
   // Streams last minutes to days: timed apart from the request histogram, whose latencies they would swamp.

@@ -34,6 +34,8 @@ import { HeartbeatLimited } from '../auth/rate-limit';
 
 /** The registry revision an answer reflects (see `GET /agents`). */
 export const REVISION_HEADER = 'X-Registry-Revision';
+/** That revision as a position in the event log (see Position in event-log.ts): where a watch resumes. */
+export const POSITION_HEADER = 'X-Registry-Position';
 
 const INVALID_ID = {
   detail: `Invalid request: ${AGENT_ID_RULE}`,
@@ -149,11 +151,13 @@ export class RegistryController {
    * its lease runs out, even before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
    * With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
    * registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
-   * says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
-   * it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
-   * read, a chunk at a time (100 agents, or fewer when they are large: about 256 KiB; chunked, without
-   * `Content-Length`): agents after the first 100 may show changes made after `X-Registry-Revision`, which watching
-   * from it then repeats. A failure after the answer has begun closes the connection before the closing `]`.
+   * says which revision of the registry the answer shows, and `X-Registry-Position` names it with the fingerprint of
+   * its event: `GET /events?since=` that position misses no change after it (for a paged list, use the first
+   * page's), and answers 410 if the log was replaced meanwhile (a restore, a failover to a replica that lagged).
+   * Without `limit`, a list of more than 100 agents is sent as it is read, a chunk at a time (100 agents, or fewer
+   * when they are large: about 256 KiB; chunked, without `Content-Length`): agents after the first 100 may show
+   * changes made after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has
+   * begun closes the connection before the closing `]`.
    */
   @ApiOperation({ operationId: 'listAgents', summary: 'List and find agents' })
   @Get()
@@ -164,8 +168,14 @@ export class RegistryController {
     description: 'The matching agents (one page of them with `limit`).',
     headers: {
       [REVISION_HEADER]: {
-        description: 'The registry revision this answer reflects: watch from it with `GET /events?since=`.',
+        description: 'The registry revision this answer reflects.',
         schema: { type: 'integer', example: 1042 },
+      },
+      [POSITION_HEADER]: {
+        description:
+          'That revision as a position, `<revision>.<fingerprint>` (the fingerprint of the event at it; `0` for an ' +
+          'empty log, the revision alone if its event is not in the log): watch from it with `GET /events?since=`.',
+        schema: { type: 'string', example: '1042.9f3ab2c1' },
       },
       Link: {
         description: 'With `limit`, when more agents match: the next page, as `<…>; rel="next"`.',
@@ -191,14 +201,16 @@ export class RegistryController {
     };
     const { httpAdapter } = this.adapterHost;
     if (query.limit === undefined) {
-      const { agents, revision, rest } = await this.registry.listAll(listQuery, toAgentJson);
+      const { agents, revision, position, rest } = await this.registry.listAll(listQuery, toAgentJson);
       httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
+      httpAdapter.setHeader(response, POSITION_HEADER, position);
       if (rest) return streamJsonArray(agents, rest);
       httpAdapter.setHeader(response, 'Content-Type', 'application/json; charset=utf-8');
       return jsonArrayText(agents);
     }
-    const { agents, revision, next } = await this.registry.list(listQuery);
+    const { agents, revision, position, next } = await this.registry.list(listQuery);
     httpAdapter.setHeader(response, REVISION_HEADER, String(revision));
+    httpAdapter.setHeader(response, POSITION_HEADER, position);
     if (next !== undefined) httpAdapter.setHeader(response, 'Link', `<${nextPageUrl(query, next)}>; rel="next"`);
     return agents;
   }

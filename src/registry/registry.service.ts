@@ -18,7 +18,7 @@ import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
-import { lockRevision, revisionState } from '../events/event-log';
+import { lockRevision, positionAt, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
 import { pickedInOrder } from './agent-locks';
 import type { HeldAgents } from './expiry-guard';
@@ -52,6 +52,8 @@ export interface AgentListQuery {
 export interface AgentList {
   agents: AgentInfo[];
   revision: number;
+  /** That revision's position (see Position): what a watch passes as `since`. */
+  position: string;
   /** The cursor of the next page; absent on the last. */
   next?: string;
 }
@@ -62,6 +64,8 @@ export interface AgentList {
  */
 export interface FullAgentList<T> {
   revision: number;
+  /** That revision's position (see Position): what a watch passes as `since`. */
+  position: string;
   agents: T[];
   /** Absent when `agents` is all of them. */
   rest?: AsyncGenerator<T[]>;
@@ -179,12 +183,13 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       // One more than asked for says whether there is a next page.
       limit: query.limit === undefined ? undefined : query.limit + 1,
     };
-    const { records, revision } = await this.readWithRevision(selection);
+    const { records, revision, position } = await this.readWithRevision(selection);
     const more = query.limit !== undefined && records.length > query.limit;
     const page = more ? records.slice(0, query.limit) : records;
     return {
       agents: page.map((record) => toAgentInfo(record, now, query.withOwner)),
       revision,
+      position,
       next: more ? encodeCursor(page[page.length - 1].agentId, scope) : undefined,
     };
   }
@@ -211,8 +216,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       limit: LIST_CHUNK + 1,
     };
     const shaped = (records: AgentRecord[]) => records.map((record) => shape(record, now, query.withOwner));
-    const { records, revision } = await this.inTurn(() => this.readWithRevision(selection));
-    if (records.length <= LIST_CHUNK) return { revision, agents: shaped(records) };
+    const { records, revision, position } = await this.inTurn(() => this.readWithRevision(selection));
+    if (records.length <= LIST_CHUNK) return { revision, position, agents: shaped(records) };
     const first = records.slice(0, LIST_CHUNK);
     const rest = async function* (this: RegistryService): AsyncGenerator<T[]> {
       let after = first[first.length - 1].agentId;
@@ -227,7 +232,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
         limit = chunkRows(chunk);
       }
     };
-    return { revision, agents: shaped(first), rest: rest.call(this) };
+    return { revision, position, agents: shaped(first), rest: rest.call(this) };
   }
 
   async get(agentId: string, withOwner = false): Promise<AgentInfo> {
@@ -271,14 +276,20 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     return turn;
   }
 
-  /** The registry's revision and the agents of a selection, in one transaction (on PostgreSQL, one snapshot). */
-  private readWithRevision(selection: AgentSelection): Promise<{ records: AgentRecord[]; revision: number }> {
+  /**
+   * The registry's revision, its position, and the agents of a selection, in one transaction (on PostgreSQL, one
+   * snapshot).
+   */
+  private readWithRevision(
+    selection: AgentSelection,
+  ): Promise<{ records: AgentRecord[]; revision: number; position: string }> {
     return this.em.fork().transactional(
       async (tx) => {
         const { revision } = await revisionState(tx);
+        const position = await positionAt(tx, revision);
         const run = (sql: string, params: unknown[]) =>
           tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
-        return { records: await selectAgents(selection, this.dialect, run), revision };
+        return { records: await selectAgents(selection, this.dialect, run), revision, position };
       },
       this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
     );

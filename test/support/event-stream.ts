@@ -1,6 +1,14 @@
 import { get, IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 
+/** The revision of an event's `id` (a position: `<revision>.<fingerprint>`). */
+export function revisionIn(id: string): string {
+  return id.split('.')[0];
+}
+
+/** A position as the registry writes it: a revision and the fingerprint of its event. */
+export const POSITION = /^\d+\.[0-9a-f]{8}$/;
+
 /** One Server-Sent Event as received. */
 export interface ReceivedEvent {
   id: string;
@@ -32,7 +40,7 @@ export interface EventStream {
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedEvent[]>;
   /** Resolves once a comment matching `pattern` has arrived. */
   waitForComment(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Resolves once an id-only message with this `id` has arrived. */
+  /** Resolves once an id-only message at this revision has arrived. */
   waitForProgress(id: string, timeoutMs?: number): Promise<string>;
   /** Stops reading, without closing: the server's writes pile up in the socket (a slow client). */
   pause(): void;
@@ -84,7 +92,7 @@ export async function openEventStream(
     waitForComment: (pattern, timeoutMs = 10_000) =>
       until(() => comments.find((comment) => pattern.test(comment)), timeoutMs, `a comment ${pattern}`),
     waitForProgress: (id, timeoutMs = 10_000) =>
-      until(() => progress.find((received) => received === id), timeoutMs, `progress to ${id}`),
+      until(() => progress.find((received) => revisionIn(received) === id), timeoutMs, `progress to ${id}`),
     pause: () => response.pause(),
     resume: () => response.resume(),
     close: () => response.destroy(),

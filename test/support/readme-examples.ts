@@ -83,8 +83,13 @@ export const WILDCARD = '…';
 /** A `…` member of an object or item of an array, once parsed: the object or array may hold more. */
 const REST = '\u2026rest';
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-/** Header and Server-Sent Event fields whose values the server sets: shown by example, matched as integers. */
-const SERVER_SET_FIELDS = new Set(['x-registry-revision', 'id']);
+/**
+ * Header and Server-Sent Event fields whose values the server sets: shown by example, matched as integers or as
+ * positions (`<revision>.<fingerprint>`), as shown.
+ */
+const SERVER_SET_FIELDS = new Set(['x-registry-revision', 'x-registry-position', 'id']);
+/** A position as the server writes it, and as the README shows one. */
+const POSITION = /^\d+\.[0-9a-f]{8}$/;
 /** JSON members the server sets (besides times, which match as times): shown by example, matched as integers. */
 const SERVER_SET_MEMBERS = new Set(['revision']);
 
@@ -96,7 +101,11 @@ export type Bindings = Map<string, string>;
 
 export function substitute(text: string, bindings: Bindings): string {
   let result = text;
-  for (const [shown, actual] of bindings) result = result.replace(new RegExp(`\\b${shown}\\b`, 'g'), actual);
+  // Longest first: a position (`42.9f3ab2c1`) before the revision it starts with (`42`).
+  const longestFirst = [...bindings].sort(([a], [b]) => b.length - a.length);
+  for (const [shown, actual] of longestFirst) {
+    result = result.replace(new RegExp(`\\b${shown.replace('.', '\\.')}\\b`, 'g'), actual);
+  }
   return result;
 }
 
@@ -173,6 +182,11 @@ function matchLine(shown: string, actual: string, bindings: Bindings): string | 
       bindings.set(field[2], actualField[2]);
       return undefined;
     }
+    if (SERVER_SET_FIELDS.has(name) && POSITION.test(field[2])) {
+      if (!POSITION.test(actualField[2])) return `${field[1]}: not a position`;
+      bindings.set(field[2], actualField[2]);
+      return undefined;
+    }
     if (name === 'data') {
       const data = parsePattern(field[2]);
       const value = parseJson(actualField[2]);
@@ -183,14 +197,15 @@ function matchLine(shown: string, actual: string, bindings: Bindings): string | 
   return textPattern(shown).test(actual) ? undefined : 'a different line';
 }
 
-/** Text with `…` for any text, times for any time, and `revision N` for any revision. */
+/** Text with `…` for any text, times for any time, `revision N` for any revision, and any position for a position. */
 function textPattern(shown: string): RegExp {
-  const parts = shown.split(/(…|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z|\brevision \d+)/);
+  const parts = shown.split(/(…|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z|\brevision \d+|\b\d+\.[0-9a-f]{8}\b)/);
   const source = parts
     .map((part, index) => {
       if (index % 2 === 0) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       if (part === WILDCARD) return '.*';
       if (ISO_TIME.test(part)) return ISO_TIME.source.slice(1, -1);
+      if (POSITION.test(part)) return POSITION.source.slice(1, -1);
       return 'revision \\d+';
     })
     .join('');

@@ -62,11 +62,13 @@ export interface paths {
          *     its lease runs out, even before cleanup removes it; `include_dead=true` shows those too, with `is_alive: false`.
          *     With `limit`, one page: follow the `Link` header's `rel="next"` for the next (pages are by agent_id, so agents
          *     registered or removed meanwhile never make a page skip or repeat another page's agents). `X-Registry-Revision`
-         *     says which revision of the registry the answer shows: `GET /events?since=` that revision misses no change after
-         *     it (for a paged list, use the first page's). Without `limit`, a list of more than 100 agents is sent as it is
-         *     read, a chunk at a time (100 agents, or fewer when they are large: about 256 KiB; chunked, without
-         *     `Content-Length`): agents after the first 100 may show changes made after `X-Registry-Revision`, which watching
-         *     from it then repeats. A failure after the answer has begun closes the connection before the closing `]`.
+         *     says which revision of the registry the answer shows, and `X-Registry-Position` names it with the fingerprint of
+         *     its event: `GET /events?since=` that position misses no change after it (for a paged list, use the first
+         *     page's), and answers 410 if the log was replaced meanwhile (a restore, a failover to a replica that lagged).
+         *     Without `limit`, a list of more than 100 agents is sent as it is read, a chunk at a time (100 agents, or fewer
+         *     when they are large: about 256 KiB; chunked, without `Content-Length`): agents after the first 100 may show
+         *     changes made after `X-Registry-Revision`, which watching from it then repeats. A failure after the answer has
+         *     begun closes the connection before the closing `]`.
          */
         get: operations["listAgents"];
         put?: never;
@@ -242,13 +244,17 @@ export interface paths {
         /**
          * Watch the registry: a resumable stream of changes (SSE)
          * @description A Server-Sent Events stream of the registry's changes, in revision order, across every replica. Each event has
-         *     `id: <revision>`, `event: <type>` and a JSON `data` (AgentEventData). The filters select the agents whose
+         *     `id: <position>` (`<revision>.<fingerprint>`: the fingerprint tells the event from another that a restored or
+         *     failed-over database records at the same revision), `event: <type>` and a JSON `data` (AgentEventData). The filters select the agents whose
          *     events are sent: an agent's events are sent while it matches, and once more when it stops matching
          *     (`matches: false`). Resume after a dropped connection with `Last-Event-ID` (EventSource sends it by itself) or
          *     `since`: nothing is skipped, nothing repeated. Events are kept for EVENTS_RETENTION: resuming from an older
-         *     revision is a 410, and the client lists again. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
+         *     revision is a 410, and the client lists again; so is resuming from a position whose event the log no longer holds
+         *     as it was (the database was restored from a backup, or failed over to a replica that lagged), so a client never
+         *     takes another history's events for the ones it missed. A plain revision (`since`, Last-Event-ID) is accepted
+         *     unchecked, for clients from before positions. A comment line every EVENTS_KEEPALIVE_SECONDS (15) keeps the
          *     connection alive; when the filters passed over events since the last `id` sent, a message with only
-         *     `id: <revision>` comes before it, so a client resumes after them. A client that falls more than
+         *     `id: <position>` comes before it, so a client resumes after them. A client that falls more than
          *     EVENTS_CLIENT_BUFFER behind is disconnected and resumes; so is one on a replica that could not read the log for
          *     longer than EVENTS_RETENTION, and it hears 410. Each replica serves at most WATCH_STREAMS_PER_KEY (100) streams
          *     of one key and WATCH_STREAMS_MAX (1000) in all.
@@ -1128,8 +1134,10 @@ export interface operations {
             /** @description The matching agents (one page of them with `limit`). */
             200: {
                 headers: {
-                    /** @description The registry revision this answer reflects: watch from it with `GET /events?since=`. */
+                    /** @description The registry revision this answer reflects. */
                     "X-Registry-Revision"?: number;
+                    /** @description That revision as a position, `<revision>.<fingerprint>` (the fingerprint of the event at it; `0` for an empty log, the revision alone if its event is not in the log): watch from it with `GET /events?since=`. */
+                    "X-Registry-Position"?: string;
                     /** @description With `limit`, when more agents match: the next page, as `<…>; rel="next"`. */
                     Link?: string;
                     [name: string]: unknown;
@@ -2314,11 +2322,11 @@ export interface operations {
                 name?: string;
                 /** @description A case-insensitive substring of the agent's name, of its card's description, or of the name, description or a tag of one of its card's skills. */
                 q?: string;
-                /** @description Send the events after this revision (from `X-Registry-Revision` of `GET /agents`, or the `id` of the last event received). A `Last-Event-ID` header takes precedence. Without either, the stream starts at the current revision. */
-                since?: number;
+                /** @description Send the events after this position: `X-Registry-Position` of `GET /agents`, or the `id` of the last event received, as `<revision>.<fingerprint>`. If the log no longer holds that event as it was (a restore from a backup, a failover to a replica that lagged), the answer is 410, never the events of another history. A plain revision (`X-Registry-Revision`, clients before positions) is accepted and not checked. A `Last-Event-ID` header takes precedence. Without either, the stream starts at the current revision. */
+                since?: string;
             };
             header?: {
-                /** @description The `id` of the last event received: the stream resumes after it. Takes precedence over `since`. */
+                /** @description The `id` of the last event received, `<revision>.<fingerprint>`: the stream resumes after it, or answers 410 if the log no longer holds that event as it was. A plain revision is accepted, unchecked. Takes precedence over `since`. */
                 "Last-Event-ID"?: string;
             };
             path?: never;
@@ -2327,18 +2335,18 @@ export interface operations {
         requestBody?: never;
         responses: {
             /**
-             * @description An endless `text/event-stream`. Each event: `id: <revision>`, `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). A message with only `id: <revision>` (no `data`) is progress, not an event: the filters passed over the events up to it; it sets the Last-Event-ID to resume from (EventSource does so by itself) and dispatches nothing. It comes with a keepalive, and only when the filters passed over events since the last `id` sent. The stream ends when its client falls behind, or its replica could not read the events it still needed: resume with `Last-Event-ID`. The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
+             * @description An endless `text/event-stream`. Each event: `id: <revision>.<fingerprint>` (its position), `event: registered|updated|deregistered|expired`, `data: <AgentEventData as JSON>`, then a blank line. Lines starting with `:` are comments (keepalives). A message with only `id: <position>` (no `data`) is progress, not an event: the filters passed over the events up to it; it sets the Last-Event-ID to resume from (EventSource does so by itself) and dispatches nothing. It comes with a keepalive, and only when the filters passed over events since the last `id` sent. The stream ends when its client falls behind, or its replica could not read the events it still needed: resume with `Last-Event-ID`. The schema below is each event's `data`. A watch opened at revision 1042 reads, for example:
              *
              *     ```
-             *     : watching from revision 1042
+             *     : watching from revision 1042 (position 1042.9f3ab2c1)
              *
-             *     id: 1043
+             *     id: 1043.5be0c2d7
              *     event: registered
              *     data: {"revision":1043,"type":"registered","agent_id":"planner-7","at":"2026-11-27T09:00:00.000Z","agent":{"agent_id":"planner-7","agent_name":"Planner","host":"10.0.4.17","port":8080,"ttl_seconds":60,"metadata":null,"capabilities":["planning"],"labels":{"region":"eu-west-1"},"agent_card":null,"registered_at":"2026-11-27T09:00:00.000Z","last_heartbeat":"2026-11-27T09:00:00.000Z","expires_at":"2026-11-27T09:01:00.000Z","is_alive":true},"matches":true}
              *
              *     : keepalive
              *
-             *     id: 1050
+             *     id: 1050.e71a04b6
              *
              *     : keepalive
              *
@@ -2348,6 +2356,8 @@ export interface operations {
                 headers: {
                     /** @description The registry revision when the stream started. */
                     "X-Registry-Revision"?: number;
+                    /** @description The position of that revision, `<revision>.<fingerprint>` (`0` for an empty log). */
+                    "X-Registry-Position"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2442,7 +2452,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"];
                 };
             };
-            /** @description The events after the requested revision are no longer kept (EVENTS_RETENTION), or the revision is not one this registry has reached: list the agents again (`GET /agents`) and watch from its `X-Registry-Revision`. */
+            /** @description The events after the requested revision are no longer kept (EVENTS_RETENTION), or the revision is not one this registry has reached, or the position's event is not the one the log holds at that revision (the log was replaced: a restore from a backup, a failover to a replica that lagged): list the agents again (`GET /agents`) and watch from its `X-Registry-Position`. */
             410: {
                 headers: {
                     [name: string]: unknown;

@@ -21,7 +21,7 @@ export interface ListQuery extends AgentFilter {
 }
 
 /** The query string of a list or watch, repeated parameters repeated. */
-export function queryString(query: ListQuery & { since?: number }): string {
+export function queryString(query: ListQuery & { since?: string }): string {
   const params = new URLSearchParams();
   const list = (value: string | string[] | undefined) => (value === undefined ? [] : [value].flat());
   for (const capability of list(query.capability)) params.append('capability', capability);

@@ -17,15 +17,20 @@ export type AgentCard = NonNullable<AgentInfo['agent_card']>;
 /** One answer of `GET /agents`. */
 export interface AgentPage {
   agents: AgentInfo[];
-  /** The registry revision the page reflects: watch from it to miss nothing. */
+  /** The registry revision the page reflects. */
   revision: number;
+  /**
+   * That revision's position (`X-Registry-Position`, `<revision>.<fingerprint>`): watch from it to miss nothing. A
+   * watch from it hears 410 if the registry's log was replaced meanwhile (a restore, a failover to a lagging replica).
+   */
+  position: string;
   /** The cursor of the next page, when there is one. */
   next?: string;
 }
 
 /** Every agent that matches, from as many pages as it took (`listAll`). */
 export interface AgentSnapshot extends AgentPage {
-  /** The revision of the first page, the smallest: watch from it to miss nothing. */
+  /** The revision of the first page, the smallest; `position` is its position: watch from it to miss nothing. */
   revision: number;
   /** For each agent listed, the revision of the page it was on: the list holds its changes up to it. */
   listedAt: Map<string, number>;
@@ -103,7 +108,10 @@ export class RegistryClient {
     const agents = (await response.json()) as AgentInfo[];
     const link = /<([^>]*)>;\s*rel="next"/.exec(response.headers.get('link') ?? '');
     const next = link ? (new URL(link[1], this.url).searchParams.get('cursor') ?? undefined) : undefined;
-    return { agents, revision: Number(response.headers.get('x-registry-revision')), next };
+    const revision = Number(response.headers.get('x-registry-revision'));
+    // A registry from before positions sends none: its revision is resumed from unchecked.
+    const position = response.headers.get('x-registry-position') ?? String(revision);
+    return { agents, revision, position, next };
   }
 
   /**
@@ -117,15 +125,19 @@ export class RegistryClient {
     const agents: AgentInfo[] = [];
     const listedAt = new Map<string, number>();
     let revision: number | undefined;
+    let position = '';
     let cursor: string | undefined;
     do {
       const page = await this.list({ ...query, limit: query.limit ?? 1000, cursor });
-      revision = Math.min(revision ?? page.revision, page.revision);
+      if (revision === undefined || page.revision < revision) {
+        revision = page.revision;
+        position = page.position;
+      }
       for (const agent of page.agents) listedAt.set(agent.agent_id, page.revision);
       agents.push(...page.agents);
       cursor = page.next;
     } while (cursor !== undefined);
-    return { agents, revision, listedAt };
+    return { agents, revision, position, listedAt };
   }
 
   /** A raw request, for the watch's stream: no timeout, the caller's signal. */

@@ -30,12 +30,15 @@ export interface WatchOptions {
  * Lists the agents that match, then follows `GET /events` from the list's revision: the handler sees a snapshot
  * (every registered agent that matches, alive or not yet removed: check `is_alive` / `expires_at`), then every change
  * after it, in revision order, none skipped and none repeated. A dropped connection is resumed
- * from the last revision seen; a 410 (events past the registry's retention) lists again and hands over a fresh
+ * from the position of the last revision seen; a 410 (events past the registry's retention, or a registry whose log
+ * was replaced: restored from a backup, failed over to a replica that lagged) lists again and hands over a fresh
  * snapshot. Runs until `close()`.
  */
 export class Watch {
   private readonly abort = new AbortController();
   private lastRevision = 0;
+  /** Where the stream resumes: the position (`<revision>.<fingerprint>`) of `lastRevision`. */
+  private lastPosition = '0';
   /** The snapshot's agents and the revision of the page each was on, until the watch is past them all. */
   private listed?: { pages: Map<string, number>; through: number };
   private current: WatchState = 'connecting';
@@ -80,13 +83,14 @@ export class Watch {
         if (needSnapshot) {
           // Agents whose lease ran out but which cleanup has not removed are in it too (is_alive: false): a lease
           // running out, or renewed, is not an event, so a view without them would miss one that is renewed.
-          const { agents, revision, listedAt } = await this.client.listAll({
+          const { agents, revision, position, listedAt } = await this.client.listAll({
             ...this.filter,
             include_dead: true,
             limit: this.options.pageSize,
           });
           if (this.closed) return;
           this.lastRevision = revision;
+          this.lastPosition = position;
           let through = revision;
           for (const page of listedAt.values()) through = Math.max(through, page);
           this.listed = { pages: listedAt, through };
@@ -134,7 +138,7 @@ export class Watch {
     try {
       const response = await this.client.request(
         'GET',
-        `/events${queryString({ ...this.filter, since: this.lastRevision })}`,
+        `/events${queryString({ ...this.filter, since: this.lastPosition })}`,
         undefined,
         { signal: connection.signal, headers: { Accept: 'text/event-stream' } },
       );
@@ -167,22 +171,24 @@ export class Watch {
         const field = (name: string) =>
           lines.filter((line) => line.startsWith(`${name}:`)).map((line) => line.slice(name.length + 1).trimStart());
         const data = field('data').join('\n');
+        const id = field('id').at(-1);
         if (!data) {
           // A comment (keepalive), or progress: an `id` alone says the filters passed over the events up to it.
-          const id = Number(field('id').at(-1));
-          if (Number.isSafeInteger(id) && id > this.lastRevision) this.lastRevision = id;
+          const revision = id === undefined ? NaN : Number(id.split('.')[0]);
+          if (Number.isSafeInteger(revision) && revision > this.lastRevision) this.advance(revision, id!);
           continue;
         }
         const event = JSON.parse(data) as AgentEvent;
         if (event.revision <= this.lastRevision) continue;
-        if (this.reflected(event)) {
-          this.lastRevision = event.revision;
-          continue;
-        }
-        await this.handler({ type: 'event', event });
-        this.lastRevision = event.revision;
+        if (!this.reflected(event)) await this.handler({ type: 'event', event });
+        this.advance(event.revision, id ?? String(event.revision));
       }
     }
+  }
+
+  private advance(revision: number, position: string): void {
+    this.lastRevision = revision;
+    this.lastPosition = position;
   }
 
   /**

@@ -62,7 +62,8 @@ const PAGE = 1000;
 
 /**
  * Every agent that matches, dead ones included, page after page (the `Link` header's rel="next"), and the revision of
- * the first page: watching from it misses nothing.
+ * the first page and its position (`X-Registry-Position`): watching from it misses nothing, and hears 410 if the
+ * registry's log was replaced meanwhile (a restore, a failover to a replica that lagged).
  */
 export async function listAgents(filters, signal) {
   const params = filterParams(filters);
@@ -70,14 +71,16 @@ export async function listAgents(filters, signal) {
   params.set('limit', String(PAGE));
   let next = `/agents?${params}`;
   let revision;
+  let position;
   const agents = [];
   while (next) {
     const response = await api(next, { signal });
     revision ??= Number(response.headers.get('X-Registry-Revision'));
+    position ??= response.headers.get('X-Registry-Position') ?? String(revision);
     agents.push(...(await response.json()));
     next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('Link') ?? '')?.[1];
   }
-  return { agents, revision };
+  return { agents, revision, position };
 }
 
 /**

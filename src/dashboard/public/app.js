@@ -21,6 +21,8 @@ const state = {
   agents: new Map(),
   /** The revision the view reflects: the list's, then each event's. */
   revision: undefined,
+  /** Its position (`<revision>.<fingerprint>`): where the watch resumes. */
+  position: undefined,
   /** The registry's clock minus this browser's (from GET /health's checked_at): ages use the registry's time. */
   offsetMs: 0,
   filters: { q: '', capabilities: [], labels: [] },
@@ -459,9 +461,10 @@ async function loadCard(agentId) {
 // ---- Data: list, watch, refresh, health -------------------------------------------------------------------------
 
 /** Applies one event of the watch (events the view already reflects are skipped). */
-function apply(data) {
+function apply(data, id) {
   if (state.revision !== undefined && data.revision <= state.revision) return;
   state.revision = data.revision;
+  state.position = id ?? String(data.revision);
   if (data.matches && data.agent) {
     state.agents.set(data.agent_id, data.agent);
     state.dueSince.delete(data.agent_id);
@@ -490,6 +493,7 @@ async function refresh() {
     // The list is as new as the view or newer: it is the view (the watch skips the events it already holds).
     state.agents = fresh;
     state.revision = list.revision;
+    state.position = list.position;
   } else {
     // Events newer than the list were applied meanwhile: keep them, and take only the leases from the list.
     for (const [id, agent] of state.agents) {
@@ -524,7 +528,7 @@ function scheduleRefresh(delayMs) {
 /** Ends the watch's wait before it retries: the registry answers again (or the browser is back online). */
 let wakeWatch = () => {};
 
-/** Follows GET /events from state.revision, and again from the last event after a dropped connection. */
+/** Follows GET /events from state.position, and again from the last event after a dropped connection. */
 async function watch(generation) {
   let retryMs = RETRY_MIN_MS;
   while (generation === state.generation) {
@@ -537,14 +541,15 @@ async function watch(generation) {
     };
     try {
       const params = filterParams(state.filters);
-      params.set('since', String(state.revision));
+      params.set('since', state.position);
       const response = await api(`/events?${params}`, {
         headers: { Accept: 'text/event-stream' },
         signal: controller.signal,
         allow: [410],
       });
       if (response.status === 410) {
-        // The events after our revision are no longer kept: list again, and watch from the new list.
+        // The events after our position are no longer kept, or the log was replaced: list again, and watch from the
+        // new list.
         void response.body?.cancel();
         if (generation === state.generation) void restart();
         return;
@@ -556,7 +561,7 @@ async function watch(generation) {
       await readEventStream(response.body, {
         onActivity: activity,
         onEvent: (event) => {
-          if (generation === state.generation) apply(JSON.parse(event.data));
+          if (generation === state.generation) apply(JSON.parse(event.data), event.id);
         },
       });
       // The registry ended the stream (it is shutting down): resume, on whichever replica answers.
@@ -656,6 +661,7 @@ async function restart() {
   banner('error');
   state.agents = new Map(list.agents.map((agent) => [agent.agent_id, agent]));
   state.revision = list.revision;
+  state.position = list.position;
   state.dueSince.clear();
   render();
   scheduleRefresh(REFRESH_EVERY_MS);
