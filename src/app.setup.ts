@@ -23,7 +23,15 @@ export function configureApp(app: INestApplication): void {
     app.enableCors({
       origin: corsOrigins,
       allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
-      exposedHeaders: ['Link', 'X-Registry-Revision', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate', 'ETag'],
+      exposedHeaders: [
+        'Link',
+        'X-Registry-Revision',
+        'X-Registry-Position',
+        'X-Request-Id',
+        'Retry-After',
+        'WWW-Authenticate',
+        'ETag',
+      ],
       maxAge: 600,
     });
   }

@@ -38,7 +38,7 @@ export class RegistryRevision {
   @Property({ type: new BigIntType('number') })
   revision!: number;
 
-  /** Events up to this revision have been pruned: resuming from below it is a 410. */
+  /** Events before this revision have been pruned (the one at it is kept): resuming from below it is a 410. */
   @Property({ type: new BigIntType('number') })
   prunedThrough!: number;
 }

@@ -119,7 +119,7 @@ export class EventsController {
       'and watch from its `X-Registry-Position`.',
     {
       detail:
-        'Events after revision 17 are no longer kept (the oldest kept follows revision 912): list the agents again and watch from the X-Registry-Revision of that list.',
+        'Events after revision 17 are no longer kept (the oldest kept is revision 912): list the agents again and watch from the X-Registry-Position of that list.',
     },
   )
   @ApiProblemResponse(
@@ -212,14 +212,13 @@ async function checkResumable(
   const since = requested.revision;
   if (since < prunedThrough) {
     throw new GoneException(
-      `Events after revision ${since} are no longer kept (the oldest kept follows revision ${prunedThrough}): ` +
-        'list the agents again and watch from the X-Registry-Revision of that list.',
+      `Events after revision ${since} are no longer kept (the oldest kept is revision ${prunedThrough}): ${RELIST}`,
     );
   }
   if (since > revision) {
     throw new GoneException(
       `Revision ${since} is ahead of this registry's (${revision}); it was not made by this registry's database: ` +
-        'list the agents again and watch from the X-Registry-Revision of that list.',
+        RELIST,
     );
   }
   if (requested.fingerprint === undefined || since === 0) return;

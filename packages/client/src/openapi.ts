@@ -2463,7 +2463,7 @@ export interface operations {
                      *       "type": "about:blank",
                      *       "title": "Gone",
                      *       "status": 410,
-                     *       "detail": "Events after revision 17 are no longer kept (the oldest kept follows revision 912): list the agents again and watch from the X-Registry-Revision of that list."
+                     *       "detail": "Events after revision 17 are no longer kept (the oldest kept is revision 912): list the agents again and watch from the X-Registry-Position of that list."
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDetails"];
