@@ -1,6 +1,7 @@
 /**
- * One run for every tier: unit specs beside the code (src/**\/*.spec.ts) once, and e2e specs over the real HTTP app
- * and real databases (test/**\/*.e2e-spec.ts) once per HTTP adapter, as the jest projects `express` and `fastify`.
+ * One run for every tier: unit specs beside the code (src/**\/*.spec.ts) once; medium specs (test/medium/*.medium-spec.ts)
+ * once, over the app's providers and real databases without HTTP; and e2e specs over the real HTTP app and real
+ * databases (test/**\/*.e2e-spec.ts) once per HTTP adapter, as the jest projects `express` and `fastify`.
  * `npm test` builds first, because the process-level specs start dist/. global-setup decides whether the e2e suites
  * also run on PostgreSQL (PG_TEST_URL, REQUIRE_POSTGRES).
  * @type {import('jest').Config}
@@ -26,7 +27,12 @@ const e2e = (adapter) => ({
 });
 
 module.exports = {
-  projects: [{ ...project, displayName: 'unit', testRegex: 'src/.*\\.spec\\.ts$' }, e2e('express'), e2e('fastify')],
+  projects: [
+    { ...project, displayName: 'unit', testRegex: 'src/.*\\.spec\\.ts$' },
+    { ...project, displayName: 'medium', testRegex: 'test/medium/.*\\.medium-spec\\.ts$' },
+    e2e('express'),
+    e2e('fastify'),
+  ],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 30000,

@@ -44,20 +44,7 @@ export async function createTestApp(
   clock = new FakeClock(),
 ): Promise<TestApp> {
   const database = env.DATABASE_URL ? givenDatabase() : await createTestDatabase(dialect);
-  const config = loadConfig({
-    DATABASE_URL: database.url,
-    CLEANUP_CRON: NEVER,
-    LOG_LEVEL: 'fatal',
-    // Tests send bursts no client would; the rate-limit tests turn the limits on.
-    RATE_LIMIT: 'off',
-    HEARTBEAT_LIMIT: 'off',
-    // Suites send many refused requests from one address (loopback); test/attack.e2e-spec.ts turns it on.
-    AUTH_FAILURE_LIMIT: 'off',
-    // The fake clock jumps: each jump would look like an outage. The restart-grace tests turn it on.
-    RESTART_GRACE_AFTER: 'off',
-    HTTP_ADAPTER: testHttpAdapter(),
-    ...env,
-  });
+  const config = testConfig({ DATABASE_URL: database.url, HTTP_ADAPTER: testHttpAdapter(), ...env });
   let app: INestApplication | undefined;
   try {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
@@ -91,8 +78,27 @@ export async function createTestApp(
   };
 }
 
+/**
+ * The configuration every test tier starts from: the defaults, with what tests control themselves turned off. `env`
+ * overrides it (DATABASE_URL is expected there).
+ */
+export function testConfig(env: NodeJS.ProcessEnv): AppConfig {
+  return loadConfig({
+    CLEANUP_CRON: NEVER,
+    LOG_LEVEL: 'fatal',
+    // Tests send bursts no client would; the rate-limit tests turn the limits on.
+    RATE_LIMIT: 'off',
+    HEARTBEAT_LIMIT: 'off',
+    // Suites send many refused requests from one address (loopback); test/attack.e2e-spec.ts turns it on.
+    AUTH_FAILURE_LIMIT: 'off',
+    // The fake clock jumps: each jump would look like an outage. The restart-grace tests turn it on.
+    RESTART_GRACE_AFTER: 'off',
+    ...env,
+  });
+}
+
 /** A scratch folder standing in for a database the caller created and will remove. */
-function givenDatabase(): { url?: string; dir: string; drop(): Promise<void> } {
+export function givenDatabase(): { url?: string; dir: string; drop(): Promise<void> } {
   const { dir, remove } = tempDir();
   return { dir, drop: () => Promise.resolve(remove()) };
 }
