@@ -2,7 +2,7 @@ import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import { Access } from '../auth/access.decorator';
-import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from '../registry/expiry-guard';
+import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from '../scheduler/expiry-guard';
 
 const EXAMPLE = `# HELP agent_registry_agents Agents stored, by state: alive (lease running) or expired (lease ran out, not yet removed by cleanup).
 # TYPE agent_registry_agents gauge

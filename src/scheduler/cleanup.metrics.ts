@@ -1,10 +1,13 @@
 import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from './expiry-guard';
 
 export const CLEANUP_DURATION = 'agent_registry_cleanup_duration_seconds';
 export const CLEANUP_REMOVED = 'agent_registry_cleanup_removed_agents';
 export const EXPIRATIONS = 'agent_registry_expirations_total';
 
+/** In this order: /metrics lists the guard's gauge before the cleanup's own, as it did when the registry declared it. */
 export const CLEANUP_METRICS = [
+  makeGaugeProvider({ name: EXPIRY_GUARD_ENGAGED, help: EXPIRY_GUARD_ENGAGED_HELP }),
   makeHistogramProvider({
     name: CLEANUP_DURATION,
     help: 'Cleanup runs by result (ok, failed): grace, guard, removing expired agents and pruning old events.',

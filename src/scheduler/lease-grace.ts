@@ -6,8 +6,8 @@ import { Clock } from '../common/clock';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { pickedInOrder } from './agent-locks';
-import { leaseRenewalSql } from './lease';
+import { pickedInOrder } from '../registry/agent-locks';
+import { leaseRenewalSql } from '../registry/lease';
 
 /** How often each replica notes, in the database, that the registry is serving. */
 export const WATERMARK_EVERY_MS = 5000;
