@@ -1,5 +1,10 @@
 import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
-import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from './expiry-guard';
+
+/** The gauge that says whether the guard holds this replica's cleanup (GET /metrics). */
+export const EXPIRY_GUARD_ENGAGED = 'agent_registry_expiry_guard_engaged';
+export const EXPIRY_GUARD_ENGAGED_HELP =
+  '1 while the mass-expiry guard holds any agents (of one key, or the whole registry) from cleanup, as this replica ' +
+  'last read it; 0 otherwise.';
 
 export const CLEANUP_DURATION = 'agent_registry_cleanup_duration_seconds';
 export const CLEANUP_REMOVED = 'agent_registry_cleanup_removed_agents';

@@ -5,16 +5,11 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Gauge } from 'prom-client';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { EXPIRY_GUARD_ENGAGED } from './cleanup.metrics';
 import { cap, explain, groupName, num, releaseReason, tooMany } from './expiry-guard.rule';
 import { ExpiryGuardSql, GroupRow, GuardRow, UNOWNED } from './expiry-guard.sql';
 
 export { UNOWNED } from './expiry-guard.sql';
-
-/** The gauge that says whether the guard holds this replica's cleanup (GET /metrics). */
-export const EXPIRY_GUARD_ENGAGED = 'agent_registry_expiry_guard_engaged';
-export const EXPIRY_GUARD_ENGAGED_HELP =
-  '1 while the mass-expiry guard holds any agents (of one key, or the whole registry) from cleanup, as this replica ' +
-  'last read it; 0 otherwise.';
 
 /** How far back the very first check looks (there is no earlier check to count from). */
 export const GUARD_WINDOW_MS = 60_000;
