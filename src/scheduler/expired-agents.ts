@@ -10,7 +10,12 @@ import { AgentRecord } from '../registry/agent-record.entity';
 import { toAgentInfo } from '../registry/agent-rows';
 import { Dialect } from '../registry/agent-query';
 import { deleteAgents } from '../registry/delete-agents';
-import type { HeldAgents } from './expiry-guard';
+
+/** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
+export interface HeldAgents {
+  owners: string[];
+  unowned: boolean;
+}
 
 /** Most agents one cleanup statement deletes. */
 export const CLEANUP_CHUNK = 500;

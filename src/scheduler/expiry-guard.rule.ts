@@ -1,4 +1,4 @@
-import { UNOWNED } from './expiry-guard.sql';
+import { UNOWNED } from './expiry-guard.repository';
 
 /** The mass-expiry guard's rule and its wording (see ExpiryGuard). */
 

@@ -6,19 +6,14 @@ import { Gauge } from 'prom-client';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { EXPIRY_GUARD_ENGAGED } from './cleanup.metrics';
+import type { HeldAgents } from './expired-agents';
 import { cap, explain, groupName, num, releaseReason, tooMany } from './expiry-guard.rule';
-import { ExpiryGuardSql, GroupRow, GuardRow, UNOWNED } from './expiry-guard.sql';
+import { ExpiryGuardRepository, GroupRow, GuardRow, UNOWNED } from './expiry-guard.repository';
 
-export { UNOWNED } from './expiry-guard.sql';
+export { UNOWNED } from './expiry-guard.repository';
 
 /** How far back the very first check looks (there is no earlier check to count from). */
 export const GUARD_WINDOW_MS = 60_000;
-
-/** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
-export interface HeldAgents {
-  owners: string[];
-  unowned: boolean;
-}
 
 /** What the cleanup keeps: everything, or the agents of the held groups; and the instant the guard judged. */
 export interface CleanupHolds extends HeldAgents {
@@ -105,7 +100,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   private async decide(tx: EntityManager): Promise<CleanupHolds> {
     const { ratio, min, maxMs } = this.config.expiryGuard;
-    const sql = new ExpiryGuardSql(tx);
+    const sql = new ExpiryGuardRepository(tx);
     const row = await sql.lock();
     const now = this.clock.now().getTime();
     const stored = new Map((await sql.groups()).map((group) => [group.grp, group]));
@@ -162,7 +157,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   /** The hold of the whole registry: its lapses trip the rule even without its largest contributing group. */
   private async decideRegistry(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     row: GuardRow,
     rest: Rest | undefined,
     last: number,
@@ -198,7 +193,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
    * a group with more than lapses / EXPIRY_GUARD_RATIO does not trip it, however many more it has.
    */
   private async count(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     stored: Map<string, GroupRow>,
     last: number,
     now: number,
@@ -229,7 +224,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
    * alive are counted only when the lapses reach EXPIRY_GUARD_MIN, and only as far as the rule needs.
    */
   private async withoutLargest(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     counts: Map<string, GroupCount>,
     last: number,
   ): Promise<Rest | undefined> {
@@ -249,7 +244,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   /** The guard as stored (for `/health`). */
   async state(): Promise<ExpiryGuardState> {
-    const sql = new ExpiryGuardSql(this.orm.em.fork() as EntityManager);
+    const sql = new ExpiryGuardRepository(this.orm.em.fork() as EntityManager);
     const row = await sql.registryHold();
     const groups = await sql.groups(true);
     const everything = row !== undefined && row.since !== null;
@@ -276,7 +271,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
   async releaseNow(keyName: string | undefined, key?: string): Promise<ExpiryGuardState> {
     const by = `released by ${keyName ?? 'a local client'}`;
     await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
-      const sql = new ExpiryGuardSql(tx);
+      const sql = new ExpiryGuardRepository(tx);
       await sql.lock();
       const now = this.clock.now().getTime();
       if (key === undefined) {

@@ -42,7 +42,7 @@ function notInGroup(grp: string): { sql: string; params: string[] } {
 }
 
 /** The SQL of the mass-expiry guard (see ExpiryGuard), on one transaction (or a fork, outside one). */
-export class ExpiryGuardSql {
+export class ExpiryGuardRepository {
   constructor(private readonly em: EntityManager) {}
 
   /** Locks the guard's row until the transaction ends (replicas take turns) and reads it. */
