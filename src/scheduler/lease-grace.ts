@@ -3,6 +3,7 @@ import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { RepeatingTask } from '../common/repeating-task';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { leaseRenewalSql } from '../registry/lease';
@@ -45,7 +46,11 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly logger = new Logger('RestartGrace');
   private readonly expiresAt: string;
   private readonly lockRowsFirst: boolean;
-  private timer?: NodeJS.Timeout;
+  /** Every WATERMARK_EVERY_MS, or RETRY_EVERY_MS while the database does not answer. */
+  private readonly looks = new RepeatingTask(
+    () => this.observe(),
+    () => (this.failing ? RETRY_EVERY_MS : WATERMARK_EVERY_MS),
+  );
   private running?: Promise<number>;
   private failing = false;
   private stopped = false;
@@ -62,25 +67,13 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.restartGraceAfterMs === undefined) return;
     await this.observe().catch(() => undefined);
-    this.schedule();
+    this.looks.start();
   }
 
   beforeApplicationShutdown(): Promise<unknown> | undefined {
     this.stopped = true;
-    clearTimeout(this.timer);
+    void this.looks.stop();
     return this.running;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(
-      () =>
-        void this.observe().then(
-          () => this.schedule(),
-          () => this.schedule(),
-        ),
-      this.failing ? RETRY_EVERY_MS : WATERMARK_EVERY_MS,
-    );
   }
 
   /**
