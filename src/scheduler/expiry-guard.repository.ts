@@ -1,4 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { bigintValue } from '../database/bigint';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 
 /** The group of the agents nobody owns (key names start with a letter or a digit). */
@@ -73,7 +74,7 @@ export class ExpiryGuardRepository {
         'where expires_at > ? and expires_at <= ? and registered_at <= ? group by coalesce(owner, ?)',
       [UNOWNED, from, now, last, UNOWNED],
     );
-    return new Map(rows.map((row) => [row.grp, Number(row.n)]));
+    return new Map(rows.map((row) => [row.grp, bigintValue(row.n)]));
   }
 
   /** The agents of `grp` registered by `at` whose leases ran out after `from` and by `now`. */
@@ -115,7 +116,7 @@ export class ExpiryGuardRepository {
     return this.all<{ n: number | string }>(
       `select count(*) as n from (select 1 from agent_record where ${where} limit ?) capped`,
       [...params, cap],
-    ).then(([row]) => Number(row.n));
+    ).then(([row]) => bigintValue(row.n));
   }
 
   async holdGroup(grp: string, since: number, reason: string, heldFrom: number, heldAlive: number): Promise<void> {
@@ -180,7 +181,7 @@ export class ExpiryGuardRepository {
       `select count(*) as n from agent_record where ${where}`,
       params,
     );
-    return Number(row.n);
+    return bigintValue(row.n);
   }
 }
 

@@ -4,6 +4,7 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { RepeatingTask } from '../common/repeating-task';
+import { optionalBigint } from '../database/bigint';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { leaseRenewalSql } from '../registry/lease';
@@ -127,7 +128,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
         // Replicas take turns; SQLite takes its write lock now.
         const row = await sql.lockWatermark();
         const now = this.clock.now().getTime();
-        const seenAt = row.seenAt === null ? undefined : Number(row.seenAt);
+        const seenAt = optionalBigint(row.seenAt);
         if (!gap && seenAt !== undefined && now - seenAt > graceAfter) {
           gap = { from: seenAt, to: now };
           this.logger.warn(
