@@ -10,8 +10,8 @@ import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/datab
 import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
 import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
 import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
-import { RegistryWatermark } from './src/registry/registry-watermark.entity';
-import { ExpiryGuardGroup, ExpiryGuardRow } from './src/registry/expiry-guard.entity';
+import { RegistryWatermark } from './src/scheduler/registry-watermark.entity';
+import { ExpiryGuardGroup, ExpiryGuardRow } from './src/scheduler/expiry-guard.entity';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;

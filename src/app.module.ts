@@ -31,8 +31,9 @@ export class AppModule {
         CommonModule,
         DatabaseModule.forRoot(config.database),
         RegistryModule,
-        ServiceDiscoveryModule,
+        // Before ServiceDiscoveryModule: the OpenAPI document lists /admin/expiry-guard right after /agents.
         SchedulerModule,
+        ServiceDiscoveryModule,
         HealthModule,
         MetricsModule,
         DashboardModule,

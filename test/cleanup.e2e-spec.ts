@@ -5,7 +5,7 @@ import { pickedInOrder } from '../src/registry/agent-locks';
 import { AgentRecord } from '../src/registry/agent-record.entity';
 import { agentColumns, registrationOf } from '../src/registry/agent-rows';
 import { RegistryWriter } from '../src/registry/registry-writer';
-import { CLEANUP_CHUNK } from '../src/registry/registry.service';
+import { CLEANUP_CHUNK } from '../src/scheduler/expired-agents';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, listedAgentIds, storedAgentCount, TestApp } from './support/test-app';

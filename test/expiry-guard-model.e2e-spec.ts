@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { Principal } from '../src/auth/auth.guard';
-import { ExpiryGuard } from '../src/registry/expiry-guard';
-import { LeaseGrace } from '../src/registry/lease-grace';
+import { ExpiryGuard } from '../src/scheduler/expiry-guard';
+import { LeaseGrace } from '../src/scheduler/lease-grace';
 import { RegistryService } from '../src/registry/registry.service';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
+import { ExpiredAgents } from '../src/scheduler/expired-agents';
 import { onEachDatabase } from './support/databases';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -201,7 +202,7 @@ describe.each(onEachDatabase())('Mass-expiry guard, model-based (%s)', (dialect)
               : undefined;
           const failAfter =
             outcome === 'failsAfterCheck'
-              ? jest.spyOn(registry, 'removeExpired').mockRejectedValueOnce(new Error('down'))
+              ? jest.spyOn(t.app.get(ExpiredAgents), 'remove').mockRejectedValueOnce(new Error('down'))
               : undefined;
           const alive = aliveAt(at);
           const removed = await job.run();

@@ -1,7 +1,8 @@
 import request from 'supertest';
 import { expectProblem } from './support/problem';
-import { ExpiryGuard } from '../src/registry/expiry-guard';
-import { CLEANUP_CHUNK, RegistryService } from '../src/registry/registry.service';
+import { ExpiryGuard } from '../src/scheduler/expiry-guard';
+import { RegistryService } from '../src/registry/registry.service';
+import { CLEANUP_CHUNK, ExpiredAgents } from '../src/scheduler/expired-agents';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { agent, createTestApp, TestApp } from './support/test-app';
@@ -241,7 +242,7 @@ describe.each(onEachDatabase())('Mass-expiry guard (HTTP + %s)', (dialect) => {
       if (typeof sql === 'string' && sql.startsWith('/* cleanup */')) chunks.push(params ?? []);
       return execute(sql, params, ...rest);
     }) as typeof connection.execute);
-    const removed = await registry.removeExpired({ owners: ['mallory'], unowned: false });
+    const removed = await t.app.get(ExpiredAgents).remove({ owners: ['mallory'], unowned: false });
     expect(removed).toHaveLength(CLEANUP_CHUNK + 20);
     expect(chunks).toHaveLength(2);
     // The second chunk starts after the first's last row: (its expires_at, its agent_id).

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { LeaseGrace } from '../src/registry/lease-grace';
+import { LeaseGrace } from '../src/scheduler/lease-grace';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, Dialect, onEachDatabase, TestDatabase } from './support/databases';
 import { EventStream, openEventStream } from './support/event-stream';

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { LeaseGrace } from '../src/registry/lease-grace';
+import { LeaseGrace } from '../src/scheduler/lease-grace';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';
 import { EventStream, openEventStream, revisionIn } from './support/event-stream';

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { GRACE_CHUNK, LeaseGrace } from '../src/registry/lease-grace';
+import { GRACE_CHUNK, LeaseGrace } from '../src/scheduler/lease-grace';
 import { RegistryWriter } from '../src/registry/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, onEachDatabase, TestDatabase, withAdmin } from './support/databases';

@@ -3,6 +3,7 @@ import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
+import { bigintValue } from './bigint';
 
 /** A replica's clock may differ from the database's by this much before the registry warns about it. */
 export const CLOCK_SKEW_WARNING_MS = 1000;
@@ -29,7 +30,7 @@ export class ClockSkewCheck implements OnApplicationBootstrap {
         .getConnection()
         .execute<{ now: string }[]>('select (extract(epoch from clock_timestamp()) * 1000)::bigint as now');
       const after = this.clock.now().getTime();
-      const skew = (before + after) / 2 - Number(rows[0].now);
+      const skew = (before + after) / 2 - bigintValue(rows[0].now);
       if (Math.abs(skew) > CLOCK_SKEW_WARNING_MS + (after - before) / 2) {
         this.logger.warn(
           `This replica's clock is ${Math.round(Math.abs(skew))} ms ${skew > 0 ? 'ahead of' : 'behind'} the ` +

@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { RepeatingTask } from '../common/repeating-task';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
 import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
@@ -59,7 +60,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   /** The fingerprint of the event at `head`, as first read; undefined when the log held none (revision 0). */
   private headFingerprint?: string;
   private failing = false;
-  private timer?: NodeJS.Timeout;
+  private polling?: RepeatingTask;
   private reading?: Promise<void>;
   private readAgain = false;
   private closed = false;
@@ -74,8 +75,12 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Starts following the log. A database not reachable (or not migrated) yet only delays the first read. */
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => this.wake(), this.config.eventsPollMs);
-    this.timer.unref();
+    this.polling = new RepeatingTask(
+      () => this.wake(),
+      () => this.config.eventsPollMs,
+      true,
+    );
+    this.polling.start();
     this.wake();
   }
 
@@ -86,7 +91,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async onModuleDestroy(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    void this.polling?.stop();
     for (const watcher of this.watchers) this.drop(watcher, 'shutdown', 'the registry is shutting down');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.reading, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_READ_WAIT_MS)))]);

@@ -2,7 +2,7 @@ import { Controller, Get, Header, Logger, ServiceUnavailableException, UseFilter
 import { HealthCheck, HealthCheckResult, HealthCheckService, MikroOrmHealthIndicator } from '@nestjs/terminus';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { Clock } from '../common/clock';
-import { ExpiryGuard } from '../registry/expiry-guard';
+import { ExpiryGuard } from '../scheduler/expiry-guard';
 import { RegistryService } from '../registry/registry.service';
 import { HealthResponse, UnhealthyResponse } from './dto/health-response.dto';
 import { HealthDocumentFilter } from './health-document.filter';

@@ -2,8 +2,8 @@ import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import { Access } from '../auth/access.decorator';
-import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from '../registry/expiry-guard';
 
+/** An example of the text (the metrics themselves are declared by the modules that own them). */
 const EXAMPLE = `# HELP agent_registry_agents Agents stored, by state: alive (lease running) or expired (lease ran out, not yet removed by cleanup).
 # TYPE agent_registry_agents gauge
 agent_registry_agents{state="alive"} 42
@@ -11,9 +11,9 @@ agent_registry_agents{state="expired"} 3
 # HELP agent_registry_heartbeats_total Heartbeats committed (lease renewals).
 # TYPE agent_registry_heartbeats_total counter
 agent_registry_heartbeats_total 18211
-# HELP ${EXPIRY_GUARD_ENGAGED} ${EXPIRY_GUARD_ENGAGED_HELP}
-# TYPE ${EXPIRY_GUARD_ENGAGED} gauge
-${EXPIRY_GUARD_ENGAGED} 0
+# HELP agent_registry_expiry_guard_engaged 1 while the mass-expiry guard holds any agents (of one key, or the whole registry) from cleanup, as this replica last read it; 0 otherwise.
+# TYPE agent_registry_expiry_guard_engaged gauge
+agent_registry_expiry_guard_engaged 0
 `;
 
 /** /metrics (the path is PrometheusModule's): prom-client's registry in the Prometheus text format. */

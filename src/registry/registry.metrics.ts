@@ -1,6 +1,5 @@
-import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import { makeSampledGaugeProvider } from '../metrics/sampled-gauge';
-import { EXPIRY_GUARD_ENGAGED, EXPIRY_GUARD_ENGAGED_HELP } from './expiry-guard';
 
 export const AGENTS = 'agent_registry_agents';
 export const REGISTRATIONS = 'agent_registry_registrations_total';
@@ -28,5 +27,4 @@ export const REGISTRY_METRICS = [
     name: WRITE_QUEUE_DEPTH,
     help: 'Writes waiting for the next group commit (not counting the one in flight).',
   }),
-  makeGaugeProvider({ name: EXPIRY_GUARD_ENGAGED, help: EXPIRY_GUARD_ENGAGED_HELP }),
 ];

@@ -2,9 +2,6 @@ import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
 import { AgentRecord } from './agent-record.entity';
-import { ExpiryGuard } from './expiry-guard';
-import { ExpiryGuardController } from './expiry-guard.controller';
-import { LeaseGrace } from './lease-grace';
 import { RegistryController } from './registry.controller';
 import { REGISTRY_METRICS } from './registry.metrics';
 import { RegistryService } from './registry.service';
@@ -12,8 +9,8 @@ import { RegistryWriter } from './registry-writer';
 
 @Module({
   imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
-  controllers: [RegistryController, ExpiryGuardController],
-  providers: [RegistryService, RegistryWriter, LeaseGrace, ExpiryGuard, ...REGISTRY_METRICS],
-  exports: [RegistryService, LeaseGrace, ExpiryGuard],
+  controllers: [RegistryController],
+  providers: [RegistryService, RegistryWriter, ...REGISTRY_METRICS],
+  exports: [RegistryService],
 })
 export class RegistryModule {}

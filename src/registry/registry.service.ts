@@ -5,7 +5,6 @@ import {
   BeforeApplicationShutdown,
   Inject,
   Injectable,
-  Logger,
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
@@ -14,18 +13,13 @@ import { Counter } from 'prom-client';
 import { Clock } from '../common/clock';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
-import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
-import { lockRevision, positionAt, revisionState } from '../events/event-log';
+import { positionAt, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
-import { pickedInOrder } from './agent-locks';
-import type { HeldAgents } from './expiry-guard';
 import { AgentRecord } from './agent-record.entity';
 import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
 import { agentColumns, fromRow, iso, registrationOf, storedBytes, StoredRow, toAgentInfo } from './agent-rows';
-import { deleteAgents } from './delete-agents';
 import { AgentFilter } from './discovery';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
@@ -93,15 +87,6 @@ export interface StoredCard {
   card: AgentCardLike;
 }
 
-/** Most agents one cleanup statement deletes. */
-export const CLEANUP_CHUNK = 500;
-
-/**
- * Which agents a cleanup chunk may pick (binds now): one condition on agent_record, read through the expires_at
- * index. The delete re-checks `expires_at <= now` on each row it removes.
- */
-export const CLEANUP_PICKS = 'expires_at <= ?';
-
 /**
  * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
  * and a write back); reads go straight to the database. Lookups of one agent that arrive together share one query:
@@ -112,7 +97,6 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
 
   private readonly dialect: Dialect;
-  private readonly logger = new Logger('Cleanup');
   private stopSampling?: () => void;
   /** The last chunk read of a full list queued so far: each waits for the one before (see listAll). */
   private chunkReads: Promise<unknown> = Promise.resolve();
@@ -120,7 +104,6 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     private readonly em: EntityManager,
     private readonly writer: RegistryWriter,
-    private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
     @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
@@ -318,84 +301,6 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     const found = new Map(rows.map((row) => [row.agentId, fromRow(row)]));
     return ids.map((id) => ({ ok: true, value: found.get(id) }));
   }
-
-  /**
-   * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
-   * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk's
-   * agents are picked through the expires_at index (in its order, with a limit: no sort of every expired row) and, on
-   * PostgreSQL, locked in agent_id order as heartbeat batches lock them (see pickedInOrder), so the two cannot
-   * deadlock; a deadlock or serialization failure that still happens is retried. Each chunk re-checks `expires_at` on
-   * the row it deletes, so a heartbeat that commits while the chunk is being picked keeps its agent. Each chunk
-   * records its `expired` events in its own transaction, and the event loop is yielded between chunks. Returns the
-   * ids removed. Replicas cleaning at once take turns on the revision counter, and each deletes, and returns, what
-   * the others did not. The agents of `held` groups (see ExpiryGuard) stay, and only leases that ran out by `at`
-   * (the instant the guard judged; now by default) go. Each chunk picks after the last row the one before took, in
-   * (expires_at, agent_id) order: the rows before it were deleted or are held, and held rows, usually the oldest,
-   * are not read again by every chunk.
-   */
-  async removeExpired(held?: HeldAgents, at?: number): Promise<string[]> {
-    const now = at ?? this.clock.now().getTime();
-    const keep = keepHeld(held);
-    const removed: string[] = [];
-    let after: { expiresAt: number; agentId: string } | undefined;
-    try {
-      for (;;) {
-        const from = after && {
-          sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
-          params: [after.expiresAt, after.expiresAt, after.agentId],
-        };
-        const picked =
-          `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
-          'order by expires_at, agent_id limit ?)';
-        const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
-        const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
-          this.em.fork().transactional(async (tx) => {
-            const counter = await lockRevision(tx);
-            const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
-              now,
-              now,
-              ...(from?.params ?? []),
-              ...keep.params,
-              CLEANUP_CHUNK,
-            ]);
-            await counter.append(
-              records.map((record) => ({
-                type: 'expired',
-                agentId: record.agentId,
-                previous: toAgentInfo(record, now),
-              })),
-              now,
-            );
-            return records;
-          }),
-        );
-        removed.push(...chunk.map((record) => record.agentId));
-        if (chunk.length < CLEANUP_CHUNK) return removed;
-        after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      if (removed.length > 0) this.feed.wake();
-    }
-  }
-}
-
-/**
- * Whether `a` comes after `b` in the cleanup's (expires_at, agent_id) order. agent_id is ASCII (AGENT_ID_PATTERN),
- * compared bytewise by SQLite and by PostgreSQL (collate "C"), as by JavaScript.
- */
-function keyAfter(a: AgentRecord, b: AgentRecord): boolean {
-  return a.expiresAt > b.expiresAt || (a.expiresAt === b.expiresAt && a.agentId > b.agentId);
-}
-
-/** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */
-function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[] } {
-  const owners = held?.owners ?? [];
-  const notListed = owners.length === 0 ? '' : `owner not in (${owners.map(() => '?').join(', ')})`;
-  if (held?.unowned) {
-    return { sql: ` and owner is not null${notListed && ` and ${notListed}`}`, params: owners };
-  }
-  return { sql: notListed && ` and (owner is null or ${notListed})`, params: owners };
 }
 
 /** The agents of a selection, planned and read with `run`. */

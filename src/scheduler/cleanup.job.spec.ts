@@ -4,10 +4,11 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { CleanupHolds, ExpiryGuard, HeldAgents } from '../registry/expiry-guard';
-import { LeaseGrace } from '../registry/lease-grace';
-import { RegistryService } from '../registry/registry.service';
+import { HeldAgents } from './expired-agents';
+import { CleanupHolds, ExpiryGuard } from './expiry-guard';
+import { LeaseGrace } from './lease-grace';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';
+import { ExpiredAgents } from './expired-agents';
 import { CLEANUP_METRICS } from './cleanup.metrics';
 
 /**
@@ -38,7 +39,7 @@ describe('CleanupJob', () => {
       providers: [
         CleanupJob,
         ...CLEANUP_METRICS,
-        { provide: RegistryService, useValue: { removeExpired } },
+        { provide: ExpiredAgents, useValue: { remove: removeExpired } },
         { provide: LeaseGrace, useValue: { observe } },
         { provide: ExpiryGuard, useValue: { check } },
         { provide: ChangeFeed, useValue: { pruneOldEvents } },

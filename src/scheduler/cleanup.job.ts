@@ -6,9 +6,9 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { ExpiryGuard } from '../registry/expiry-guard';
-import { LeaseGrace } from '../registry/lease-grace';
-import { RegistryService } from '../registry/registry.service';
+import { ExpiryGuard } from './expiry-guard';
+import { LeaseGrace } from './lease-grace';
+import { ExpiredAgents } from './expired-agents';
 import { CLEANUP_DURATION, CLEANUP_REMOVED, EXPIRATIONS } from './cleanup.metrics';
 
 export const CLEANUP_JOB = 'agent-cleanup';
@@ -24,7 +24,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly logger = new Logger(CleanupJob.name);
 
   constructor(
-    private readonly registry: RegistryService,
+    private readonly expired: ExpiredAgents,
     private readonly grace: LeaseGrace,
     private readonly guard: ExpiryGuard,
     private readonly feed: ChangeFeed,
@@ -66,7 +66,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
       await this.grace.observe();
       // Too many leases ran out at once: keep those agents (see ExpiryGuard), or all of them, and prune events.
       const holds = await this.guard.check();
-      const removed = holds.everything ? [] : await this.registry.removeExpired(holds, holds.at);
+      const removed = holds.everything ? [] : await this.expired.remove(holds, holds.at);
       this.lastRemoved.set(removed.length);
       this.expirations.inc(removed.length);
       if (removed.length > 0) {

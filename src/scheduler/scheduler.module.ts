@@ -4,9 +4,16 @@ import { EventsModule } from '../events/events.module';
 import { RegistryModule } from '../registry/registry.module';
 import { CleanupJob } from './cleanup.job';
 import { CLEANUP_METRICS } from './cleanup.metrics';
+import { ExpiredAgents } from './expired-agents';
+import { ExpiryGuard } from './expiry-guard';
+import { ExpiryGuardController } from './expiry-guard.controller';
+import { LeaseGrace } from './lease-grace';
 
+/** All of expiry: the cleanup job, the removal of expired agents, restart grace, and the mass-expiry guard. */
 @Module({
   imports: [ScheduleModule.forRoot(), RegistryModule, EventsModule],
-  providers: [CleanupJob, ...CLEANUP_METRICS],
+  controllers: [ExpiryGuardController],
+  providers: [CleanupJob, ExpiredAgents, LeaseGrace, ExpiryGuard, ...CLEANUP_METRICS],
+  exports: [ExpiryGuard],
 })
 export class SchedulerModule {}

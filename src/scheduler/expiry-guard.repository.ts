@@ -1,4 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { bigintValue } from '../database/bigint';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 
 /** The group of the agents nobody owns (key names start with a letter or a digit). */
@@ -42,7 +43,7 @@ function notInGroup(grp: string): { sql: string; params: string[] } {
 }
 
 /** The SQL of the mass-expiry guard (see ExpiryGuard), on one transaction (or a fork, outside one). */
-export class ExpiryGuardSql {
+export class ExpiryGuardRepository {
   constructor(private readonly em: EntityManager) {}
 
   /** Locks the guard's row until the transaction ends (replicas take turns) and reads it. */
@@ -73,7 +74,7 @@ export class ExpiryGuardSql {
         'where expires_at > ? and expires_at <= ? and registered_at <= ? group by coalesce(owner, ?)',
       [UNOWNED, from, now, last, UNOWNED],
     );
-    return new Map(rows.map((row) => [row.grp, Number(row.n)]));
+    return new Map(rows.map((row) => [row.grp, bigintValue(row.n)]));
   }
 
   /** The agents of `grp` registered by `at` whose leases ran out after `from` and by `now`. */
@@ -115,7 +116,7 @@ export class ExpiryGuardSql {
     return this.all<{ n: number | string }>(
       `select count(*) as n from (select 1 from agent_record where ${where} limit ?) capped`,
       [...params, cap],
-    ).then(([row]) => Number(row.n));
+    ).then(([row]) => bigintValue(row.n));
   }
 
   async holdGroup(grp: string, since: number, reason: string, heldFrom: number, heldAlive: number): Promise<void> {
@@ -180,7 +181,7 @@ export class ExpiryGuardSql {
       `select count(*) as n from agent_record where ${where}`,
       params,
     );
-    return Number(row.n);
+    return bigintValue(row.n);
   }
 }
 

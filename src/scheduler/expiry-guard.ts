@@ -5,25 +5,16 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Gauge } from 'prom-client';
 import { Clock } from '../common/clock';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { cap, explain, groupName, num, releaseReason, tooMany } from './expiry-guard.rule';
-import { ExpiryGuardSql, GroupRow, GuardRow, UNOWNED } from './expiry-guard.sql';
+import { bigintValue, optionalBigint } from '../database/bigint';
+import { EXPIRY_GUARD_ENGAGED } from './cleanup.metrics';
+import type { HeldAgents } from './expired-agents';
+import { cap, explain, GroupCount, groupName, releaseReason, Rest, tooMany } from './expiry-guard.rule';
+import { ExpiryGuardRepository, GroupRow, GuardRow, UNOWNED } from './expiry-guard.repository';
 
-export { UNOWNED } from './expiry-guard.sql';
-
-/** The gauge that says whether the guard holds this replica's cleanup (GET /metrics). */
-export const EXPIRY_GUARD_ENGAGED = 'agent_registry_expiry_guard_engaged';
-export const EXPIRY_GUARD_ENGAGED_HELP =
-  '1 while the mass-expiry guard holds any agents (of one key, or the whole registry) from cleanup, as this replica ' +
-  'last read it; 0 otherwise.';
+export { UNOWNED } from './expiry-guard.repository';
 
 /** How far back the very first check looks (there is no earlier check to count from). */
 export const GUARD_WINDOW_MS = 60_000;
-
-/** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
-export interface HeldAgents {
-  owners: string[];
-  unowned: boolean;
-}
 
 /** What the cleanup keeps: everything, or the agents of the held groups; and the instant the guard judged. */
 export interface CleanupHolds extends HeldAgents {
@@ -44,13 +35,6 @@ export interface ExpiryGuardState {
   keys?: string[];
   /** The agents nobody owns are held. */
   unowned?: boolean;
-}
-
-/** One group at a check: its agents alive at the last check, and those of them that lapsed since. */
-interface GroupCount {
-  grp: string;
-  aliveBefore: number;
-  lapsed: number;
 }
 
 /**
@@ -110,14 +94,14 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   private async decide(tx: EntityManager): Promise<CleanupHolds> {
     const { ratio, min, maxMs } = this.config.expiryGuard;
-    const sql = new ExpiryGuardSql(tx);
+    const sql = new ExpiryGuardRepository(tx);
     const row = await sql.lock();
     const now = this.clock.now().getTime();
     const stored = new Map((await sql.groups()).map((group) => [group.grp, group]));
-    const checked = num(row.checkedAt);
+    const checked = optionalBigint(row.checkedAt);
     // A replica whose clock is behind the last check's counts nothing new.
     const last = Math.min(now, checked ?? now - GUARD_WINDOW_MS);
-    const counts = await this.count(sql, stored, last, now, num(row.releasedAt) ?? 0);
+    const counts = await this.count(sql, stored, last, now, optionalBigint(row.releasedAt) ?? 0);
 
     // When the registry trips the rule even without the group that lost the most, every group that lost more than
     // the ratio is held, however small: a partition across many small fleets, each below EXPIRY_GUARD_MIN, is still
@@ -127,12 +111,12 @@ export class ExpiryGuard implements OnApplicationBootstrap {
     const held = new Set<string>();
     for (const group of counts.values()) {
       const hold = stored.get(group.grp);
-      const since = num(hold?.since ?? null);
+      const since = optionalBigint(hold?.since ?? null);
       if (since !== undefined) {
-        const heldFrom = num(hold!.heldFrom) ?? since - GUARD_WINDOW_MS;
+        const heldFrom = optionalBigint(hold!.heldFrom) ?? since - GUARD_WINDOW_MS;
         const still = await sql.lapsed(group.grp, heldFrom, heldFrom, now);
         // No EXPIRY_GUARD_MIN here: a hold of a small fleet ends when its agents come back, not at the next run.
-        const why = releaseReason(now - since, maxMs, still, num(hold!.heldAlive) ?? 0, ratio, 1);
+        const why = releaseReason(now - since, maxMs, still, optionalBigint(hold!.heldAlive) ?? 0, ratio, 1);
         if (why === undefined) {
           held.add(group.grp);
           continue;
@@ -167,19 +151,20 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   /** The hold of the whole registry: its lapses trip the rule even without its largest contributing group. */
   private async decideRegistry(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     row: GuardRow,
     rest: Rest | undefined,
     last: number,
     now: number,
   ): Promise<boolean> {
     const { ratio, min, maxMs } = this.config.expiryGuard;
-    const since = num(row.since);
+    const since = optionalBigint(row.since);
     if (since !== undefined) {
       // A hold stored before the guard judged each key: it watches the agents alive a minute before it engaged.
-      const heldFrom = num(row.heldFrom) ?? since - GUARD_WINDOW_MS;
+      const heldFrom = optionalBigint(row.heldFrom) ?? since - GUARD_WINDOW_MS;
       const still = await sql.lapsedAll(heldFrom, now, row.heldWithout);
-      const alive = num(row.heldAlive) ?? (await sql.aliveAt(heldFrom, undefined, undefined, row.heldWithout));
+      const alive =
+        optionalBigint(row.heldAlive) ?? (await sql.aliveAt(heldFrom, undefined, undefined, row.heldWithout));
       const why = releaseReason(now - since, maxMs, still, alive, ratio, min);
       if (why === undefined) return true;
       await sql.releaseRegistry();
@@ -203,7 +188,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
    * a group with more than lapses / EXPIRY_GUARD_RATIO does not trip it, however many more it has.
    */
   private async count(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     stored: Map<string, GroupRow>,
     last: number,
     now: number,
@@ -218,7 +203,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
     }
     for (const [grp, since] of lapses) {
       // A group released since the last check counts only what ran out after its release.
-      const released = num(stored.get(grp)?.releasedAt ?? null);
+      const released = optionalBigint(stored.get(grp)?.releasedAt ?? null);
       const lapsed =
         released !== undefined && released > from && released < now
           ? await sql.lapsed(grp, last, released, now)
@@ -234,7 +219,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
    * alive are counted only when the lapses reach EXPIRY_GUARD_MIN, and only as far as the rule needs.
    */
   private async withoutLargest(
-    sql: ExpiryGuardSql,
+    sql: ExpiryGuardRepository,
     counts: Map<string, GroupCount>,
     last: number,
   ): Promise<Rest | undefined> {
@@ -254,17 +239,19 @@ export class ExpiryGuard implements OnApplicationBootstrap {
 
   /** The guard as stored (for `/health`). */
   async state(): Promise<ExpiryGuardState> {
-    const sql = new ExpiryGuardSql(this.orm.em.fork() as EntityManager);
+    const sql = new ExpiryGuardRepository(this.orm.em.fork() as EntityManager);
     const row = await sql.registryHold();
     const groups = await sql.groups(true);
     const everything = row !== undefined && row.since !== null;
-    const holds = [...(everything ? [row] : []), ...groups].sort((a, b) => Number(a.since) - Number(b.since));
+    const holds = [...(everything ? [row] : []), ...groups].sort(
+      (a, b) => bigintValue(a.since!) - bigintValue(b.since!),
+    );
     const state: ExpiryGuardState =
       holds.length === 0
         ? { engaged: false }
         : {
             engaged: true,
-            since: Number(holds[0].since),
+            since: bigintValue(holds[0].since!),
             reason: holds.map((hold) => hold.reason ?? '').join('; '),
             everything,
             keys: groups.map((group) => group.grp).filter((grp) => grp !== UNOWNED),
@@ -281,7 +268,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
   async releaseNow(keyName: string | undefined, key?: string): Promise<ExpiryGuardState> {
     const by = `released by ${keyName ?? 'a local client'}`;
     await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
-      const sql = new ExpiryGuardSql(tx);
+      const sql = new ExpiryGuardRepository(tx);
       await sql.lock();
       const now = this.clock.now().getTime();
       if (key === undefined) {
@@ -296,11 +283,4 @@ export class ExpiryGuard implements OnApplicationBootstrap {
     const state = await this.state();
     return { engaged: state.engaged };
   }
-}
-
-/** The registry without the group that lost the most: its lapses, its agents alive at the last check. */
-interface Rest {
-  lapsed: number;
-  alive: number;
-  largest: string;
 }

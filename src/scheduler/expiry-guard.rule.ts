@@ -1,4 +1,4 @@
-import { UNOWNED } from './expiry-guard.sql';
+import { UNOWNED } from './expiry-guard.repository';
 
 /** The mass-expiry guard's rule and its wording (see ExpiryGuard). */
 
@@ -39,6 +39,16 @@ export function groupName(grp: string): string {
   return grp === UNOWNED ? 'the agents no key owns' : `the key ${grp}`;
 }
 
-export function num(value: number | string | null): number | undefined {
-  return value === null ? undefined : Number(value);
+/** One group at a check: its agents alive at the last check, and those of them that lapsed since. */
+export interface GroupCount {
+  grp: string;
+  aliveBefore: number;
+  lapsed: number;
+}
+
+/** The registry without the group that lost the most: its lapses, its agents alive at the last check. */
+export interface Rest {
+  lapsed: number;
+  alive: number;
+  largest: string;
 }

@@ -3,11 +3,12 @@ import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
-import { lockSingletonRow } from '../database/lock-singleton-row';
+import { RepeatingTask } from '../common/repeating-task';
+import { optionalBigint } from '../database/bigint';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { pickedInOrder } from './agent-locks';
-import { leaseRenewalSql } from './lease';
+import { leaseRenewalSql } from '../registry/lease';
+import { Gap, LeaseGraceRepository } from './lease-grace.repository';
 
 /** How often each replica notes, in the database, that the registry is serving. */
 export const WATERMARK_EVERY_MS = 5000;
@@ -46,7 +47,11 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly logger = new Logger('RestartGrace');
   private readonly expiresAt: string;
   private readonly lockRowsFirst: boolean;
-  private timer?: NodeJS.Timeout;
+  /** Every WATERMARK_EVERY_MS, or RETRY_EVERY_MS while the database does not answer. */
+  private readonly looks = new RepeatingTask(
+    () => this.observe(),
+    () => (this.failing ? RETRY_EVERY_MS : WATERMARK_EVERY_MS),
+  );
   private running?: Promise<number>;
   private failing = false;
   private stopped = false;
@@ -63,25 +68,13 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.restartGraceAfterMs === undefined) return;
     await this.observe().catch(() => undefined);
-    this.schedule();
+    this.looks.start();
   }
 
   beforeApplicationShutdown(): Promise<unknown> | undefined {
     this.stopped = true;
-    clearTimeout(this.timer);
+    void this.looks.stop();
     return this.running;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(
-      () =>
-        void this.observe().then(
-          () => this.schedule(),
-          () => this.schedule(),
-        ),
-      this.failing ? RETRY_EVERY_MS : WATERMARK_EVERY_MS,
-    );
   }
 
   /**
@@ -131,17 +124,11 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
     let analyzed = false;
     for (;;) {
       const settled = await (this.orm.em.fork() as EntityManager).transactional(async (tx) => {
-        const connection = tx.getConnection();
-        const context: unknown = tx.getTransactionContext();
+        const sql = new LeaseGraceRepository(tx);
         // Replicas take turns; SQLite takes its write lock now.
-        const row = await lockSingletonRow<{ seenAt: number | string | null }>(
-          tx,
-          'registry_watermark',
-          'seen_at',
-          'seen_at as "seenAt"',
-        );
+        const row = await sql.lockWatermark();
         const now = this.clock.now().getTime();
-        const seenAt = row.seenAt === null ? undefined : Number(row.seenAt);
+        const seenAt = optionalBigint(row.seenAt);
         if (!gap && seenAt !== undefined && now - seenAt > graceAfter) {
           gap = { from: seenAt, to: now };
           this.logger.warn(
@@ -150,16 +137,10 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
           );
         }
         if (gap) {
-          const [lapsed] = await connection.execute<unknown[]>(
-            `select 1 from agent_record where ${LAPSED} limit 1`,
-            [gap.from, gap.to],
-            'all',
-            context,
-          );
-          if (lapsed) return false;
+          if (await sql.anyLapsed(gap)) return false;
         }
         if (seenAt === undefined || now > seenAt) {
-          await connection.execute('update registry_watermark set seen_at = ? where id = 1', [now], 'run', context);
+          await sql.moveWatermark(now);
         }
         return true;
       });
@@ -197,13 +178,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
    * the statement timeout, which it is spared. A failure only costs the plan.
    */
   private async analyze(): Promise<boolean> {
-    await (this.orm.em.fork() as EntityManager)
-      .transactional(async (tx) => {
-        const connection = tx.getConnection();
-        await connection.execute('set local statement_timeout = 0', [], 'run', tx.getTransactionContext());
-        await connection.execute('analyze agent_record', [], 'run', tx.getTransactionContext());
-      })
-      .catch(() => undefined);
+    await new LeaseGraceRepository(this.orm.em.fork() as EntityManager).analyze().catch(() => undefined);
     return true;
   }
 
@@ -216,31 +191,16 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
    * clock went back), which LAPSED excludes, so an extended lease is never picked again and the chunks end.
    */
   private async extendChunk(gap: Gap, chunk: number): Promise<number> {
-    const picked = `(select agent_id from agent_record where ${LAPSED} order by expires_at limit ?)`;
-    const among = this.lockRowsFirst ? pickedInOrder(picked) : `agent_id in ${picked}`;
     const from = Math.max(this.clock.now().getTime(), gap.to);
     const rows = await retryingConflicts(this.logger, 'A restart grace chunk', () =>
-      (this.orm.em as EntityManager)
-        .getConnection()
-        .execute<{ agentId: string }[]>(
-          `/* restart grace */ update agent_record set expires_at = ${this.expiresAt} ` +
-            `where ${among} and ${LAPSED} returning agent_id as "agentId"`,
-          [from, gap.from, gap.to, chunk, gap.from, gap.to],
-          'all',
-        ),
+      new LeaseGraceRepository(this.orm.em as EntityManager).extendChunk(
+        gap,
+        from,
+        chunk,
+        this.expiresAt,
+        this.lockRowsFirst,
+      ),
     );
     return rows.length;
   }
-}
-
-/**
- * The leases a gap extends, binding its `from` and `to`: alive when it began, and running out within their own ttl
- * after it ended (strictly: a lease renewed or extended at or after its end runs at least to `to` + ttl_seconds).
- */
-const LAPSED = 'expires_at > ? and expires_at < ? + ttl_seconds * 1000';
-
-/** The time no replica served, from the watermark to the look that found it too old. */
-interface Gap {
-  from: number;
-  to: number;
 }

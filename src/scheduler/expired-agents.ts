@@ -1,0 +1,120 @@
+import { EntityManager } from '@mikro-orm/knex';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { Injectable, Logger } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { retryingConflicts } from '../database/retry-conflicts';
+import { ChangeFeed } from '../events/change-feed';
+import { lockRevision } from '../events/event-log';
+import { pickedInOrder } from '../registry/agent-locks';
+import { AgentRecord } from '../registry/agent-record.entity';
+import { toAgentInfo } from '../registry/agent-rows';
+import { Dialect } from '../registry/agent-query';
+import { deleteAgents } from '../registry/delete-agents';
+
+/** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
+export interface HeldAgents {
+  owners: string[];
+  unowned: boolean;
+}
+
+/** Most agents one cleanup statement deletes. */
+export const CLEANUP_CHUNK = 500;
+
+/**
+ * Which agents a cleanup chunk may pick (binds now): one condition on agent_record, read through the expires_at
+ * index. The delete re-checks `expires_at <= now` on each row it removes.
+ */
+export const CLEANUP_PICKS = 'expires_at <= ?';
+
+/** The cleanup's removal of the agents whose leases ran out, and its SQL. */
+@Injectable()
+export class ExpiredAgents {
+  private readonly dialect: Dialect;
+  private readonly logger = new Logger('Cleanup');
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly feed: ChangeFeed,
+    private readonly clock: Clock,
+  ) {
+    this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
+  }
+
+  /**
+   * Deletes every agent whose lease ran out, CLEANUP_CHUNK at a time: one statement for 100,000 agents held the event
+   * loop for over 100 ms while it built their rows, and SQLite's one connection from every other write. Each chunk's
+   * agents are picked through the expires_at index (in its order, with a limit: no sort of every expired row) and, on
+   * PostgreSQL, locked in agent_id order as heartbeat batches lock them (see pickedInOrder), so the two cannot
+   * deadlock; a deadlock or serialization failure that still happens is retried. Each chunk re-checks `expires_at` on
+   * the row it deletes, so a heartbeat that commits while the chunk is being picked keeps its agent. Each chunk
+   * records its `expired` events in its own transaction, and the event loop is yielded between chunks. Returns the
+   * ids removed. Replicas cleaning at once take turns on the revision counter, and each deletes, and returns, what
+   * the others did not. The agents of `held` groups (see ExpiryGuard) stay, and only leases that ran out by `at`
+   * (the instant the guard judged; now by default) go. Each chunk picks after the last row the one before took, in
+   * (expires_at, agent_id) order: the rows before it were deleted or are held, and held rows, usually the oldest,
+   * are not read again by every chunk.
+   */
+  async remove(held?: HeldAgents, at?: number): Promise<string[]> {
+    const now = at ?? this.clock.now().getTime();
+    const keep = keepHeld(held);
+    const removed: string[] = [];
+    let after: { expiresAt: number; agentId: string } | undefined;
+    try {
+      for (;;) {
+        const from = after && {
+          sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
+          params: [after.expiresAt, after.expiresAt, after.agentId],
+        };
+        const picked =
+          `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
+          'order by expires_at, agent_id limit ?)';
+        const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
+        const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
+          this.em.fork().transactional(async (tx) => {
+            const counter = await lockRevision(tx);
+            const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
+              now,
+              now,
+              ...(from?.params ?? []),
+              ...keep.params,
+              CLEANUP_CHUNK,
+            ]);
+            await counter.append(
+              records.map((record) => ({
+                type: 'expired',
+                agentId: record.agentId,
+                previous: toAgentInfo(record, now),
+              })),
+              now,
+            );
+            return records;
+          }),
+        );
+        removed.push(...chunk.map((record) => record.agentId));
+        if (chunk.length < CLEANUP_CHUNK) return removed;
+        after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      if (removed.length > 0) this.feed.wake();
+    }
+  }
+}
+
+/**
+ * Whether `a` comes after `b` in the cleanup's (expires_at, agent_id) order. agent_id is ASCII (AGENT_ID_PATTERN),
+ * compared bytewise by SQLite and by PostgreSQL (collate "C"), as by JavaScript.
+ */
+function keyAfter(a: AgentRecord, b: AgentRecord): boolean {
+  return a.expiresAt > b.expiresAt || (a.expiresAt === b.expiresAt && a.agentId > b.agentId);
+}
+
+/** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */
+function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[] } {
+  const owners = held?.owners ?? [];
+  const notListed = owners.length === 0 ? '' : `owner not in (${owners.map(() => '?').join(', ')})`;
+  if (held?.unowned) {
+    return { sql: ` and owner is not null${notListed && ` and ${notListed}`}`, params: owners };
+  }
+  return { sql: notListed && ` and (owner is null or ${notListed})`, params: owners };
+}
