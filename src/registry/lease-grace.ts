@@ -6,7 +6,7 @@ import { Clock } from '../common/clock';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { pickedInOrder } from './agent-locks';
+import { pickedInOrder } from './persistence/agent-locks';
 import { leaseRenewalSql } from './lease';
 
 /** How often each replica notes, in the database, that the registry is serving. */

@@ -25,7 +25,7 @@ import { ListAgentsQuery } from './dto/list-agents-query.dto';
 import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { RegistryService } from './registry.service';
-import { toAgentJson } from './agent-rows';
+import { toAgentJson } from './persistence/agent-rows';
 import { jsonArrayText, streamJsonArray } from './json-array-stream';
 import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';

@@ -1,14 +1,14 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
-import { AgentRecord } from './agent-record.entity';
+import { AgentRecord } from './persistence/agent-record.entity';
 import { ExpiryGuard } from './expiry-guard';
 import { ExpiryGuardController } from './expiry-guard.controller';
 import { LeaseGrace } from './lease-grace';
 import { RegistryController } from './registry.controller';
 import { REGISTRY_METRICS } from './registry.metrics';
 import { RegistryService } from './registry.service';
-import { RegistryWriter } from './registry-writer';
+import { RegistryWriter } from './persistence/registry-writer';
 
 @Module({
   imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],

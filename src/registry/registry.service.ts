@@ -18,14 +18,22 @@ import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
-import { lockRevision, positionAt, revisionState } from '../events/event-log';
+import { lockRevision, positionAt, revisionState } from './persistence/event-log';
 import { AgentCardLike } from './agent-card';
-import { pickedInOrder } from './agent-locks';
+import { pickedInOrder } from './persistence/agent-locks';
 import type { HeldAgents } from './expiry-guard';
-import { AgentRecord } from './agent-record.entity';
-import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
-import { agentColumns, fromRow, iso, registrationOf, storedBytes, StoredRow, toAgentInfo } from './agent-rows';
-import { deleteAgents } from './delete-agents';
+import { AgentRecord } from './persistence/agent-record.entity';
+import { AgentSelection, Dialect, planAgentQuery, RunSql } from './persistence/agent-query';
+import {
+  agentColumns,
+  fromRow,
+  iso,
+  registrationOf,
+  storedBytes,
+  StoredRow,
+  toAgentInfo,
+} from './persistence/agent-rows';
+import { deleteAgents } from './persistence/delete-agents';
 import { AgentFilter } from './discovery';
 import { AgentInfo } from './dto/agent-info.dto';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
@@ -33,7 +41,7 @@ import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { DEFAULT_TTL_SECONDS } from './lease';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
-import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
+import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './persistence/registry-writer';
 import { AGENTS, DEREGISTRATIONS, HEARTBEATS, REGISTRATIONS } from './registry.metrics';
 import { Principal } from '../auth/auth.guard';
 import { seesOwners } from '../auth/caller.decorator';

@@ -1,7 +1,7 @@
 import { EntityManager } from '@mikro-orm/knex';
-import { Principal } from '../auth/auth.guard';
-import { QuotaExceededException } from '../common/quota-exceeded.exception';
-import { AppConfig } from '../config/app-config';
+import { Principal } from '../../auth/auth.guard';
+import { QuotaExceededException } from '../../common/quota-exceeded.exception';
+import { AppConfig } from '../../config/app-config';
 import { AgentRecord } from './agent-record.entity';
 
 /**

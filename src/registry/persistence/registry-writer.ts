@@ -13,23 +13,23 @@ import {
   NotFoundException,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { Principal } from '../auth/auth.guard';
-import { Clock } from '../common/clock';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { databaseUnavailableReason } from '../database/database-unavailable';
-import { retryingConflicts } from '../database/retry-conflicts';
-import { Outcome, WriteBatcher } from '../database/write-batcher';
-import { ChangeFeed } from '../events/change-feed';
-import { Change, lockRevision } from '../events/event-log';
-import { sampleOnScrape } from '../metrics/sampled-gauge';
+import { Principal } from '../../auth/auth.guard';
+import { Clock } from '../../common/clock';
+import { APP_CONFIG, AppConfig } from '../../config/app-config';
+import { databaseUnavailableReason } from '../../database/database-unavailable';
+import { retryingConflicts } from '../../database/retry-conflicts';
+import { Outcome, WriteBatcher } from '../../database/write-batcher';
+import { ChangeFeed } from '../../events/change-feed';
+import { Change, lockRevision } from './event-log';
+import { sampleOnScrape } from '../../metrics/sampled-gauge';
 import { writeFacets } from './agent-facets';
 import { lockedInOrder } from './agent-locks';
 import { OwnedAgents } from './agent-quota';
 import { AgentRecord } from './agent-record.entity';
 import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
-import { leaseExpiry, leaseRenewalSql } from './lease';
-import { WRITE_BATCH_SIZE, WRITE_QUEUE_DEPTH } from './registry.metrics';
+import { leaseExpiry, leaseRenewalSql } from '../lease';
+import { WRITE_BATCH_SIZE, WRITE_QUEUE_DEPTH } from '../registry.metrics';
 
 export type { Registration } from './agent-rows';
 export interface Lease {

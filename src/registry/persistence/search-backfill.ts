@@ -1,6 +1,6 @@
 import { AbstractSqlConnection } from '@mikro-orm/knex';
-import { AgentCardLike } from './agent-card';
-import { fold, searchTextOf } from './discovery';
+import { AgentCardLike } from '../agent-card';
+import { fold, searchTextOf } from '../discovery';
 
 /** Agents per chunk, each chunk one transaction (as the cleanup job's deletes). */
 export const SEARCH_BACKFILL_CHUNK = 500;

@@ -1,8 +1,8 @@
-import { AgentCardLike } from './agent-card';
+import { AgentCardLike } from '../agent-card';
 import { AgentRecord } from './agent-record.entity';
-import { searchTextOf, fold } from './discovery';
-import { AgentInfo } from './dto/agent-info.dto';
-import { isAlive } from './lease';
+import { searchTextOf, fold } from '../discovery';
+import { AgentInfo } from '../dto/agent-info.dto';
+import { isAlive } from '../lease';
 
 /**
  * agent_record rows in and out of raw SQL, and as the API shows them. Raw statements select AGENT_COLUMNS, so every
