@@ -1,7 +1,5 @@
-import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
-import { AgentRecord } from './persistence/agent-record.entity';
 import { ExpiryGuard } from './expiry-guard';
 import { ExpiryGuardController } from './expiry-guard.controller';
 import { LeaseGrace } from './lease-grace';
@@ -11,7 +9,7 @@ import { RegistryService } from './registry.service';
 import { RegistryWriter } from './persistence/registry-writer';
 
 @Module({
-  imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
+  imports: [EventsModule],
   controllers: [RegistryController, ExpiryGuardController],
   providers: [RegistryService, RegistryWriter, LeaseGrace, ExpiryGuard, ...REGISTRY_METRICS],
   exports: [RegistryService, LeaseGrace, ExpiryGuard],
