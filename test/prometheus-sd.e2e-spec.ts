@@ -5,7 +5,7 @@ import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { registrationOf } from '../src/registry/persistence/agent-rows';
 import { AgentInfo } from '../src/registry/dto/agent-info.dto';
 import { RegistryWriter } from '../src/registry/persistence/registry-writer';
-import { LIST_CHUNK } from '../src/registry/registry.service';
+import { LIST_CHUNK } from '../src/registry/agent-list';
 import { targetGroupOf } from '../src/service-discovery/prometheus-sd';
 import { onEachDatabase } from './support/databases';
 import { listeningUrl } from './support/event-stream';
