@@ -8,8 +8,8 @@ import { ConnectionOptions } from 'node:tls';
 import { loadConfig } from './src/config/app-config';
 import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/database-config';
 import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
-import { AgentEvent, RegistryRevision } from './src/events/agent-event.entity';
-import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/agent-record.entity';
+import { AgentEvent, RegistryRevision } from './src/registry/persistence/agent-event.entity';
+import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/persistence/agent-record.entity';
 import { RegistryWatermark } from './src/scheduler/registry-watermark.entity';
 import { ExpiryGuardGroup, ExpiryGuardRow } from './src/scheduler/expiry-guard.entity';
 

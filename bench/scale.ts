@@ -6,8 +6,8 @@ import { ModuleKind, transpileModule } from 'typescript';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { HttpAdapterName, loadConfig } from '../src/config/app-config';
 import { maskPassword } from '../src/config/database-config';
-import { AgentCapability, AgentLabel, AgentRecord } from '../src/registry/agent-record.entity';
-import { registrationOf } from '../src/registry/agent-rows';
+import { AgentCapability, AgentLabel, AgentRecord } from '../src/registry/persistence/agent-record.entity';
+import { registrationOf } from '../src/registry/persistence/agent-rows';
 import {
   args,
   CONNECTIONS,

@@ -1,10 +1,10 @@
 import { Logger, NotFoundException } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
-import { pickedInOrder } from '../src/registry/agent-locks';
-import { AgentRecord } from '../src/registry/agent-record.entity';
-import { agentColumns, registrationOf } from '../src/registry/agent-rows';
-import { RegistryWriter } from '../src/registry/registry-writer';
+import { pickedInOrder } from '../src/registry/persistence/agent-locks';
+import { AgentRecord } from '../src/registry/persistence/agent-record.entity';
+import { agentColumns, registrationOf } from '../src/registry/persistence/agent-rows';
+import { RegistryWriter } from '../src/registry/persistence/registry-writer';
 import { CLEANUP_CHUNK } from '../src/scheduler/expired-agents';
 import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';

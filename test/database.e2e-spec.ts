@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { fold } from '../src/registry/discovery';
-import { backfillSearchColumns } from '../src/registry/search-backfill';
+import { backfillSearchColumns } from '../src/registry/persistence/search-backfill';
 import { createTestDatabase, dialects, onEachDatabase, TestDatabase } from './support/databases';
 import { openEventStream } from './support/event-stream';
 import { FakeClock } from './support/fake-clock';

@@ -2,10 +2,11 @@ import { get, IncomingMessage, request as httpRequest, ServerResponse } from 'no
 import { join } from 'node:path';
 import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
-import { registrationOf } from '../src/registry/agent-rows';
-import { RegistryWriter } from '../src/registry/registry-writer';
-import { AgentSelection } from '../src/registry/agent-query';
-import { LIST_CHUNK, LIST_CHUNK_BYTES, RegistryService } from '../src/registry/registry.service';
+import { registrationOf } from '../src/registry/persistence/agent-rows';
+import { RegistryWriter } from '../src/registry/persistence/registry-writer';
+import { AgentSelection } from '../src/registry/persistence/agent-query';
+import { LIST_CHUNK, LIST_CHUNK_BYTES } from '../src/registry/agent-list';
+import { RegistryService } from '../src/registry/registry.service';
 import { onEachDatabase } from './support/databases';
 import { createTestApp, TestApp } from './support/test-app';
 

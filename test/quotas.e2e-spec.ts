@@ -4,7 +4,7 @@ import request from 'supertest';
 import { keysFileLine } from '../src/auth/api-keys';
 import { Principal } from '../src/auth/auth.guard';
 import { WatchSlots } from '../src/events/watch-slots';
-import { RegistryWriter } from '../src/registry/registry-writer';
+import { RegistryWriter } from '../src/registry/persistence/registry-writer';
 import { createTestDatabase, dialects, onEachDatabase, TestDatabase } from './support/databases';
 import { EventStream, openEventStream } from './support/event-stream';
 import { agent, createTestApp, registration, storedAgentCount, tempDir, TestApp } from './support/test-app';

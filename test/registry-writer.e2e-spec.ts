@@ -1,7 +1,7 @@
 import { EntityManager, Knex } from '@mikro-orm/knex';
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
-import { RegistryWriter } from '../src/registry/registry-writer';
+import { RegistryWriter } from '../src/registry/persistence/registry-writer';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, listedAgentIds, registration, TestApp } from './support/test-app';
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { GRACE_CHUNK, LeaseGrace } from '../src/scheduler/lease-grace';
-import { RegistryWriter } from '../src/registry/registry-writer';
+import { RegistryWriter } from '../src/registry/persistence/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, onEachDatabase, TestDatabase, withAdmin } from './support/databases';
 import { FakeClock } from './support/fake-clock';

@@ -6,6 +6,3 @@ export const Caller = createParamDecorator(
   (_: unknown, context: ExecutionContext): Principal | undefined =>
     context.switchToHttp().getRequest<{ [PRINCIPAL]?: Principal }>()[PRINCIPAL],
 );
-
-/** Whether the caller may see who owns an agent. */
-export const seesOwners = (caller: Principal | undefined): boolean => caller?.role === 'admin';

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { RepeatingTask } from '../common/repeating-task';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
-import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
+import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from '../registry/persistence/event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
 
 /**

@@ -8,12 +8,20 @@ import { RetryLaterException } from '../common/retry-later.exception';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
-import { iso } from '../registry/agent-rows';
+import { iso } from '../registry/persistence/agent-rows';
 import { POSITION_HEADER, REVISION_HEADER } from '../registry/registry.controller';
 import { ChangeFeed, WatchSink } from './change-feed';
 import { AgentEventData, EXAMPLE_EVENT_AGENT } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
-import { eventAt, parsePosition, Position, positionAt, positionOf, revisionState, StoredEvent } from './event-log';
+import {
+  eventAt,
+  parsePosition,
+  Position,
+  positionAt,
+  positionOf,
+  revisionState,
+  StoredEvent,
+} from '../registry/persistence/event-log';
 import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';
 import { Caller } from '../auth/caller.decorator';

@@ -2,14 +2,16 @@ import { EntityManager } from '@mikro-orm/knex';
 import { Principal } from '../auth/auth.guard';
 import { QuotaExceededException } from '../common/quota-exceeded.exception';
 import { AppConfig } from '../config/app-config';
-import { AgentRecord } from './agent-record.entity';
+import { mayWriteAny } from '../auth/ownership';
+import { countOwned } from './persistence/agent.repository';
+import { AgentRecord } from './persistence/agent-record.entity';
 
 /**
  * How many agents a key may own: its own `agents=` in the keys file, else AGENT_QUOTA; undefined for no quota.
  * Admin keys have none, and neither do writes without a key (protected mode, auth off): they own nothing.
  */
 export function agentQuotaOf(writer: Principal | undefined, config: AppConfig): AgentQuota | undefined {
-  if (!writer || writer.role === 'admin') return undefined;
+  if (mayWriteAny(writer)) return undefined;
   // The keys as now in force: SIGHUP replaces them in place (KeysFileReload).
   const own = config.auth.keys.find((key) => key.name === writer.name)?.agentQuota;
   if (own === 'off') return undefined;
@@ -37,28 +39,14 @@ export class OwnedAgents {
     private readonly quotas: Map<string, AgentQuota>,
   ) {}
 
-  /** Counts the agents of the writers that have a quota (one grouped query, on agent_record's owner index). */
+  /** Counts the agents of the writers that have a quota (see countOwned). */
   static async count(tx: EntityManager, writers: (Principal | undefined)[], config: AppConfig): Promise<OwnedAgents> {
     const quotas = new Map<string, AgentQuota>();
     for (const writer of writers) {
       const quota = agentQuotaOf(writer, config);
       if (quota) quotas.set(writer!.name, quota);
     }
-    const counts = new Map<string, number>();
-    const owners = [...quotas.keys()];
-    if (owners.length > 0) {
-      const rows = await tx
-        .getConnection()
-        .execute<{ owner: string; agents: number | string }[]>(
-          `select owner, count(*) as agents from agent_record where owner in (${owners.map(() => '?').join(', ')}) ` +
-            'group by owner',
-          owners,
-          'all',
-          tx.getTransactionContext(),
-        );
-      for (const owner of owners) counts.set(owner, 0);
-      for (const row of rows) counts.set(row.owner, Number(row.agents));
-    }
+    const counts = await countOwned(tx, [...quotas.keys()]);
     return new OwnedAgents(counts, quotas);
   }
 

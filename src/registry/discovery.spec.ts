@@ -1,5 +1,5 @@
 import { AgentCardLike, EXAMPLE_AGENT_CARD } from './agent-card';
-import { registrationOf } from './agent-rows';
+import { registrationOf } from './persistence/agent-rows';
 import { AgentFilter, Discoverable, matchesFilter, NO_FILTER, searchTextOf } from './discovery';
 
 describe('discovery rules: what q= searches', () => {

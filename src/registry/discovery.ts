@@ -39,16 +39,6 @@ export interface AgentFilter {
 
 export const NO_FILTER: AgentFilter = { capabilities: [], labels: [] };
 
-export function isFiltered(filter: AgentFilter): boolean {
-  return (
-    filter.capabilities.length > 0 ||
-    filter.labels.length > 0 ||
-    filter.skill !== undefined ||
-    filter.name !== undefined ||
-    filter.q !== undefined
-  );
-}
-
 /** Case folding for `name=` and `q=`: one function on both sides of every comparison. */
 export function fold(text: string): string {
   return text.toLowerCase();

@@ -1,14 +1,12 @@
-import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module';
-import { AgentRecord } from './agent-record.entity';
 import { RegistryController } from './registry.controller';
 import { REGISTRY_METRICS } from './registry.metrics';
 import { RegistryService } from './registry.service';
-import { RegistryWriter } from './registry-writer';
+import { RegistryWriter } from './persistence/registry-writer';
 
 @Module({
-  imports: [MikroOrmModule.forFeature([AgentRecord]), EventsModule],
+  imports: [EventsModule],
   controllers: [RegistryController],
   providers: [RegistryService, RegistryWriter, ...REGISTRY_METRICS],
   exports: [RegistryService],

@@ -1,4 +1,3 @@
-import { IsolationLevel, raw } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import {
@@ -10,92 +9,46 @@ import {
 } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter } from 'prom-client';
+import { Principal } from '../auth/auth.guard';
+import { seesOwners } from '../auth/ownership';
 import { Clock } from '../common/clock';
-import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
-import { positionAt, revisionState } from '../events/event-log';
-import { AgentCardLike } from './agent-card';
-import { AgentRecord } from './agent-record.entity';
-import { AgentSelection, Dialect, planAgentQuery, RunSql } from './agent-query';
-import { agentColumns, fromRow, iso, registrationOf, storedBytes, StoredRow, toAgentInfo } from './agent-rows';
-import { AgentFilter } from './discovery';
-import { AgentInfo } from './dto/agent-info.dto';
+import {
+  AgentList,
+  AgentListQuery,
+  AgentShape,
+  chunkRows,
+  FullAgentList,
+  LIST_CHUNK,
+  refuseCursorWithoutLimit,
+} from './agent-list';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
+import { AgentInfo } from './dto/agent-info.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 import { RegisterAgentRequest } from './dto/register-agent.dto';
-import { DEFAULT_TTL_SECONDS } from './lease';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
-import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
+import { agentsOf, agentsWithRevision, countAgents } from './persistence/agent.repository';
+import { AgentLookups } from './persistence/agent-lookups';
+import { AgentSelection, Dialect } from './persistence/agent-query';
+import { AgentRecord } from './persistence/agent-record.entity';
+import { iso, registrationOfRequest, toAgentInfo } from './persistence/agent-rows';
+import { agentNotFound } from './persistence/registry-write';
+import { RegistryWriter } from './persistence/registry-writer';
 import { AGENTS, DEREGISTRATIONS, HEARTBEATS, REGISTRATIONS } from './registry.metrics';
-import { Principal } from '../auth/auth.guard';
-import { seesOwners } from '../auth/caller.decorator';
 
-/** What `GET /agents` asks for. */
-export interface AgentListQuery {
-  filter: AgentFilter;
-  includeDead: boolean;
-  limit?: number;
-  cursor?: string;
-  /** Show each agent's owner (to admin keys). */
-  withOwner?: boolean;
-}
-
-/** One answer to `GET /agents`: the agents, the registry revision they reflect, and where the next page starts. */
-export interface AgentList {
-  agents: AgentInfo[];
-  revision: number;
-  /** That revision's position (see Position): what a watch passes as `since`. */
-  position: string;
-  /** The cursor of the next page; absent on the last. */
-  next?: string;
-}
-
-/**
- * A full list (`GET /agents` without `limit`): the revision it starts from, its first agents (up to LIST_CHUNK), and,
- * when more match, the rest a chunk at a time, read as they are asked for. Each agent in the form `shape` makes.
- */
-export interface FullAgentList<T> {
-  revision: number;
-  /** That revision's position (see Position): what a watch passes as `since`. */
-  position: string;
-  agents: T[];
-  /** Absent when `agents` is all of them. */
-  rest?: AsyncGenerator<T[]>;
-}
-
-/** What a full list makes of each agent it reads: toAgentInfo, or toAgentJson (its JSON text). */
-export type AgentShape<T> = (record: AgentRecord, now: number, withOwner?: boolean) => T;
-
-/**
- * Most agents a full list reads per statement, and whether a list is sent whole: a list of LIST_CHUNK agents or
- * fewer is one read and one answer with Content-Length.
- */
-export const LIST_CHUNK = 100;
-
-/**
- * About how many bytes of stored agents a full list reads per statement after its first: LIST_CHUNK agents of 64 KiB
- * cards (the most one may register) were 6.5 MB a statement, held while the client took them. Fewer agents are read
- * per statement when the previous statement's were large (at least one).
- */
-export const LIST_CHUNK_BYTES = 256 * 1024;
-
-/** A stored card, as `GET /agents/{agent_id}/card` serves it. */
+/** A stored card, as `GET /agents/{agent_id}/card` serves it: its JSON text, which the ETag is computed over. */
 export interface StoredCard {
   json: string;
-  card: AgentCardLike;
 }
 
 /**
  * The registry's rules. Writes go through the group-commit writer (one statement per run of writes, never a read
- * and a write back); reads go straight to the database. Lookups of one agent that arrive together share one query:
- * on SQLite every query waits its turn on the one connection, and 50 concurrent `GET /agents/{id}` cost 50 turns.
+ * and a write back); reads go straight to the database, lookups of one agent batched (AgentLookups).
  */
 @Injectable()
 export class RegistryService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly lookups: WriteBatcher<string, AgentRecord | undefined>;
-
+  private readonly lookups: AgentLookups;
   private readonly dialect: Dialect;
   private stopSampling?: () => void;
   /** The last chunk read of a full list queued so far: each waits for the one before (see listAll). */
@@ -111,15 +64,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     @InjectMetric(DEREGISTRATIONS) private readonly deregistrations: Counter,
   ) {
     this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
-    this.lookups = new WriteBatcher({
-      flush: (ids) => this.findMany(ids),
-      maxBatch: MAX_ROWS_PER_STATEMENT,
-      maxQueue: config.writeQueueMax,
-      maxQueueBytes: MAX_QUEUED_BYTES,
-      sizeOf: (id) => 2 * id.length,
-      // A read has no error of its own: whatever failed, failed for all of them.
-      failsWholeBatch: () => true,
-    });
+    this.lookups = new AgentLookups(em, config.writeQueueMax);
   }
 
   /** /metrics counts the agents by state on every scrape. */
@@ -138,7 +83,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async register(request: RegisterAgentRequest, caller?: Principal): Promise<AgentInfo> {
-    const record = await this.writer.register(toRegistration(request), caller);
+    const record = await this.writer.register(registrationOfRequest(request), caller);
     this.registrations.inc();
     return toAgentInfo(record, this.clock.now().getTime(), seesOwners(caller));
   }
@@ -166,7 +111,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       // One more than asked for says whether there is a next page.
       limit: query.limit === undefined ? undefined : query.limit + 1,
     };
-    const { records, revision, position } = await this.readWithRevision(selection);
+    const { records, revision, position } = await agentsWithRevision(this.em, selection, this.dialect);
     const more = query.limit !== undefined && records.length > query.limit;
     const page = more ? records.slice(0, query.limit) : records;
     return {
@@ -199,14 +144,18 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       limit: LIST_CHUNK + 1,
     };
     const shaped = (records: AgentRecord[]) => records.map((record) => shape(record, now, query.withOwner));
-    const { records, revision, position } = await this.inTurn(() => this.readWithRevision(selection));
+    const { records, revision, position } = await this.inTurn(() =>
+      agentsWithRevision(this.em, selection, this.dialect),
+    );
     if (records.length <= LIST_CHUNK) return { revision, position, agents: shaped(records) };
     const first = records.slice(0, LIST_CHUNK);
     const rest = async function* (this: RegistryService): AsyncGenerator<T[]> {
       let after = first[first.length - 1].agentId;
       let limit = chunkRows(first);
       for (;;) {
-        const chunk = await this.inTurn(() => this.readAgents({ ...selection, after, limit: limit + 1 }));
+        const chunk = await this.inTurn(() =>
+          agentsOf(this.em, { ...selection, after, limit: limit + 1 }, this.dialect),
+        );
         const more = chunk.length > limit;
         if (more) chunk.length = limit;
         if (chunk.length > 0) yield shaped(chunk);
@@ -219,17 +168,17 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async get(agentId: string, withOwner = false): Promise<AgentInfo> {
-    const record = await this.lookups.submit(agentId);
+    const record = await this.lookups.find(agentId);
     if (!record) throw agentNotFound(agentId);
     return toAgentInfo(record, this.clock.now().getTime(), withOwner);
   }
 
   /** The agent's card as stored (its JSON text is what the ETag is computed over). */
   async card(agentId: string): Promise<StoredCard> {
-    const record = await this.lookups.submit(agentId);
+    const record = await this.lookups.find(agentId);
     if (!record) throw agentNotFound(agentId);
     if (!record.agentCard) throw new NotFoundException(`Agent ${agentId} has no agent card`);
-    return { json: record.agentCard, card: JSON.parse(record.agentCard) as AgentCardLike };
+    return { json: record.agentCard };
   }
 
   async deregister(agentId: string, caller?: Principal): Promise<DeleteAgentResponse> {
@@ -239,17 +188,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /** How many agents are registered, and how many of those hold a running lease: one consistent read. */
-  async count(): Promise<{ registered: number; active: number }> {
-    const now = this.clock.now().getTime();
-    const [counts] = await this.em
-      .createQueryBuilder(AgentRecord)
-      .select([
-        raw('count(*) as registered'),
-        raw('coalesce(sum(case when expires_at > ? then 1 else 0 end), 0) as active', [now]),
-      ])
-      .execute<{ registered: number | string; active: number | string }[]>('all', false);
-    // PostgreSQL answers bigint aggregates as strings.
-    return { registered: Number(counts.registered), active: Number(counts.active) };
+  count(): Promise<{ registered: number; active: number }> {
+    return countAgents(this.em, this.clock.now().getTime());
   }
 
   /** Runs `read` once every chunk read queued before it has finished. */
@@ -258,79 +198,4 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     this.chunkReads = turn.catch(() => undefined);
     return turn;
   }
-
-  /**
-   * The registry's revision, its position, and the agents of a selection, in one transaction (on PostgreSQL, one
-   * snapshot).
-   */
-  private readWithRevision(
-    selection: AgentSelection,
-  ): Promise<{ records: AgentRecord[]; revision: number; position: string }> {
-    return this.em.fork().transactional(
-      async (tx) => {
-        const { revision } = await revisionState(tx);
-        const position = await positionAt(tx, revision);
-        const run = (sql: string, params: unknown[]) =>
-          tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
-        return { records: await selectAgents(selection, this.dialect, run), revision, position };
-      },
-      this.dialect === 'postgresql' ? { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true } : {},
-    );
-  }
-
-  /** The agents of a selection, outside any transaction (its statements are reads; probes only pick a plan). */
-  private readAgents(selection: AgentSelection): Promise<AgentRecord[]> {
-    const connection = this.em.getConnection();
-    return selectAgents(selection, this.dialect, (sql, params) =>
-      connection.execute<Record<string, unknown>[]>(sql, params, 'all'),
-    );
-  }
-
-  /**
-   * One query for a batch of lookups: each gets its agent, or undefined. Rows as plain records, not entities: nothing
-   * here needs an identity map or a per-request ORM context, so the registry registers none (see DatabaseModule).
-   */
-  private async findMany(ids: string[]): Promise<Outcome<AgentRecord | undefined>[]> {
-    const unique = [...new Set(ids)];
-    const rows = await this.em
-      .getConnection()
-      .execute<StoredRow[]>(
-        `select ${agentColumns()} from agent_record where agent_id in (${unique.map(() => '?').join(', ')})`,
-        unique,
-      );
-    const found = new Map(rows.map((row) => [row.agentId, fromRow(row)]));
-    return ids.map((id) => ({ ok: true, value: found.get(id) }));
-  }
-}
-
-/** The agents of a selection, planned and read with `run`. */
-async function selectAgents(selection: AgentSelection, dialect: Dialect, run: RunSql): Promise<AgentRecord[]> {
-  const { sql, params } = await planAgentQuery(selection, dialect, run);
-  return ((await run(sql, params)) as unknown as StoredRow[]).map(fromRow);
-}
-
-/** How many agents like `records` make about LIST_CHUNK_BYTES: between 1 and LIST_CHUNK. */
-function chunkRows(records: AgentRecord[]): number {
-  const bytes = records.reduce((sum, record) => sum + storedBytes(record), 0);
-  return Math.max(1, Math.min(LIST_CHUNK, Math.floor((LIST_CHUNK_BYTES * records.length) / bytes)));
-}
-
-function refuseCursorWithoutLimit(query: AgentListQuery): void {
-  if (query.cursor !== undefined && query.limit === undefined) {
-    throw new RequestValidationException([{ field: 'cursor', in: 'query', detail: 'cursor is only valid with limit' }]);
-  }
-}
-
-function toRegistration(request: RegisterAgentRequest) {
-  return registrationOf({
-    agentId: request.agent_id,
-    agentName: request.agent_name,
-    host: request.host,
-    port: request.port,
-    ttlSeconds: request.ttl_seconds ?? DEFAULT_TTL_SECONDS,
-    metadata: request.metadata,
-    capabilities: request.capabilities,
-    labels: request.labels,
-    agentCard: request.agent_card,
-  });
 }

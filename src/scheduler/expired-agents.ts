@@ -4,12 +4,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { ChangeFeed } from '../events/change-feed';
-import { lockRevision } from '../events/event-log';
-import { pickedInOrder } from '../registry/agent-locks';
-import { AgentRecord } from '../registry/agent-record.entity';
-import { toAgentInfo } from '../registry/agent-rows';
-import { Dialect } from '../registry/agent-query';
-import { deleteAgents } from '../registry/delete-agents';
+import { lockRevision } from '../registry/persistence/event-log';
+import { pickedInOrder } from '../registry/persistence/agent-locks';
+import { AgentRecord } from '../registry/persistence/agent-record.entity';
+import { toAgentInfo } from '../registry/persistence/agent-rows';
+import { Dialect } from '../registry/persistence/agent-query';
+import { deleteAgents } from '../registry/persistence/delete-agents';
 
 /** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
 export interface HeldAgents {

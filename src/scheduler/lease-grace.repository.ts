@@ -1,6 +1,6 @@
 import { EntityManager } from '@mikro-orm/knex';
 import { lockSingletonRow } from '../database/lock-singleton-row';
-import { pickedInOrder } from '../registry/agent-locks';
+import { pickedInOrder } from '../registry/persistence/agent-locks';
 
 /**
  * The leases a gap extends, binding its `from` and `to`: alive when it began, and running out within their own ttl

@@ -1,5 +1,5 @@
-import { AgentRecord } from '../registry/agent-record.entity';
-import { toAgentInfo } from '../registry/agent-rows';
+import { AgentRecord } from '../registry/persistence/agent-record.entity';
+import { toAgentInfo } from '../registry/persistence/agent-rows';
 import { AgentInfo } from '../registry/dto/agent-info.dto';
 
 /** One target group of Prometheus' HTTP service discovery. */

@@ -9,7 +9,7 @@ import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { createHttpAdapter } from '../../src/common/http-adapter';
 import { AppConfig, loadConfig } from '../../src/config/app-config';
-import { Registration, registrationOf } from '../../src/registry/agent-rows';
+import { Registration, registrationOf } from '../../src/registry/persistence/agent-rows';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
 import { testHttpAdapter } from './http-adapter';

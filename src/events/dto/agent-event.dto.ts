@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { AgentInfo } from '../../registry/dto/agent-info.dto';
-import { EVENT_TYPES, EventType } from '../event-log';
+import { EVENT_TYPES, EventType } from '../../registry/persistence/event-log';
 
 /** The agent an example event carries (here, and in the example stream of `GET /events`). */
 export const EXAMPLE_EVENT_AGENT: AgentInfo = {

@@ -1,4 +1,4 @@
-import { backfillSearchColumns } from '../../../registry/search-backfill';
+import { backfillSearchColumns } from '../../../registry/persistence/search-backfill';
 import { BackfillMigration } from '../../backfill-migration';
 
 /**

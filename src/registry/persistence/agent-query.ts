@@ -1,5 +1,5 @@
 import { agentColumns } from './agent-rows';
-import { AgentFilter } from './discovery';
+import { AgentFilter } from '../discovery';
 
 export type Dialect = 'sqlite' | 'postgresql';
 

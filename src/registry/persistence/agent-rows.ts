@@ -1,39 +1,54 @@
-import { AgentCardLike } from './agent-card';
+import { AgentCardLike } from '../agent-card';
 import { AgentRecord } from './agent-record.entity';
-import { searchTextOf, fold } from './discovery';
-import { AgentInfo } from './dto/agent-info.dto';
-import { isAlive } from './lease';
+import { searchTextOf, fold } from '../discovery';
+import { AgentInfo } from '../dto/agent-info.dto';
+import { RegisterAgentRequest } from '../dto/register-agent.dto';
+import { DEFAULT_TTL_SECONDS, isAlive } from '../lease';
 
 /**
- * agent_record rows in and out of raw SQL, and as the API shows them. Raw statements select AGENT_COLUMNS, so every
+ * agent_record rows in and out of raw SQL, and as the API shows them. Raw statements select agentColumns, so every
  * read maps its rows the same way on both dialects.
  */
 
 /** A registration as the client sent it; the writer stamps the times when its batch commits. */
 export type Registration = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'expiresAt'>;
 
-/** Every column of agent_record under its property name, for a select list or RETURNING (prefix: a table alias). */
-export function agentColumns(prefix = ''): string {
-  return COLUMNS.map(([column, property]) => `${prefix}${column} as "${property}"`).join(', ');
+/**
+ * agent_record's column of each property: the one list of its columns every raw statement selects, returns or
+ * writes through. Typed over every property of the entity, so a property added there must be added here.
+ */
+const COLUMNS: { [P in keyof Required<AgentRecord>]: string } = {
+  agentId: 'agent_id',
+  agentName: 'agent_name',
+  host: 'host',
+  port: 'port',
+  ttlSeconds: 'ttl_seconds',
+  metadata: 'metadata',
+  capabilities: 'capabilities',
+  labels: 'labels',
+  agentCard: 'agent_card',
+  searchName: 'search_name',
+  searchText: 'search_text',
+  owner: 'owner',
+  registeredAt: 'registered_at',
+  lastHeartbeat: 'last_heartbeat',
+  expiresAt: 'expires_at',
+};
+
+const PROPERTIES = Object.keys(COLUMNS) as (keyof AgentRecord)[];
+
+/** The given columns of agent_record under their property names, for a select list or RETURNING (prefix: an alias). */
+export function columnsAs(properties: readonly (keyof AgentRecord)[], prefix = ''): string {
+  return properties.map((property) => `${prefix}${COLUMNS[property]} as "${property}"`).join(', ');
 }
 
-const COLUMNS: [string, keyof AgentRecord][] = [
-  ['agent_id', 'agentId'],
-  ['agent_name', 'agentName'],
-  ['host', 'host'],
-  ['port', 'port'],
-  ['ttl_seconds', 'ttlSeconds'],
-  ['metadata', 'metadata'],
-  ['capabilities', 'capabilities'],
-  ['labels', 'labels'],
-  ['agent_card', 'agentCard'],
-  ['search_name', 'searchName'],
-  ['search_text', 'searchText'],
-  ['owner', 'owner'],
-  ['registered_at', 'registeredAt'],
-  ['last_heartbeat', 'lastHeartbeat'],
-  ['expires_at', 'expiresAt'],
-];
+/** Every column of agent_record under its property name (see columnsAs). */
+export function agentColumns(prefix = ''): string {
+  return columnsAs(PROPERTIES, prefix);
+}
+
+/** What a re-registration overwrites: every column but the key and `registered_at`, which keeps its first value. */
+export const REREGISTER_FIELDS = PROPERTIES.filter((property) => property !== 'agentId' && property !== 'registeredAt');
 
 /** A row as selected by agentColumns: PostgreSQL answers bigint columns as strings. */
 export type StoredRow = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'expiresAt'> &
@@ -74,6 +89,21 @@ export function registrationOf(fields: {
     searchName: fold(fields.agentName),
     searchText: searchTextOf(fields.agentName, card),
   };
+}
+
+/** What a `POST /agents/register` body stores (see registrationOf). */
+export function registrationOfRequest(request: RegisterAgentRequest): Registration {
+  return registrationOf({
+    agentId: request.agent_id,
+    agentName: request.agent_name,
+    host: request.host,
+    port: request.port,
+    ttlSeconds: request.ttl_seconds ?? DEFAULT_TTL_SECONDS,
+    metadata: request.metadata,
+    capabilities: request.capabilities,
+    labels: request.labels,
+    agentCard: request.agent_card,
+  });
 }
 
 /** Whether a re-registration changes anything but the lease (an `updated` event), compared on what was stored. */

@@ -1,5 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
-import { AgentCardLike, skillTerms } from './agent-card';
+import { AgentCardLike, skillTerms } from '../agent-card';
 import { AgentCapability, AgentLabel, AgentSkill } from './agent-record.entity';
 import { Registration } from './agent-rows';
 

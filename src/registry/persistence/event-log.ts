@@ -1,7 +1,7 @@
 import { EntityManager } from '@mikro-orm/knex';
 import { createHash } from 'node:crypto';
-import { lockSingletonRow } from '../database/lock-singleton-row';
-import { AgentInfo } from '../registry/dto/agent-info.dto';
+import { lockSingletonRow } from '../../database/lock-singleton-row';
+import { AgentInfo } from '../dto/agent-info.dto';
 import { AgentEvent } from './agent-event.entity';
 
 export const EVENT_TYPES = ['registered', 'updated', 'deregistered', 'expired'] as const;

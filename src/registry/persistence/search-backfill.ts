@@ -1,6 +1,7 @@
 import { AbstractSqlConnection } from '@mikro-orm/knex';
-import { AgentCardLike } from './agent-card';
-import { fold, searchTextOf } from './discovery';
+import { AgentCardLike } from '../agent-card';
+import { fold, searchTextOf } from '../discovery';
+import { columnsAs } from './agent-rows';
 
 /** Agents per chunk, each chunk one transaction (as the cleanup job's deletes). */
 export const SEARCH_BACKFILL_CHUNK = 500;
@@ -33,8 +34,7 @@ export async function backfillSearchColumns(
   for (;;) {
     const read = await connection.transactional(async (trx) => {
       const rows = await connection.execute<SearchColumns[]>(
-        'select agent_id as "agentId", agent_name as "agentName", agent_card as "agentCard", ' +
-          'search_name as "searchName", search_text as "searchText" ' +
+        `select ${columnsAs(['agentId', 'agentName', 'agentCard', 'searchName', 'searchText'])} ` +
           `from agent_record where agent_id > ? order by agent_id limit ?${lockRows ? ' for update' : ''}`,
         [after, chunk],
         'all',

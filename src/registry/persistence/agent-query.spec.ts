@@ -7,7 +7,7 @@ import {
   SEARCH_PROBE_ROWS,
   searchMatchOf,
 } from './agent-query';
-import { AgentFilter, NO_FILTER } from './discovery';
+import { AgentFilter, NO_FILTER } from '../discovery';
 
 const full = (last: string): Probe => ({ rows: FACET_PROBE_ROWS, last });
 
