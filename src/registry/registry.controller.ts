@@ -31,11 +31,7 @@ import { Access } from '../auth/access.decorator';
 import { Principal } from '../auth/auth.guard';
 import { Caller, seesOwners } from '../auth/caller.decorator';
 import { HeartbeatLimited } from '../auth/rate-limit';
-
-/** The registry revision an answer reflects (see `GET /agents`). */
-export const REVISION_HEADER = 'X-Registry-Revision';
-/** That revision as a position in the event log (see Position in event-log.ts): where a watch resumes. */
-export const POSITION_HEADER = 'X-Registry-Position';
+import { POSITION_HEADER, REVISION_HEADER } from './registry-headers';
 
 const INVALID_ID = {
   detail: `Invalid request: ${AGENT_ID_RULE}`,
