@@ -14,6 +14,7 @@ const project = {
   // The client package from its sources, as tsconfig.json's paths have it; they import each other as `./x.js` (ESM).
   moduleNameMapper: {
     '^@agent-registry/client$': '<rootDir>/packages/client/src/index.ts',
+    '^@agent-registry/client/package\\.json$': '<rootDir>/packages/client/package.json',
     '^@agent-registry/client/(.*)$': '<rootDir>/packages/client/src/$1',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

@@ -1,3 +1,4 @@
+import { EventStreamParser } from '@agent-registry/client';
 import { get, IncomingMessage } from 'node:http';
 import { CONNECTIONS, load, median, Result } from './harness';
 
@@ -70,15 +71,10 @@ export async function watchLatency(url: string, watchers: number, events: number
       get(`${url}${path}`, { agent: false }, resolve).on('error', reject),
     );
     stream.setEncoding('utf8');
-    let text = '';
+    const parser = new EventStreamParser();
     stream.on('data', (chunk: string) => {
-      text += chunk;
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!data) continue;
+      for (const { data } of parser.push(chunk)) {
+        if (data === undefined) continue;
         const id = (JSON.parse(data) as { agent_id: string }).agent_id;
         // An event may arrive before the client has read its registration's answer: that is a delay of 0.
         delays.push(Math.max(0, performance.now() - (answered.get(id) ?? performance.now())));

@@ -65,6 +65,8 @@ describe('Dashboard: GET / and its files', () => {
       ['app.js', 'text/javascript; charset=utf-8'],
       ['api.js', 'text/javascript; charset=utf-8'],
       ['format.js', 'text/javascript; charset=utf-8'],
+      // The client package's reader of the event stream, from its ESM build: the page imports it.
+      ['event-stream.js', 'text/javascript; charset=utf-8'],
       ['style.css', 'text/css; charset=utf-8'],
     ]) {
       const res = await request(t.server).get(`/dashboard/${file}`).expect(200);

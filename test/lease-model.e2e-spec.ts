@@ -1,3 +1,4 @@
+import { revisionOf } from '@agent-registry/client';
 import fc from 'fast-check';
 import request from 'supertest';
 import { LeaseGrace } from '../src/scheduler/lease-grace';
@@ -172,9 +173,6 @@ function plans(dialect: Dialect): fc.Arbitrary<Plan> {
     });
 }
 
-/** A revision from an SSE `id`: its part before the first `.` (ids may carry a fingerprint after it). */
-const revisionOfId = (id: string) => Number(id.split('.')[0]);
-
 interface Watcher {
   team?: number;
   /** The revision it watches after (its first connection's). */
@@ -196,9 +194,9 @@ function received(watcher: Watcher): { revisions: number[]; events: { revision: 
   const revisions: number[] = [];
   const events: { revision: number; agentId: string }[] = [];
   for (const stream of watcher.connections) {
-    for (const e of stream.events) expect({ id: revisionOfId(e.id) }).toEqual({ id: e.data.revision });
+    for (const e of stream.events) expect({ id: revisionOf(e.id) }).toEqual({ id: e.data.revision });
     const sent = stream.events.map((e) => e.data.revision);
-    const progress = stream.progress.map(revisionOfId);
+    const progress = stream.progress.map(revisionOf);
     for (const run of [sent, progress]) {
       for (let k = 1; k < run.length; k++) expect(run[k]).toBeGreaterThan(run[k - 1]);
     }

@@ -6,9 +6,10 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { RepeatingTask } from '../common/repeating-task';
-import { AgentFilter, matchesFilter } from '../registry/discovery';
+import { AgentFilter } from '../registry/discovery';
 import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from '../registry/persistence/event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
+import { Watcher, WatchSink } from './watcher';
 
 /**
  * Events the feed keeps in memory, so watchers that are a little behind catch up without a query. Each may hold two
@@ -19,29 +20,6 @@ const RECENT_EVENTS = 1000;
 const SHUTDOWN_READ_WAIT_MS = 2000;
 /** Events one read of the log returns. */
 const READ_BATCH = 500;
-
-/** Where a watcher's events go: the SSE stream of one client. */
-export interface WatchSink {
-  /** Writes one event; false when the client's buffer is over its bound (the feed then drops the watcher). */
-  send(event: StoredEvent, matches: boolean): boolean;
-  /** The watcher has passed over `event` without sending it (its filters do not select it). */
-  passed(event: StoredEvent): void;
-  /** Resolves once the client has taken what was written (catch-up reads no faster than the client does). */
-  drained(): Promise<void>;
-  /** Ends the stream; the client resumes from its Last-Event-ID. */
-  end(reason: string): void;
-}
-
-interface Watcher {
-  filter: AgentFilter;
-  sink: WatchSink;
-  /** The last revision this watcher has been given (or skipped, as not matching its filter). */
-  cursor: number;
-  live: boolean;
-  closed: boolean;
-  /** Observes how long the stream was open, once it ends. */
-  ended: (labels: { reason: EndReason }) => void;
-}
 
 /**
  * Follows the event log and fans it out to watchers. One reader per replica polls the log (every EVENTS_POLL_MS,
@@ -153,14 +131,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   async watch(since: number, filter: AgentFilter, sink: WatchSink): Promise<void> {
     // A request that was checked before shutdown began, and arrives after the feed ended every stream.
     if (this.closed) return sink.end('the registry is shutting down');
-    const watcher: Watcher = {
-      filter,
-      sink,
-      cursor: since,
-      live: false,
-      closed: false,
-      ended: this.durations.startTimer(),
-    };
+    const watcher = new Watcher(filter, sink, since, this.durations.startTimer());
     this.watchers.add(watcher);
     this.subscribers.set(this.watchers.size);
     try {
@@ -218,26 +189,14 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Gives one event to a watcher (if it is new to it and matches its filter). A live watcher whose client is more
-   * than EVENTS_CLIENT_BUFFER behind is dropped: false.
+   * Gives one event to a watcher. A live watcher whose client is more than EVENTS_CLIENT_BUFFER behind is dropped:
+   * false.
    */
   private deliver(watcher: Watcher, event: StoredEvent, live = true): boolean {
     if (watcher.closed) return false;
-    if (event.revision <= watcher.cursor) return true;
-    watcher.cursor = event.revision;
-    // A watcher sees an agent enter its filter, change in it, and leave it (`matches: false`).
-    const matches = event.agent !== undefined && matchesFilter(event.agent, watcher.filter);
-    const matchedBefore = event.previous !== undefined && matchesFilter(event.previous, watcher.filter);
-    if (!matches && !matchedBefore) {
-      watcher.sink.passed(event);
-      return true;
-    }
-    if (!watcher.sink.send(event, matches) && live) {
-      const behind = `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`;
-      this.drop(watcher, 'slow_client', behind);
-      return false;
-    }
-    return true;
+    if (watcher.offer(event) || !live) return true;
+    this.drop(watcher, 'slow_client', `its client fell more than ${this.config.eventsClientBufferBytes} bytes behind`);
+    return false;
   }
 
   /** Ends a watcher's stream from this side; its client resumes from its Last-Event-ID. */

@@ -1,33 +1,23 @@
-import { EntityManager } from '@mikro-orm/knex';
-import { Controller, Get, GoneException, Headers, HttpStatus, Inject, Query, Res } from '@nestjs/common';
-import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
+import { ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { Access } from '../auth/access.decorator';
+import { Principal } from '../auth/auth.guard';
+import { Caller } from '../auth/caller.decorator';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { RetryLaterException } from '../common/retry-later.exception';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
-import { iso } from '../registry/persistence/agent-rows';
-import { POSITION_HEADER, REVISION_HEADER } from '../registry/registry.controller';
-import { ChangeFeed, WatchSink } from './change-feed';
+import { POSITION_HEADER, REVISION_HEADER } from '../registry/registry-headers';
+import { ChangeFeed } from './change-feed';
 import { AgentEventData, EXAMPLE_EVENT_AGENT } from './dto/agent-event.dto';
 import { WatchQuery } from './dto/watch-query.dto';
-import {
-  eventAt,
-  parsePosition,
-  Position,
-  positionAt,
-  positionOf,
-  revisionState,
-  StoredEvent,
-} from '../registry/persistence/event-log';
-import { Access } from '../auth/access.decorator';
-import { Principal } from '../auth/auth.guard';
-import { Caller } from '../auth/caller.decorator';
+import { parsePosition, Position } from '../registry/persistence/event-log';
+import { openStream, StreamSink } from './sse-response';
 import { WatchSlots } from './watch-slots';
-
-const RELIST = 'list the agents again and watch from the X-Registry-Position of that list.';
+import { WatchStarts } from './watch-start';
 
 const EXAMPLE_EVENT: AgentEventData = {
   revision: 1043,
@@ -56,7 +46,7 @@ export class EventsController {
   constructor(
     private readonly feed: ChangeFeed,
     private readonly slots: WatchSlots,
-    private readonly em: EntityManager,
+    private readonly starts: WatchStarts,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -153,11 +143,7 @@ export class EventsController {
   ): Promise<void> {
     if (this.feed.isClosed) throw new RetryLaterException('The registry is shutting down; retry shortly.', 1);
     const requested = lastEventId === undefined ? sinceOf(query.since) : parseLastEventId(lastEventId);
-    const em = this.em.fork();
-    const { revision, prunedThrough } = await revisionState(em);
-    const since = requested?.revision ?? revision;
-    await checkResumable(em, requested, revision, prunedThrough);
-    const position = await positionAt(em, revision);
+    const { since, revision, position } = await this.starts.after(requested);
     // Taken after the last await before the stream opens, and freed when it closes, however it closes.
     const release = this.slots.take(caller);
     let response: ServerResponse;
@@ -202,147 +188,4 @@ function parseLastEventId(value: string): Position {
     throw new RequestValidationException([{ field: 'Last-Event-ID', in: 'header', detail }]);
   }
   return position;
-}
-
-/**
- * A 410 unless the log holds the events after `requested` as the client knew them. With a fingerprint, the event at
- * that revision must still be there, and be the same event: a restored or failed-over database reuses revisions for
- * other events, and resuming from the number alone would hand the client another history as if it were the rest of
- * its own. Revision 0 precedes every history. A plain revision cannot be checked: only kept and not ahead.
- */
-async function checkResumable(
-  em: EntityManager,
-  requested: Position | undefined,
-  revision: number,
-  prunedThrough: number,
-): Promise<void> {
-  if (requested === undefined) return;
-  const since = requested.revision;
-  if (since < prunedThrough) {
-    throw new GoneException(
-      `Events after revision ${since} are no longer kept (the oldest kept is revision ${prunedThrough}): ${RELIST}`,
-    );
-  }
-  if (since > revision) {
-    throw new GoneException(
-      `Revision ${since} is ahead of this registry's (${revision}); it was not made by this registry's database: ` +
-        RELIST,
-    );
-  }
-  if (requested.fingerprint === undefined || since === 0) return;
-  const event = await eventAt(em, since);
-  if (event === undefined) {
-    throw new GoneException(
-      `The event at revision ${since} is no longer kept, so resuming after it cannot be checked: ${RELIST}`,
-    );
-  }
-  if (event.fingerprint !== requested.fingerprint) {
-    throw new GoneException(
-      `The event log was replaced (a restore from a backup, or a failover to a replica that lagged): its event at ` +
-        `revision ${since} is not the one this position names, and the events after it are another history's: ${RELIST}`,
-    );
-  }
-}
-
-/**
- * Takes the response over from the adapter (Fastify must be told, Express need not) and sends the stream's headers,
- * then a first comment naming where the stream starts: the events after `since`, which may be behind the registry's
- * `revision` (those in between come first). `X-Accel-Buffering: no` keeps nginx from holding events back.
- */
-function openStream(reply: unknown, since: number, revision: number, position: string): ServerResponse {
-  const fastify = reply as { raw?: ServerResponse; hijack?: () => void };
-  const response = fastify.raw ?? (reply as ServerResponse);
-  fastify.hijack?.();
-  response.writeHead(HttpStatus.OK, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-    [REVISION_HEADER]: String(revision),
-    [POSITION_HEADER]: position,
-  });
-  const at = revision === 0 ? '' : ` (position ${position})`;
-  const behind =
-    since < revision ? `; the registry is at revision ${revision}${at}, the events up to it come first` : at;
-  response.write(`: watching from revision ${since}${behind}\n\n`);
-  return response;
-}
-
-/**
- * One client's stream. Its buffer is Node's own: the feed drops the client once it holds more than `bound` bytes.
- * It knows the last revision it wrote an `id:` for and the last the watch passed over (not selected by its filters),
- * so a keepalive can move the client's Last-Event-ID past events it was not sent.
- */
-class StreamSink implements WatchSink {
-  /** The last revision it wrote an `id:` for, and the last the watch passed over with its position. */
-  private lastId: number;
-  private passedId: number;
-  private passedPosition = '';
-
-  constructor(
-    private readonly response: ServerResponse,
-    private readonly bound: number,
-    since: number,
-  ) {
-    this.lastId = since;
-    this.passedId = since;
-  }
-
-  send(event: StoredEvent, matches: boolean): boolean {
-    const data: AgentEventData = {
-      revision: event.revision,
-      type: event.type,
-      agent_id: event.agentId,
-      at: iso(event.at),
-      ...(event.agent ? { agent: event.agent } : {}),
-      matches,
-    };
-    // What it had not taken before this event: one large event alone does not make a client slow.
-    const behind = this.response.writableLength;
-    this.response.write(`id: ${positionOf(event)}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
-    this.lastId = event.revision;
-    return behind <= this.bound;
-  }
-
-  passed(event: StoredEvent): void {
-    this.passedId = event.revision;
-    this.passedPosition = positionOf(event);
-  }
-
-  /**
-   * The keepalive comment, after an `id:`-only message when the watch has passed over events since the last `id` it
-   * wrote: a client resuming then starts after them, not from its last event (which may be older than
-   * EVENTS_RETENTION for a watch whose filters rarely match). The id is one the watch has given or passed over, never
-   * one ahead of it. A message with no `data` dispatches no event (EventSource, and every SSE parser that follows the
-   * spec): it only sets the last event id.
-   */
-  keepalive(): void {
-    if (this.response.writableEnded || this.response.destroyed) return;
-    if (this.passedId > this.lastId) {
-      this.lastId = this.passedId;
-      this.response.write(`id: ${this.passedPosition}\n\n`);
-    }
-    this.response.write(': keepalive\n\n');
-    if (this.response.writableLength > this.bound) this.response.destroy();
-  }
-
-  drained(): Promise<void> {
-    // 'drain' follows only a write that was refused; until then there is nothing to wait for.
-    if (!this.response.writableNeedDrain || this.response.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.response.off('drain', done);
-        this.response.off('close', done);
-        resolve();
-      };
-      this.response.once('drain', done);
-      this.response.once('close', done);
-    });
-  }
-
-  end(): void {
-    // A client that is far behind gets nothing more; one that is not gets its last events before the end.
-    if (this.response.writableLength > this.bound) this.response.destroy();
-    else this.response.end();
-  }
 }

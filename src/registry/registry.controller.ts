@@ -36,8 +36,6 @@ import {
 import { replyWithCard, replyWithList } from './registry.replies';
 import { RegistryService } from './registry.service';
 
-export { POSITION_HEADER, REVISION_HEADER } from './registry.openapi';
-
 @ApiTags('agents')
 @ApiUnexpectedError()
 @Controller('agents')

@@ -5,15 +5,11 @@ import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE } from '../database/
 import { AGENT_ID_RULE } from './agent-id';
 import { EXAMPLE_AGENT_CARD } from './agent-card';
 import { AgentInfo } from './dto/agent-info.dto';
+import { POSITION_HEADER, REVISION_HEADER } from './registry-headers';
 import { DeleteAgentResponse } from './dto/delete-agent-response.dto';
 import { HeartbeatResponse } from './dto/heartbeat-response.dto';
 
 /** The answers of the `/agents` routes, as the OpenAPI document shows them (the routes are in RegistryController). */
-
-/** The registry revision an answer reflects (see `GET /agents`). */
-export const REVISION_HEADER = 'X-Registry-Revision';
-/** That revision as a position in the event log (see Position in event-log.ts): where a watch resumes. */
-export const POSITION_HEADER = 'X-Registry-Position';
 
 const INVALID_ID = {
   detail: `Invalid request: ${AGENT_ID_RULE}`,

@@ -8,7 +8,7 @@ import { AgentInfo } from './dto/agent-info.dto';
 import { ListAgentsQuery } from './dto/list-agents-query.dto';
 import { jsonArrayText, streamJsonArray } from './json-array-stream';
 import { toAgentJson } from './persistence/agent-rows';
-import { POSITION_HEADER, REVISION_HEADER } from './registry.openapi';
+import { POSITION_HEADER, REVISION_HEADER } from './registry-headers';
 import { RegistryService } from './registry.service';
 
 /** How the `/agents` routes answer what is more than a DTO: headers, a streamed list, a card with its ETag. */

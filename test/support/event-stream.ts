@@ -1,9 +1,10 @@
 import { get, IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { EventStreamParser, revisionOf } from '@agent-registry/client';
 
 /** The revision of an event's `id` (a position: `<revision>.<fingerprint>`). */
 export function revisionIn(id: string): string {
-  return id.split('.')[0];
+  return String(revisionOf(id));
 }
 
 /** A position as the registry writes it: a revision and the fingerprint of its event. */
@@ -73,7 +74,6 @@ export async function openEventStream(
   const comments: string[] = [];
   const progress: string[] = [];
   const listeners = new Set<() => void>();
-  let text = '';
   const ended = new Promise<void>((resolve) => {
     response.on('end', resolve);
     response.on('close', resolve);
@@ -129,24 +129,13 @@ export async function openEventStream(
     return stream;
   }
   response.setEncoding('utf8');
+  const parser = new EventStreamParser();
   response.on('data', (chunk: string) => {
-    text += chunk;
-    let end: number;
-    while ((end = text.indexOf('\n\n')) >= 0) {
-      const block = text.slice(0, end);
-      text = text.slice(end + 2);
-      const fields: Record<string, string> = {};
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) comments.push(line.slice(1).trim());
-        else {
-          const colon = line.indexOf(':');
-          fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
-        }
-      }
-      if (fields.id !== undefined) stream.lastEventId = fields.id;
-      if (fields.data !== undefined) {
-        events.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) as ReceivedEvent['data'] });
-      } else if (fields.id !== undefined) progress.push(fields.id);
+    for (const { id, event, data, comments: lines } of parser.push(chunk)) {
+      comments.push(...lines);
+      if (id !== undefined) stream.lastEventId = id;
+      if (data !== undefined) events.push({ id: id!, event, data: JSON.parse(data) as ReceivedEvent['data'] });
+      else if (id !== undefined) progress.push(id);
     }
     for (const listener of [...listeners]) listener();
   });

@@ -8,6 +8,7 @@
  *     await lease.close();
  */
 export * from './errors.js';
+export * from './event-stream.js';
 export * from './query.js';
 export * from './registry-client.js';
 export * from './lease.js';

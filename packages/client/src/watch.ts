@@ -1,4 +1,5 @@
 import { RegistryError } from './errors.js';
+import { readEventStream, revisionOf, StreamMessage } from './event-stream.js';
 import { AgentFilter, queryString } from './query.js';
 import type { AgentEvent, AgentInfo, RegistryClient } from './registry-client.js';
 
@@ -144,46 +145,25 @@ export class Watch {
       );
       clearTimeout(timer);
       connected();
-      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-      try {
-        await this.read(reader);
-      } finally {
-        // A handler that threw leaves the stream unread: close it, so the server drops the watcher.
-        await reader.cancel().catch(() => undefined);
-      }
+      // Leaving the loop (a handler that threw) cancels the stream, so the server drops the watcher.
+      for await (const message of readEventStream(response.body!)) await this.receive(message);
     } finally {
       clearTimeout(timer);
       this.abort.signal.removeEventListener('abort', close);
     }
   }
 
-  private async read(reader: ReadableStreamDefaultReader<string>): Promise<void> {
-    let text = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      text += value;
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const lines = block.split('\n');
-        const field = (name: string) =>
-          lines.filter((line) => line.startsWith(`${name}:`)).map((line) => line.slice(name.length + 1).trimStart());
-        const data = field('data').join('\n');
-        const id = field('id').at(-1);
-        if (!data) {
-          // A comment (keepalive), or progress: an `id` alone says the filters passed over the events up to it.
-          const revision = id === undefined ? NaN : Number(id.split('.')[0]);
-          if (Number.isSafeInteger(revision) && revision > this.lastRevision) this.advance(revision, id!);
-          continue;
-        }
-        const event = JSON.parse(data) as AgentEvent;
-        if (event.revision <= this.lastRevision) continue;
-        if (!this.reflected(event)) await this.handler({ type: 'event', event });
-        this.advance(event.revision, id ?? String(event.revision));
-      }
+  private async receive({ id, data }: StreamMessage): Promise<void> {
+    if (!data) {
+      // A comment (keepalive), or progress: an `id` alone says the filters passed over the events up to it.
+      const revision = id === undefined ? NaN : revisionOf(id);
+      if (Number.isSafeInteger(revision) && revision > this.lastRevision) this.advance(revision, id!);
+      return;
     }
+    const event = JSON.parse(data) as AgentEvent;
+    if (event.revision <= this.lastRevision) return;
+    if (!this.reflected(event)) await this.handler({ type: 'event', event });
+    this.advance(event.revision, id ?? String(event.revision));
   }
 
   private advance(revision: number, position: string): void {

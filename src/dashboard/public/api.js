@@ -82,38 +82,3 @@ export async function listAgents(filters, signal) {
   }
   return { agents, revision, position };
 }
-
-/**
- * Reads a `text/event-stream` body (EventSource cannot send an Authorization header, so the dashboard reads the
- * stream with fetch). Calls `onEvent({ id, event, data })` for each event, and `onActivity()` for anything received
- * (events and keepalive comments), until the stream ends or `signal` aborts.
- */
-export async function readEventStream(body, { onEvent, onActivity }) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let event = { id: undefined, event: 'message', data: [] };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    onActivity();
-    buffer += value;
-    // A \r at the end may be half of a \r\n: it waits for the next chunk, with the line not yet finished.
-    const held = buffer.endsWith('\r') ? '\r' : '';
-    const lines = buffer.slice(0, buffer.length - held.length).split(/\r\n|\r|\n/);
-    buffer = lines.pop() + held;
-    for (const line of lines) {
-      if (line === '') {
-        if (event.data.length > 0) onEvent({ id: event.id, event: event.event, data: event.data.join('\n') });
-        event = { id: undefined, event: 'message', data: [] };
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const text = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') event.data.push(text);
-      else if (field === 'event') event.event = text;
-      else if (field === 'id') event.id = text;
-    }
-  }
-}

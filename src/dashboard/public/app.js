@@ -1,7 +1,8 @@
 // The dashboard: lists the agents (GET /agents), notes the list's revision and follows GET /events from it, polls
 // GET /health for the degraded states and the registry's clock. No framework: the DOM is updated in place, so a
 // focused row keeps its focus while the table changes around it.
-import { api, ApiError, apiKey, ConnectionError, filterParams, listAgents, readEventStream } from './api.js';
+import { api, ApiError, apiKey, ConnectionError, filterParams, listAgents } from './api.js';
+import { readEventStream } from './event-stream.js';
 import { ago, labelTexts, until } from './format.js';
 
 const HEALTH_EVERY_MS = 5_000;
@@ -558,12 +559,12 @@ async function watch(generation) {
       liveState('live', 'Live');
       retryMs = RETRY_MIN_MS;
       activity();
-      await readEventStream(response.body, {
-        onActivity: activity,
-        onEvent: (event) => {
-          if (generation === state.generation) apply(JSON.parse(event.data), event.id);
-        },
-      });
+      // EventSource cannot send an Authorization header: the stream is read with fetch, by the client package's
+      // reader. Anything received (events, keepalive comments) is activity.
+      for await (const message of readEventStream(response.body)) {
+        activity();
+        if (message.data !== undefined && generation === state.generation) apply(JSON.parse(message.data), message.id);
+      }
       // The registry ended the stream (it is shutting down): resume, on whichever replica answers.
       if (generation === state.generation) liveState('connecting', 'Reconnecting…');
     } catch (error) {
