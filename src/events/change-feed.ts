@@ -2,10 +2,12 @@ import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
+import { REGISTRY_COMMITTED } from '../registry/registry-events';
 import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
 
@@ -111,7 +113,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     return pruneEvents(this.orm.em.fork() as EntityManager, now, this.config.eventsRetentionMs, dialect);
   }
 
-  /** Reads the log now: a local write committed events. */
+  /** Reads the log now: a local write committed events (the registry says so on the bus). */
+  @OnEvent(REGISTRY_COMMITTED)
   wake(): void {
     if (this.closed) return;
     if (this.reading) {

@@ -19,7 +19,6 @@ import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
-import { ChangeFeed } from '../events/change-feed';
 import { Change, lockRevision } from '../events/event-log';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { writeFacets } from './agent-facets';
@@ -29,6 +28,7 @@ import { AgentRecord } from './agent-record.entity';
 import { agentColumns, fromRow, Registration, registrationChanged, StoredRow, toAgentInfo } from './agent-rows';
 import { deleteAgents } from './delete-agents';
 import { leaseExpiry, leaseRenewalSql } from './lease';
+import { RegistryEvents } from './registry-events';
 import { WRITE_BATCH_SIZE, WRITE_QUEUE_DEPTH } from './registry.metrics';
 
 export type { Registration } from './agent-rows';
@@ -109,7 +109,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
-    private readonly feed: ChangeFeed,
+    private readonly events: RegistryEvents,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
@@ -183,7 +183,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       const among = this.lockRowsFirst ? LOCKED_IN_ORDER : LISTED;
       return this.renew(em, runs[0], this.clock.now().getTime(), among);
     }
-    let revision: number | undefined;
+    let committed: { changes: Change[]; revision: number; at: number } | undefined;
     const outcomes = await em.transactional(async (tx) => {
       const counter = writes.some((write) => write.kind !== 'heartbeat') ? await lockRevision(tx) : undefined;
       // Heartbeats alone record nothing, and on SQLite need no read first.
@@ -197,10 +197,10 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       const changes: Change[] = [];
       const outcomes: Outcome<RegistryWriteResult>[] = [];
       for (const run of runs) outcomes.push(...(await this.write(tx, run, now, { agents, owned, changes })));
-      if (counter && changes.length > 0) revision = await counter.append(changes, now);
+      if (counter && changes.length > 0) committed = { changes, revision: await counter.append(changes, now), at: now };
       return outcomes;
     });
-    if (revision !== undefined) this.feed.wake();
+    if (committed) this.events.committed(committed.changes, committed.revision, committed.at);
     return outcomes;
   }
 

@@ -16,7 +16,6 @@ import { RequestValidationException } from '../common/request-validation.pipe';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
-import { ChangeFeed } from '../events/change-feed';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import { lockRevision, positionAt, revisionState } from '../events/event-log';
 import { AgentCardLike } from './agent-card';
@@ -35,6 +34,8 @@ import { DEFAULT_TTL_SECONDS } from './lease';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
 import { agentNotFound, MAX_QUEUED_BYTES, MAX_ROWS_PER_STATEMENT, RegistryWriter } from './registry-writer';
 import { AGENTS, DEREGISTRATIONS, HEARTBEATS, REGISTRATIONS } from './registry.metrics';
+import { CommittedChange, RegistryEvents } from './registry-events';
+import { RegistrationPolicies } from './registration-policy';
 import { Principal } from '../auth/auth.guard';
 import { seesOwners } from '../auth/caller.decorator';
 
@@ -120,7 +121,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     private readonly em: EntityManager,
     private readonly writer: RegistryWriter,
-    private readonly feed: ChangeFeed,
+    private readonly events: RegistryEvents,
+    private readonly policies: RegistrationPolicies,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
     @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
@@ -155,7 +157,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async register(request: RegisterAgentRequest, caller?: Principal): Promise<AgentInfo> {
-    const record = await this.writer.register(toRegistration(request), caller);
+    const reviewed = await this.policies.review(request, caller);
+    const record = await this.writer.register(toRegistration(reviewed), caller);
     this.registrations.inc();
     return toAgentInfo(record, this.clock.now().getTime(), seesOwners(caller));
   }
@@ -337,6 +340,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     const now = at ?? this.clock.now().getTime();
     const keep = keepHeld(held);
     const removed: string[] = [];
+    const committed: { changes: CommittedChange[]; revision: number }[] = [];
     let after: { expiresAt: number; agentId: string } | undefined;
     try {
       for (;;) {
@@ -348,7 +352,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
           `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
           'order by expires_at, agent_id limit ?)';
         const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
-        const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
+        const removal = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
           this.em.fork().transactional(async (tx) => {
             const counter = await lockRevision(tx);
             const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
@@ -358,24 +362,23 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
               ...keep.params,
               CLEANUP_CHUNK,
             ]);
-            await counter.append(
-              records.map((record) => ({
-                type: 'expired',
-                agentId: record.agentId,
-                previous: toAgentInfo(record, now),
-              })),
-              now,
-            );
-            return records;
+            const changes = records.map((record) => ({
+              type: 'expired' as const,
+              agentId: record.agentId,
+              previous: toAgentInfo(record, now),
+            }));
+            return { records, changes, revision: await counter.append(changes, now) };
           }),
         );
+        const { records: chunk } = removal;
+        committed.push(removal);
         removed.push(...chunk.map((record) => record.agentId));
         if (chunk.length < CLEANUP_CHUNK) return removed;
         after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
-      if (removed.length > 0) this.feed.wake();
+      for (const { changes, revision } of committed) this.events.committed(changes, revision, now);
     }
   }
 }
