@@ -35,10 +35,11 @@ export interface AppModuleOptions {
 /** The registry's feature modules, in the order they start. */
 export const CORE_FEATURE_MODULES = [
   RegistryModule,
-  EventsModule,
   ServiceDiscoveryModule,
   SchedulerModule,
   HealthModule,
+  // Where /events has always been in the OpenAPI document (Nest documents the modules in the order it found them).
+  EventsModule,
   MetricsModule,
   DashboardModule,
 ];
