@@ -27,7 +27,7 @@ export function declareFeature(module: DynamicModule, feature: DatabaseFeature):
   return module;
 }
 
-type Import = Type | DynamicModule | Promise<DynamicModule> | ForwardReference;
+type Import = Type | DynamicModule | Promise<DynamicModule> | ForwardReference<() => unknown>;
 
 /**
  * The database features declared anywhere in the import graph of `imports` (each once, in the order met, depth
@@ -40,7 +40,7 @@ export function featuresIn(imports: readonly Import[]): DatabaseFeature[] {
   const visit = (item: Import | undefined): void => {
     if (!item || seen.has(item) || item instanceof Promise) return;
     seen.add(item);
-    if ('forwardRef' in item) return visit(item.forwardRef() as Import);
+    if ('forwardRef' in item) return visit((item as ForwardReference<() => Import>).forwardRef());
     const feature = declared.get(item);
     if (feature) found.push(feature);
     const dynamic = 'module' in item ? item : undefined;
