@@ -33,7 +33,7 @@ export default tseslint.config(
   },
   {
     // Tests read untyped JSON response bodies; asserting on them is the point.
-    files: ['test/**/*.ts', '**/*.spec.ts'],
+    files: ['test/**/*.ts', 'examples/*/test/**/*.ts', '**/*.spec.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

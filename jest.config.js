@@ -1,7 +1,8 @@
 /**
  * One run for every tier: unit specs beside the code (src/**\/*.spec.ts) once; medium specs (test/medium/*.medium-spec.ts)
  * once, over the app's providers and real databases without HTTP; and e2e specs over the real HTTP app and real
- * databases (test/**\/*.e2e-spec.ts) once per HTTP adapter, as the jest projects `express` and `fastify`.
+ * databases (test/**\/*.e2e-spec.ts, which also takes the examples' examples/*\/test/*.e2e-spec.ts) once per HTTP
+ * adapter, as the jest projects `express` and `fastify`.
  * `npm test` builds first, because the process-level specs start dist/. global-setup decides whether the e2e suites
  * also run on PostgreSQL (PG_TEST_URL, REQUIRE_POSTGRES).
  * @type {import('jest').Config}

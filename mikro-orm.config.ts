@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { ConnectionOptions } from 'node:tls';
 import { loadConfig } from './src/config/app-config';
 import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/config/database-config';
+import { DatabaseFeature, mergeFeatures } from './src/database/database-feature';
 import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
-import { AgentEvent, RegistryRevision } from './src/registry/persistence/agent-event.entity';
-import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './src/registry/persistence/agent-record.entity';
-import { RegistryWatermark } from './src/scheduler/registry-watermark.entity';
-import { ExpiryGuardGroup, ExpiryGuardRow } from './src/scheduler/expiry-guard.entity';
+import { REGISTRY_DATABASE } from './src/registry/registry.database';
+import { SCHEDULER_DATABASE } from './src/scheduler/scheduler.database';
 
 interface SqliteConnection {
   exec(sql: string, callback: (error: Error | null) => void): void;
@@ -30,22 +29,29 @@ const SQLITE_PRAGMAS = ['PRAGMA journal_mode = WAL', 'PRAGMA synchronous = FULL'
 const CLIENT_TIMEOUT_MARGIN_MS = 1000;
 
 /**
+ * The core's committed migrations (every table the registry's own modules use; each module declares its entities).
+ * Always first: modules' migrations run after these.
+ */
+const CORE_DATABASE: DatabaseFeature = {
+  entities: [],
+  migrations: { sqlite: sqliteMigrations, postgresql: postgresMigrations },
+};
+
+/** The modules' tables of the plain registry (what AppModule.forRoot finds without extensions). */
+export const REGISTRY_FEATURES: readonly DatabaseFeature[] = [REGISTRY_DATABASE, SCHEDULER_DATABASE];
+
+/**
  * The one MikroORM configuration, used by the app (from validated config), by `npm run migrate` and by the
  * MikroORM CLI. The URL picks the driver; everything else about the dialect stays in MikroORM and the migrations.
+ * `features` are the modules' entities and migrations (see DatabaseModule.forFeature), the core's first.
  */
-export function mikroOrmOptions(database: DatabaseConfig): Options {
+export function mikroOrmOptions(
+  database: DatabaseConfig,
+  features: readonly DatabaseFeature[] = REGISTRY_FEATURES,
+): Options {
+  const { entities, migrations } = mergeFeatures([CORE_DATABASE, ...features], database.dialect);
   return defineConfig({
-    entities: [
-      AgentRecord,
-      AgentCapability,
-      AgentLabel,
-      AgentSkill,
-      AgentEvent,
-      RegistryRevision,
-      RegistryWatermark,
-      ExpiryGuardRow,
-      ExpiryGuardGroup,
-    ],
+    entities,
     extensions: [Migrator],
     forceUtcTimezone: true,
     ...(database.dialect === 'sqlite' ? sqliteOptions(database) : postgresOptions(database)),
@@ -55,7 +61,7 @@ export function mikroOrmOptions(database: DatabaseConfig): Options {
     migrations: {
       // Listed explicitly (one set per dialect) so the same code runs from src (tests, CLI) and from dist; `path`
       // is where the CLI writes a new migration, which then gets added to its dialect's list.
-      migrationsList: database.dialect === 'sqlite' ? sqliteMigrations : postgresMigrations,
+      migrationsList: migrations,
       path: `./src/database/migrations/${database.dialect}`,
       pathTs: `./src/database/migrations/${database.dialect}`,
       snapshot: false,

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AuthGuard } from './auth/auth.guard';
 import { KeysFileReload } from './auth/keys-reload';
@@ -11,7 +12,9 @@ import { RequestValidationPipe } from './common/request-validation.pipe';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DashboardModule } from './dashboard/dashboard.module';
+import { featuresIn } from './database/database-feature';
 import { DatabaseModule } from './database/database.module';
+import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { loggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -19,25 +22,49 @@ import { RegistryModule } from './registry/registry.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { ServiceDiscoveryModule } from './service-discovery/service-discovery.module';
 
+/** What AppModule.forRoot composes beside the registry. */
+export interface AppModuleOptions {
+  /**
+   * Extension modules, imported after the registry's own: their routes (guarded by `@Access`, in the OpenAPI
+   * document), their event listeners (`@OnEvent`), their registration policies, their tables
+   * (`DatabaseModule.forFeature`). See docs/extending.md.
+   */
+  imports?: DynamicModule['imports'];
+}
+
+/** The registry's feature modules, in the order they start. */
+export const CORE_FEATURE_MODULES = [
+  RegistryModule,
+  // Before ServiceDiscoveryModule: the OpenAPI document lists /admin/expiry-guard right after /agents.
+  SchedulerModule,
+  ServiceDiscoveryModule,
+  HealthModule,
+  // Where /events has always been in the OpenAPI document (Nest documents the modules in the order it found them).
+  EventsModule,
+  MetricsModule,
+  DashboardModule,
+];
+
 @Module({})
 export class AppModule {
-  /** The whole registry, for the given configuration. Tests build it the same way main.ts does. */
-  static forRoot(config: AppConfig): DynamicModule {
+  /**
+   * The whole registry, for the given configuration, with the extension modules `options.imports` names. Tests
+   * build it the same way main.ts does.
+   */
+  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+    const extensions = options.imports ?? [];
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
         loggingModule(config),
         CommonModule,
-        DatabaseModule.forRoot(config.database),
-        RegistryModule,
-        // Before ServiceDiscoveryModule: the OpenAPI document lists /admin/expiry-guard right after /agents.
-        SchedulerModule,
-        ServiceDiscoveryModule,
-        HealthModule,
-        MetricsModule,
-        DashboardModule,
+        EventEmitterModule.forRoot(),
+        // The ORM starts knowing every module's entities and migrations (DatabaseModule.forFeature).
+        DatabaseModule.forRoot(config.database, featuresIn([...CORE_FEATURE_MODULES, ...extensions])),
+        ...CORE_FEATURE_MODULES,
         ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
+        ...extensions,
       ],
       providers: [
         HttpDrain,

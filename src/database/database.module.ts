@@ -1,19 +1,34 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
-import { mikroOrmOptions } from '../../mikro-orm.config';
+import { mikroOrmOptions, REGISTRY_FEATURES } from '../../mikro-orm.config';
 import { DatabaseConfig } from '../config/database-config';
 import { ClockSkewCheck } from './clock-skew-check';
+import { DATABASE_FEATURES, DatabaseFeature, declareFeature } from './database-feature';
 import { MigrationRunner } from './migration-runner';
 
 /** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot; checks the clock. */
 @Module({})
 export class DatabaseModule {
-  static forRoot(database: DatabaseConfig): DynamicModule {
+  /**
+   * The ORM, knowing every module's entities and migrations (`features`: AppModule.forRoot finds them in the modules
+   * it composes, see featuresIn).
+   */
+  static forRoot(database: DatabaseConfig, features: readonly DatabaseFeature[] = REGISTRY_FEATURES): DynamicModule {
     return {
       module: DatabaseModule,
       // No per-request ORM context: every write goes through the writer's own fork, every read is a plain query.
-      imports: [MikroOrmModule.forRoot({ ...mikroOrmOptions(database), registerRequestContext: false })],
-      providers: [MigrationRunner, ClockSkewCheck],
+      imports: [MikroOrmModule.forRoot({ ...mikroOrmOptions(database, features), registerRequestContext: false })],
+      providers: [MigrationRunner, ClockSkewCheck, { provide: DATABASE_FEATURES, useValue: features }],
     };
+  }
+
+  /**
+   * A module's own tables: import `DatabaseModule.forFeature({ entities, migrations: { sqlite, postgresql } })` in
+   * the module. Its entities join the ORM (and their repositories become injectable in the module); its migrations run
+   * at boot after the core's (and with `npm run migrate`), recorded in the same migrations table.
+   */
+  static forFeature(feature: DatabaseFeature): DynamicModule {
+    const orm = MikroOrmModule.forFeature(feature.entities ?? []);
+    return declareFeature({ module: DatabaseModule, imports: [orm], exports: [orm] }, feature);
   }
 }

@@ -5,6 +5,7 @@ import { mikroOrmOptions } from '../../mikro-orm.config';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { DatabaseConfig } from '../config/database-config';
 import { BackfillMigration } from './backfill-migration';
+import { DATABASE_FEATURES, DatabaseFeature } from './database-feature';
 
 /** The advisory lock replicas take to migrate one at a time: any constant unique to this application. */
 export const MIGRATION_LOCK_KEY = 0x61676e74; // "agnt"
@@ -20,11 +21,12 @@ export class MigrationRunner implements OnModuleInit {
   constructor(
     private readonly orm: MikroORM,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DATABASE_FEATURES) private readonly features: readonly DatabaseFeature[],
   ) {}
 
   async onModuleInit(): Promise<void> {
     if (this.config.migrateOnBoot) {
-      await applyMigrations(this.orm, this.config.database, this.logger);
+      await applyMigrations(this.orm, this.config.database, this.logger, this.features);
     }
   }
 }
@@ -32,14 +34,22 @@ export class MigrationRunner implements OnModuleInit {
 /**
  * SQLite: migrates through the app's own connection (for `:memory:` it is the only one that sees the database).
  * PostgreSQL: through a short-lived ORM of its own without the statement timeouts, which guard requests, not
- * schema changes or the wait for another replica's migrations; see `withMigrationLock`.
+ * schema changes or the wait for another replica's migrations; see `withMigrationLock`. `features` are the modules'
+ * (see DatabaseModule.forFeature), as `orm` was configured with them.
  */
-export async function applyMigrations(orm: MikroORM, database: DatabaseConfig, logger: Logger): Promise<void> {
+export async function applyMigrations(
+  orm: MikroORM,
+  database: DatabaseConfig,
+  logger: Logger,
+  features?: readonly DatabaseFeature[],
+): Promise<void> {
   let applied: string[];
   if (database.dialect === 'sqlite') {
     applied = await migrateUp(orm, logger);
   } else {
-    const migrating = await MikroORM.init(mikroOrmOptions({ ...database, statementTimeoutMs: 0, poolMax: 1 }));
+    const migrating = await MikroORM.init(
+      mikroOrmOptions({ ...database, statementTimeoutMs: 0, poolMax: 1 }, features),
+    );
     try {
       applied = await withMigrationLock(migrating, () => migrateUp(migrating, logger));
     } finally {

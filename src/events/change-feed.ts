@@ -2,11 +2,13 @@ import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG, AppConfig } from '../config/app-config';
 import { RepeatingTask } from '../common/repeating-task';
 import { AgentFilter } from '../registry/discovery';
+import { REGISTRY_COMMITTED } from '../registry/registry-events';
 import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from '../registry/persistence/event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
 import { Watcher, WatchSink } from './watcher';
@@ -94,7 +96,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
     return pruneEvents(this.orm.em.fork() as EntityManager, now, this.config.eventsRetentionMs, dialect);
   }
 
-  /** Reads the log now: a local write committed events. */
+  /** Reads the log now: a local write committed events (the registry says so on the bus). */
+  @OnEvent(REGISTRY_COMMITTED)
   wake(): void {
     if (this.closed) return;
     if (this.reading) {

@@ -36,6 +36,7 @@ import { iso, registrationOfRequest, toAgentInfo } from './persistence/agent-row
 import { agentNotFound } from './persistence/registry-write';
 import { RegistryWriter } from './persistence/registry-writer';
 import { AGENTS, DEREGISTRATIONS, HEARTBEATS, REGISTRATIONS } from './registry.metrics';
+import { RegistrationPolicies } from './registration-policy';
 
 /** A stored card, as `GET /agents/{agent_id}/card` serves it: its JSON text, which the ETag is computed over. */
 export interface StoredCard {
@@ -57,6 +58,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     private readonly em: EntityManager,
     private readonly writer: RegistryWriter,
+    private readonly policies: RegistrationPolicies,
     private readonly clock: Clock,
     @Inject(APP_CONFIG) config: AppConfig,
     @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
@@ -83,7 +85,8 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async register(request: RegisterAgentRequest, caller?: Principal): Promise<AgentInfo> {
-    const record = await this.writer.register(registrationOfRequest(request), caller);
+    const reviewed = await this.policies.review(request, caller);
+    const record = await this.writer.register(registrationOfRequest(reviewed), caller);
     this.registrations.inc();
     return toAgentInfo(record, this.clock.now().getTime(), seesOwners(caller));
   }

@@ -3,13 +3,13 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { retryingConflicts } from '../database/retry-conflicts';
-import { ChangeFeed } from '../events/change-feed';
 import { lockRevision } from '../registry/persistence/event-log';
 import { pickedInOrder } from '../registry/persistence/agent-locks';
 import { AgentRecord } from '../registry/persistence/agent-record.entity';
 import { toAgentInfo } from '../registry/persistence/agent-rows';
 import { Dialect } from '../registry/persistence/agent-query';
 import { deleteAgents } from '../registry/persistence/delete-agents';
+import { RegistryEvents } from '../registry/registry-events';
 
 /** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
 export interface HeldAgents {
@@ -34,7 +34,7 @@ export class ExpiredAgents {
 
   constructor(
     private readonly em: EntityManager,
-    private readonly feed: ChangeFeed,
+    private readonly events: RegistryEvents,
     private readonly clock: Clock,
   ) {
     this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
@@ -59,44 +59,43 @@ export class ExpiredAgents {
     const keep = keepHeld(held);
     const removed: string[] = [];
     let after: { expiresAt: number; agentId: string } | undefined;
-    try {
-      for (;;) {
-        const from = after && {
-          sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
-          params: [after.expiresAt, after.expiresAt, after.agentId],
-        };
-        const picked =
-          `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
-          'order by expires_at, agent_id limit ?)';
-        const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
-        const chunk = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
-          this.em.fork().transactional(async (tx) => {
-            const counter = await lockRevision(tx);
-            const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
-              now,
-              now,
-              ...(from?.params ?? []),
-              ...keep.params,
-              CLEANUP_CHUNK,
-            ]);
-            await counter.append(
-              records.map((record) => ({
-                type: 'expired',
-                agentId: record.agentId,
-                previous: toAgentInfo(record, now),
-              })),
-              now,
-            );
-            return records;
-          }),
-        );
-        removed.push(...chunk.map((record) => record.agentId));
-        if (chunk.length < CLEANUP_CHUNK) return removed;
-        after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      if (removed.length > 0) this.feed.wake();
+    for (;;) {
+      const from = after && {
+        sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
+        params: [after.expiresAt, after.expiresAt, after.agentId],
+      };
+      const picked =
+        `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
+        'order by expires_at, agent_id limit ?)';
+      const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
+      const {
+        records: chunk,
+        changes,
+        revision,
+      } = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
+        this.em.fork().transactional(async (tx) => {
+          const counter = await lockRevision(tx);
+          const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
+            now,
+            now,
+            ...(from?.params ?? []),
+            ...keep.params,
+            CLEANUP_CHUNK,
+          ]);
+          const changes = records.map((record) => ({
+            type: 'expired' as const,
+            agentId: record.agentId,
+            previous: toAgentInfo(record, now),
+          }));
+          return { records, changes, revision: await counter.append(changes, now) };
+        }),
+      );
+      // Each chunk is its own transaction: its events go out once it committed.
+      if (changes.length > 0) this.events.committed(changes, revision, now);
+      removed.push(...chunk.map((record) => record.agentId));
+      if (chunk.length < CLEANUP_CHUNK) return removed;
+      after = chunk.reduce((last, record) => (keyAfter(record, last) ? record : last));
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 }

@@ -4,7 +4,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
 import request from 'supertest';
-import { AppModule } from '../../src/app.module';
+import { AppModule, AppModuleOptions } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { createHttpAdapter } from '../../src/common/http-adapter';
@@ -36,18 +36,19 @@ export interface TestApp {
  * The real app, built the way main.ts builds it, with a fake clock, on a new database of the given dialect (a
  * SQLite file in a temp folder, or a PostgreSQL database of its own), dropped by `close()`, on this jest project's
  * HTTP adapter. `env` overrides the environment the config is read from; with a DATABASE_URL in it, that database is
- * used and left alone.
+ * used and left alone. `options` composes extension modules (AppModule.forRoot).
  */
 export async function createTestApp(
   env: NodeJS.ProcessEnv = {},
   dialect: Dialect = 'sqlite',
   clock = new FakeClock(),
+  options: AppModuleOptions = {},
 ): Promise<TestApp> {
   const database = env.DATABASE_URL ? givenDatabase() : await createTestDatabase(dialect);
   const config = testConfig({ DATABASE_URL: database.url, HTTP_ADAPTER: testHttpAdapter(), ...env });
   let app: INestApplication | undefined;
   try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, options)] })
       .overrideProvider(Clock)
       .useValue(clock)
       .compile();

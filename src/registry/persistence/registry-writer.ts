@@ -9,10 +9,10 @@ import { APP_CONFIG, AppConfig } from '../../config/app-config';
 import { databaseUnavailableReason } from '../../database/database-unavailable';
 import { retryingConflicts } from '../../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../../database/write-batcher';
-import { ChangeFeed } from '../../events/change-feed';
 import { sampleOnScrape } from '../../metrics/sampled-gauge';
 import { OwnedAgents } from '../agent-quota';
 import { WRITE_BATCH_SIZE, WRITE_QUEUE_DEPTH } from '../registry.metrics';
+import { RegistryEvents } from '../registry-events';
 import type { Lease } from './agent.repository';
 import { AgentRecord } from './agent-record.entity';
 import { Registration } from './agent-rows';
@@ -53,7 +53,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
-    private readonly feed: ChangeFeed,
+    private readonly events: RegistryEvents,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
@@ -125,7 +125,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     if (runs.length === 1 && runs[0][0].kind === 'heartbeat') {
       return this.statements.renewAlone(em, runs[0], this.clock.now().getTime());
     }
-    let revision: number | undefined;
+    let committed: { changes: Change[]; revision: number; at: number } | undefined;
     const outcomes = await em.transactional(async (tx) => {
       const counter = writes.some((write) => write.kind !== 'heartbeat') ? await lockRevision(tx) : undefined;
       // Heartbeats alone record nothing, and on SQLite need no read first.
@@ -141,10 +141,10 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       const changes: Change[] = [];
       const outcomes: Outcome<RegistryWriteResult>[] = [];
       for (const run of runs) outcomes.push(...(await this.statements.write(tx, run, now, { agents, owned, changes })));
-      if (counter && changes.length > 0) revision = await counter.append(changes, now);
+      if (counter && changes.length > 0) committed = { changes, revision: await counter.append(changes, now), at: now };
       return outcomes;
     });
-    if (revision !== undefined) this.feed.wake();
+    if (committed) this.events.committed(committed.changes, committed.revision, committed.at);
     return outcomes;
   }
 }
