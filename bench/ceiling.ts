@@ -6,7 +6,7 @@ import { CommonModule } from '../src/common/common.module';
 import { createHttpAdapter } from '../src/common/http-adapter';
 import { ProblemDetailsFilter } from '../src/common/problem-details.filter';
 import { RequestValidationPipe } from '../src/common/request-validation.pipe';
-import { loadConfig } from '../src/config/app-config';
+import { loadConfig } from '../src/app.config';
 import { ConfigModule } from '../src/config/config.module';
 import { loggingModule } from '../src/logging/logging.module';
 import { AgentIdParam } from '../src/registry/agent-id';

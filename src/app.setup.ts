@@ -5,7 +5,8 @@ import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { API_KEY_SCHEME } from './auth/access.decorator';
 import { DOCS_PATHS } from './common/docs-paths';
-import { APP_CONFIG, AppConfig } from './config/app-config';
+import { AppConfig } from './app.config';
+import { APP_CONFIG } from './config/environment';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 

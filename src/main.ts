@@ -4,7 +4,8 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { boundPort, configureApp } from './app.setup';
 import { createHttpAdapter } from './common/http-adapter';
-import { ConfigError, loadConfig } from './config/app-config';
+import { loadConfig } from './app.config';
+import { ConfigError } from './config/environment';
 import { NestLogger } from './logging/nest-logger';
 
 async function bootstrap(): Promise<void> {

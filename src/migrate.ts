@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
-import { ConfigError, loadConfig } from './config/app-config';
+import { loadConfig } from './app.config';
+import { ConfigError } from './config/environment';
 import { applyMigrations } from './database/migration-runner';
 
 /** `npm run migrate`: applies pending migrations and exits, for deployments that boot with MIGRATE_ON_BOOT=false. */

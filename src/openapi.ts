@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { AppModule } from './app.module';
 import { openApiDocument } from './app.setup';
 import { createHttpAdapter } from './common/http-adapter';
-import { loadConfig } from './config/app-config';
+import { loadConfig } from './app.config';
 
 /**
  * `npm run client:types`, step one: writes the OpenAPI document to the file named by the first argument, from an app

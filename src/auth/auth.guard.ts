@@ -12,7 +12,8 @@ import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { Clock } from '../common/clock';
 import { clientAddress, contextOf, rawRequest } from '../common/request-context';
-import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { AuthConfig, AuthSection } from './auth.config';
 import { findKey, Role } from './api-keys';
 import { authFailuresOf, countAuthFailuresOn } from './auth-failures';
 import {
@@ -55,7 +56,7 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: AuthSection,
     clock: Clock,
   ) {
     countAuthFailuresOn(config.auth, () => clock.now().getTime());

@@ -9,7 +9,7 @@ import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { docsGate } from '../auth/docs-gate';
-import { AppConfig } from '../config/app-config';
+import { AppConfig } from '../app.config';
 import { timeRequest } from '../metrics/http-metrics';
 import { DOCS_MOUNTS, underDocs } from './docs-paths';
 import { admitRequest } from './http-drain';

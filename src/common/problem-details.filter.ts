@@ -2,7 +2,8 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Injec
 import { HttpAdapterHost } from '@nestjs/core';
 import { IncomingMessage, OutgoingHttpHeaders, ServerResponse, STATUS_CODES } from 'node:http';
 import { AuthenticationRequiredException } from '../auth/auth.guard';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { HttpSection } from './http.config';
 import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
 import { UnsupportedContentEncodingException } from './json-body';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
@@ -83,7 +84,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: HttpSection,
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {

@@ -1,7 +1,7 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
-import { DatabaseConfig } from '../config/database-config';
+import { DatabaseConfig } from './database.config';
 import { ClockSkewCheck } from './clock-skew-check';
 import { MigrationRunner } from './migration-runner';
 

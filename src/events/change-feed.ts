@@ -4,7 +4,8 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { EventsSection } from './events.config';
 import { AgentFilter, matchesFilter } from '../registry/discovery';
 import { eventAt, eventsAfter, pruneEvents, revisionState, StoredEvent } from './event-log';
 import { DropReason, EndReason, WATCH_DROPPED, WATCH_DURATION, WATCH_SUBSCRIBERS } from './events.metrics';
@@ -66,7 +67,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly orm: MikroORM,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: EventsSection,
     @InjectMetric(WATCH_SUBSCRIBERS) private readonly subscribers: Gauge,
     @InjectMetric(WATCH_DROPPED) private readonly dropped: Counter<'reason'>,
     @InjectMetric(WATCH_DURATION) private readonly durations: Histogram<'reason'>,

@@ -5,7 +5,8 @@ import type { ServerResponse } from 'node:http';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { RetryLaterException } from '../common/retry-later.exception';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { EventsSection } from './events.config';
 import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
 import { iso } from '../registry/agent-rows';
@@ -49,7 +50,7 @@ export class EventsController {
     private readonly feed: ChangeFeed,
     private readonly slots: WatchSlots,
     private readonly em: EntityManager,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: EventsSection,
   ) {}
 
   /**

@@ -1,14 +1,18 @@
 import { EntityManager } from '@mikro-orm/knex';
 import { Principal } from '../auth/auth.guard';
 import { QuotaExceededException } from '../common/quota-exceeded.exception';
-import { AppConfig } from '../config/app-config';
+import type { AuthSection } from '../auth/auth.config';
+import type { RegistrySection } from './registry.config';
 import { AgentRecord } from './agent-record.entity';
 
 /**
  * How many agents a key may own: its own `agents=` in the keys file, else AGENT_QUOTA; undefined for no quota.
  * Admin keys have none, and neither do writes without a key (protected mode, auth off): they own nothing.
  */
-export function agentQuotaOf(writer: Principal | undefined, config: AppConfig): AgentQuota | undefined {
+export function agentQuotaOf(
+  writer: Principal | undefined,
+  config: RegistrySection & AuthSection,
+): AgentQuota | undefined {
   if (!writer || writer.role === 'admin') return undefined;
   // The keys as now in force: SIGHUP replaces them in place (KeysFileReload).
   const own = config.auth.keys.find((key) => key.name === writer.name)?.agentQuota;
@@ -38,7 +42,11 @@ export class OwnedAgents {
   ) {}
 
   /** Counts the agents of the writers that have a quota (one grouped query, on agent_record's owner index). */
-  static async count(tx: EntityManager, writers: (Principal | undefined)[], config: AppConfig): Promise<OwnedAgents> {
+  static async count(
+    tx: EntityManager,
+    writers: (Principal | undefined)[],
+    config: RegistrySection & AuthSection,
+  ): Promise<OwnedAgents> {
     const quotas = new Map<string, AgentQuota>();
     for (const writer of writers) {
       const quota = agentQuotaOf(writer, config);

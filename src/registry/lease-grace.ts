@@ -5,7 +5,8 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { Clock } from '../common/clock';
 import { lockSingletonRow } from '../database/lock-singleton-row';
 import { retryingConflicts } from '../database/retry-conflicts';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { SchedulerSection } from '../scheduler/scheduler.config';
 import { pickedInOrder } from './agent-locks';
 import { leaseRenewalSql } from './lease';
 
@@ -54,7 +55,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: SchedulerSection,
   ) {
     this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
     this.expiresAt = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite').expiresAt;

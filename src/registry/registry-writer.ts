@@ -15,7 +15,9 @@ import {
 } from '@nestjs/common';
 import { Principal } from '../auth/auth.guard';
 import { Clock } from '../common/clock';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import type { AuthSection } from '../auth/auth.config';
+import { RegistrySection } from './registry.config';
 import { databaseUnavailableReason } from '../database/database-unavailable';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
@@ -110,7 +112,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     private readonly orm: MikroORM,
     private readonly clock: Clock,
     private readonly feed: ChangeFeed,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: RegistrySection & AuthSection,
     @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
     this.batcher = new WriteBatcher({

@@ -13,7 +13,8 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter } from 'prom-client';
 import { Clock } from '../common/clock';
 import { RequestValidationException } from '../common/request-validation.pipe';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { RegistrySection } from './registry.config';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../database/write-batcher';
 import { ChangeFeed } from '../events/change-feed';
@@ -122,7 +123,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly writer: RegistryWriter,
     private readonly feed: ChangeFeed,
     private readonly clock: Clock,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_CONFIG) config: RegistrySection,
     @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
     @InjectMetric(HEARTBEATS) private readonly heartbeats: Counter,
     @InjectMetric(DEREGISTRATIONS) private readonly deregistrations: Counter,

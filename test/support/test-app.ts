@@ -8,7 +8,7 @@ import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
 import { createHttpAdapter } from '../../src/common/http-adapter';
-import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { AppConfig, loadConfig } from '../../src/app.config';
 import { Registration, registrationOf } from '../../src/registry/agent-rows';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
