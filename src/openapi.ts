@@ -1,8 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { writeFileSync } from 'node:fs';
 import { AppModule } from './app.module';
-import { openApiDocument } from './app.setup';
-import { createHttpAdapter } from './common/http-adapter';
+import { createAppHttpAdapter, openApiDocument } from './app.setup';
 import { loadConfig } from './app.config';
 
 /**
@@ -11,7 +10,7 @@ import { loadConfig } from './app.config';
  */
 async function main(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'error', CLEANUP_CRON: 'off' });
-  const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
+  const app = await NestFactory.create(AppModule.forRoot(config), createAppHttpAdapter(config), {
     bodyParser: false,
     logger: config.logLevels,
   });

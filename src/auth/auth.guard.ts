@@ -6,10 +6,10 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
-  UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
+import { ChallengeException } from '../common/challenge.exception';
 import { Clock } from '../common/clock';
 import { clientAddress, contextOf, rawRequest } from '../common/request-context';
 import { APP_CONFIG } from '../config/environment';
@@ -35,9 +35,9 @@ export interface Principal {
 export const PRINCIPAL = Symbol('agent-registry:principal');
 
 /** A 401 the problem-details filter answers with `WWW-Authenticate: Bearer`. */
-export class AuthenticationRequiredException extends UnauthorizedException {
+export class AuthenticationRequiredException extends ChallengeException {
   constructor() {
-    super(MISSING_KEY_DETAIL);
+    super(MISSING_KEY_DETAIL, 'Bearer');
   }
 }
 

@@ -1,7 +1,9 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
+import { ERROR_MAPPING } from '../common/problem-details.filter';
 import { DatabaseConfig } from './database.config';
+import { asDatabaseOutage } from './database-unavailable';
 import { ClockSkewCheck } from './clock-skew-check';
 import { MigrationRunner } from './migration-runner';
 
@@ -13,7 +15,10 @@ export class DatabaseModule {
       module: DatabaseModule,
       // No per-request ORM context: every write goes through the writer's own fork, every read is a plain query.
       imports: [MikroOrmModule.forRoot({ ...mikroOrmOptions(database), registerRequestContext: false })],
-      providers: [MigrationRunner, ClockSkewCheck],
+      providers: [MigrationRunner, ClockSkewCheck, { provide: ERROR_MAPPING, useValue: asDatabaseOutage }],
+      // Global for ERROR_MAPPING: the problem-details filter answers outages as 503s wherever it is registered.
+      exports: [ERROR_MAPPING],
+      global: true,
     };
   }
 }
