@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpAdapterName, HTTP_ADAPTERS } from '../src/config/app-config';
-import { maskPassword } from '../src/config/database-config';
+import { HttpAdapterName, HTTP_ADAPTERS } from '../src/common/http.config';
+import { maskPassword } from '../src/database/database.config';
 import {
   args,
   CONNECTIONS,

@@ -1,12 +1,11 @@
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE, NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
-import { boundPort, configureApp } from '../src/app.setup';
+import { boundPort, configureApp, createAppHttpAdapter } from '../src/app.setup';
 import { CommonModule } from '../src/common/common.module';
-import { createHttpAdapter } from '../src/common/http-adapter';
 import { ProblemDetailsFilter } from '../src/common/problem-details.filter';
 import { RequestValidationPipe } from '../src/common/request-validation.pipe';
-import { loadConfig } from '../src/config/app-config';
+import { loadConfig } from '../src/app.config';
 import { ConfigModule } from '../src/config/config.module';
 import { loggingModule } from '../src/logging/logging.module';
 import { AgentIdParam } from '../src/registry/agent-id';
@@ -38,7 +37,7 @@ async function main(): Promise<void> {
   })
   class CeilingModule {}
 
-  const app = await NestFactory.create(CeilingModule, createHttpAdapter(config), {
+  const app = await NestFactory.create(CeilingModule, createAppHttpAdapter(config), {
     bodyParser: false,
     bufferLogs: true,
     logger: config.logLevels,

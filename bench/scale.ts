@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModuleKind, transpileModule } from 'typescript';
 import { mikroOrmOptions } from '../mikro-orm.config';
-import { HttpAdapterName, loadConfig } from '../src/config/app-config';
-import { maskPassword } from '../src/config/database-config';
+import { loadConfig } from '../src/app.config';
+import { HttpAdapterName } from '../src/common/http.config';
+import { maskPassword } from '../src/database/database.config';
 import { AgentCapability, AgentLabel, AgentRecord } from '../src/registry/persistence/agent-record.entity';
 import { registrationOf } from '../src/registry/persistence/agent-rows';
 import {

@@ -9,7 +9,7 @@ import { CommonModule } from './common/common.module';
 import { HttpDrain } from './common/http-drain';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { RequestValidationPipe } from './common/request-validation.pipe';
-import { AppConfig } from './config/app-config';
+import { AppConfig } from './app.config';
 import { ConfigModule } from './config/config.module';
 import { DashboardModule } from './dashboard/dashboard.module';
 import { featuresIn } from './database/database-feature';

@@ -3,9 +3,14 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
+import { AbstractHttpAdapter } from '@nestjs/core';
 import { API_KEY_SCHEME } from './auth/access.decorator';
+import { docsGate } from './auth/docs-gate';
 import { DOCS_PATHS } from './common/docs-paths';
-import { APP_CONFIG, AppConfig } from './config/app-config';
+import { createHttpAdapter } from './common/http-adapter';
+import { timeRequest } from './metrics/http-metrics';
+import { AppConfig } from './app.config';
+import { APP_CONFIG } from './config/environment';
 
 const API_DESCRIPTION = `Long-running agents register where they live, keep a TTL lease alive with heartbeats, and find each other.
 
@@ -13,7 +18,15 @@ An agent is alive while \`now < expires_at\`, where \`expires_at = last_heartbea
 \`application/problem+json\` (RFC 9457); the health endpoints answer with their own documents.`;
 
 /**
- * Everything about the HTTP app that is neither a module nor the HTTP adapter (createHttpAdapter): CORS and the
+ * The HTTP adapter (HTTP_ADAPTER) with the registry's hooks below Nest: HTTP metrics time every request, and the docs
+ * gate guards the docs while REGISTRY_OPEN_ROUTES leaves them out. main.ts and the e2e tests both create it so.
+ */
+export function createAppHttpAdapter(config: AppConfig): AbstractHttpAdapter {
+  return createHttpAdapter(config, { onRequest: timeRequest, docsGate: docsGate(config.auth) });
+}
+
+/**
+ * Everything about the HTTP app that is neither a module nor the HTTP adapter (createAppHttpAdapter): CORS and the
  * OpenAPI docs. main.ts and the e2e tests both call this, before the app is initialised.
  */
 export function configureApp(app: INestApplication): void {

@@ -9,7 +9,8 @@
 export { AppModule, type AppModuleOptions } from './app.module';
 export { configureApp } from './app.setup';
 export { createHttpAdapter } from './common/http-adapter';
-export { APP_CONFIG, type AppConfig, ConfigError, loadConfig } from './config/app-config';
+export { type AppConfig, loadConfig } from './app.config';
+export { APP_CONFIG, ConfigError } from './config/environment';
 export { migrateDatabase } from './migrate';
 
 // Access: who may call a route, and who called it.

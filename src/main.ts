@@ -2,14 +2,14 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { boundPort, configureApp } from './app.setup';
-import { createHttpAdapter } from './common/http-adapter';
-import { ConfigError, loadConfig } from './config/app-config';
+import { boundPort, configureApp, createAppHttpAdapter } from './app.setup';
+import { loadConfig } from './app.config';
+import { ConfigError } from './config/environment';
 import { NestLogger } from './logging/nest-logger';
 
 async function bootstrap(): Promise<void> {
   const config = loadConfig();
-  const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
+  const app = await NestFactory.create(AppModule.forRoot(config), createAppHttpAdapter(config), {
     bodyParser: false,
     // Held until pino takes over as Nest's logger (LoggingModule), so that boot lines are JSON too. The levels make
     // Logger.isLevelEnabled answer for LOG_LEVEL (pino filters what is written).

@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
 import { AppModuleOptions, CORE_FEATURE_MODULES } from './app.module';
-import { AppConfig, ConfigError, loadConfig } from './config/app-config';
+import { AppConfig, loadConfig } from './app.config';
+import { ConfigError } from './config/environment';
 import { featuresIn } from './database/database-feature';
 import { applyMigrations } from './database/migration-runner';
 

@@ -1,9 +1,8 @@
 import { NestFactory } from '@nestjs/core';
 import { writeFileSync } from 'node:fs';
 import { AppModule } from './app.module';
-import { openApiDocument } from './app.setup';
-import { createHttpAdapter } from './common/http-adapter';
-import { loadConfig } from './config/app-config';
+import { createAppHttpAdapter, openApiDocument } from './app.setup';
+import { loadConfig } from './app.config';
 
 /**
  * `npm run client:types`, step one: writes the OpenAPI document to the file named by the first argument, from an app
@@ -11,7 +10,7 @@ import { loadConfig } from './config/app-config';
  */
 async function main(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'error', CLEANUP_CRON: 'off' });
-  const app = await NestFactory.create(AppModule.forRoot(config), createHttpAdapter(config), {
+  const app = await NestFactory.create(AppModule.forRoot(config), createAppHttpAdapter(config), {
     bodyParser: false,
     logger: config.logLevels,
   });

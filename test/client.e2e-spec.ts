@@ -8,7 +8,7 @@ import {
 } from '@agent-registry/client';
 import { MikroORM } from '@mikro-orm/core';
 import { mikroOrmOptions } from '../mikro-orm.config';
-import { DatabaseConfig, parseDatabaseUrl } from '../src/config/database-config';
+import { DatabaseConfig, parseDatabaseUrl } from '../src/database/database.config';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
 import { agent } from './support/test-app';

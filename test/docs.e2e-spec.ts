@@ -7,9 +7,9 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Script } from 'node:vm';
 import type { Browser, Page } from 'playwright-core';
-import { boundPort, configureApp } from '../src/app.setup';
-import { createHttpAdapter } from '../src/common/http-adapter';
-import { APP_CONFIG, loadConfig } from '../src/config/app-config';
+import { boundPort, configureApp, createAppHttpAdapter } from '../src/app.setup';
+import { loadConfig } from '../src/app.config';
+import { APP_CONFIG } from '../src/config/environment';
 import { chromiumInstalled, launchChromium } from './support/browser';
 import { onEachDatabase } from './support/databases';
 import { testHttpAdapter } from './support/http-adapter';
@@ -420,7 +420,7 @@ withChromium('Swagger UI in Chromium: no text of the document can break the page
       controllers: [HostileController],
       providers: [{ provide: APP_CONFIG, useValue: config }],
     }).compile();
-    app = moduleRef.createNestApplication(createHttpAdapter(config), { bodyParser: false, logger: false });
+    app = moduleRef.createNestApplication(createAppHttpAdapter(config), { bodyParser: false, logger: false });
     configureApp(app);
     await app.listen(0, '127.0.0.1');
     url = `http://127.0.0.1:${boundPort(app)}`;

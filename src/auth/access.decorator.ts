@@ -1,7 +1,7 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
-import type { OpenRoute } from '../config/app-config';
+import type { OpenRoute } from './auth.config';
 import { Role } from './api-keys';
 
 /**

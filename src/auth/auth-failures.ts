@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { clientAddress } from '../common/request-context';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
-import type { AuthConfig } from '../config/app-config';
+import type { AuthConfig } from './auth.config';
 import { FixedWindows, RateLimit, secondsLeft, windowText } from './fixed-windows';
 
 /** A 429 for a client address past AUTH_FAILURE_LIMIT; the problem-details filter sends `Retry-After`. */

@@ -6,13 +6,14 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
-  UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
+import { ChallengeException } from '../common/challenge.exception';
 import { Clock } from '../common/clock';
 import { clientAddress, contextOf, rawRequest } from '../common/request-context';
-import { APP_CONFIG, AppConfig, AuthConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { AuthConfig, AuthSection } from './auth.config';
 import { findKey, Role } from './api-keys';
 import { authFailuresOf, countAuthFailuresOn } from './auth-failures';
 import {
@@ -34,9 +35,9 @@ export interface Principal {
 export const PRINCIPAL = Symbol('agent-registry:principal');
 
 /** A 401 the problem-details filter answers with `WWW-Authenticate: Bearer`. */
-export class AuthenticationRequiredException extends UnauthorizedException {
+export class AuthenticationRequiredException extends ChallengeException {
   constructor() {
-    super(MISSING_KEY_DETAIL);
+    super(MISSING_KEY_DETAIL, 'Bearer');
   }
 }
 
@@ -55,7 +56,7 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
 
   constructor(
     private readonly reflector: Reflector,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: AuthSection,
     clock: Clock,
   ) {
     countAuthFailuresOn(config.auth, () => clock.now().getTime());

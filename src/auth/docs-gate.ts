@@ -2,7 +2,7 @@ import { HttpException } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { writeProblem } from '../common/problem-details.filter';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
-import { AuthConfig } from '../config/app-config';
+import { AuthConfig } from './auth.config';
 import { AuthenticationRequiredException, authorize } from './auth.guard';
 
 /**

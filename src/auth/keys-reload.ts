@@ -1,19 +1,21 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, ConfigError, loadConfig } from '../config/app-config';
+import { APP_CONFIG, ConfigError, readSections } from '../config/environment';
+import { AuthConfig, authSection, AuthSection } from './auth.config';
 
 /**
  * Key rotation without a restart: on SIGHUP the registry reads REGISTRY_API_KEYS_FILE again (with REGISTRY_API_KEYS,
- * as at boot) and, if every line is valid and some key is left, serves with the new keys from the next request on.
- * A file with any bad line, or with no key at all (which would drop the registry into protected mode), changes
- * nothing: the error is logged and the keys it had stay. Only listens when a keys file is configured; the process
- * does it for itself (main.ts), not the tests' in-process apps, whose configuration is not the environment's.
+ * as at boot: only the auth section, the rest of the environment has not changed) and, if every line is valid and
+ * some key is left, serves with the new keys from the next request on. A file with any bad line, or with no key at
+ * all (which would drop the registry into protected mode), changes nothing: the error is logged and the keys it had
+ * stay. Only listens when a keys file is configured; the process does it for itself (main.ts), not the tests'
+ * in-process apps, whose configuration is not the environment's.
  */
 @Injectable()
 export class KeysFileReload implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Auth');
   private readonly onSignal = () => this.reload();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AuthSection) {}
 
   onApplicationBootstrap(): void {
     if (this.config.auth.keysFile !== undefined) process.on('SIGHUP', this.onSignal);
@@ -26,9 +28,9 @@ export class KeysFileReload implements OnApplicationBootstrap, OnApplicationShut
   /** Re-reads the keys; returns whether the new ones are in force. */
   reload(env: NodeJS.ProcessEnv = process.env): boolean {
     const file = this.config.auth.keysFile;
-    let fresh: AppConfig['auth'];
+    let fresh: AuthConfig;
     try {
-      fresh = loadConfig(env).auth;
+      fresh = readSections(env, { auth: authSection }).auth.auth;
     } catch (error) {
       const message = error instanceof ConfigError ? error.message : String(error);
       this.logger.error(

@@ -9,7 +9,7 @@ import {
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface';
 import type { IncomingMessage } from 'node:http';
 import { clientAddress, rawRequest } from '../common/request-context';
-import { AppConfig } from '../config/app-config';
+import { AuthSection } from './auth.config';
 import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
 import { Principal, PRINCIPAL } from './auth.guard';
 import { FixedWindows, secondsLeft, windowText } from './fixed-windows';
@@ -66,7 +66,7 @@ function caller(request: RequestLike): string {
  * each agent, so that one looping client cannot flood the writer, and no caller can spend another's. Open routes (the
  * health probes, the docs) are never limited.
  */
-export function throttlerOptions(config: AppConfig, storage: ThrottlerStorage): ThrottlerModuleOptions {
+export function throttlerOptions(config: AuthSection, storage: ThrottlerStorage): ThrottlerModuleOptions {
   const throttlers = [];
   if (config.rateLimit) {
     throttlers.push({

@@ -8,10 +8,8 @@ import fastifyHelmet from '@fastify/helmet';
 import helmet from 'helmet';
 import { createServer, IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { docsGate } from '../auth/docs-gate';
-import { AppConfig } from '../config/app-config';
-import { timeRequest } from '../metrics/http-metrics';
 import { DOCS_MOUNTS, underDocs } from './docs-paths';
+import { HttpSection } from './http.config';
 import { admitRequest } from './http-drain';
 import { bodyHeadersProblem, readJsonBody } from './json-body';
 import { rawProblem } from './problem-details.filter';
@@ -57,12 +55,26 @@ const docsContentSecurityPolicy = helmet.contentSecurityPolicy({ directives: { u
  * docsContentSecurityPolicy), and close connections whose request takes longer than HTTP_HEADERS_TIMEOUT_MS /
  * HTTP_REQUEST_TIMEOUT_MS to arrive (a slow client cannot hold one open).
  */
-export function createHttpAdapter(config: AppConfig): AbstractHttpAdapter {
-  return config.httpAdapter === 'fastify' ? fastifyAdapter(config) : expressAdapter(config);
+export function createHttpAdapter(config: HttpSection, hooks: HttpAdapterHooks = {}): AbstractHttpAdapter {
+  return config.httpAdapter === 'fastify' ? fastifyAdapter(config, hooks) : expressAdapter(config, hooks);
+}
+
+/** What features add below Nest, handed over by the composer (createAppHttpAdapter, src/app.setup.ts). */
+export interface HttpAdapterHooks {
+  /**
+   * Called by the first hook of every request; `route` tells the matched route template once the answer is over
+   * (HTTP metrics time requests with it).
+   */
+  onRequest?: (raw: IncomingMessage, response: ServerResponse, route: () => string | undefined) => void;
+  /**
+   * Run where the router sends requests to the docs (see DOCS_MOUNTS): answers a refused request itself and returns
+   * true (the docs gate of REGISTRY_OPEN_ROUTES).
+   */
+  docsGate?: (raw: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 /** Node's HTTP server settings: how long a client may take to send its request, and how large its headers may be. */
-function serverOptions(config: AppConfig): ServerOptions {
+function serverOptions(config: HttpSection): ServerOptions {
   return {
     headersTimeout: config.headersTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
@@ -74,7 +86,7 @@ function serverOptions(config: AppConfig): ServerOptions {
 
 /** Express with the server options above (Nest's adapter creates its server with none), routing as Fastify does. */
 class ExpressServerAdapter extends ExpressAdapter {
-  constructor(private readonly config: AppConfig) {
+  constructor(private readonly config: HttpSection) {
     super();
     // Express reads these settings when it creates its router, which Nest's constructor has just done (it mounts a
     // hook): set them on the router too, where every route and middleware mounted from now on reads them.
@@ -92,10 +104,10 @@ class ExpressServerAdapter extends ExpressAdapter {
   }
 }
 
-function expressAdapter(config: AppConfig): ExpressAdapter {
+function expressAdapter(config: HttpSection, hooks: HttpAdapterHooks): ExpressAdapter {
   const adapter = new ExpressServerAdapter(config);
   const express = adapter.getInstance<Express>();
-  const gate = docsGate(config.auth);
+  const gate = hooks.docsGate;
   express.disable('x-powered-by');
   express.use(helmet());
   express.use((request: ExpressRequest, response: ServerResponse, next: () => void) => {
@@ -103,7 +115,7 @@ function expressAdapter(config: AppConfig): ExpressAdapter {
     // Express sets `route` on the request when a route matches, the logger's middleware (mounted on every path) too.
     const route = () => (request.route?.path === EVERY_PATH ? undefined : request.route?.path);
     beginRequest(request, response, { body: () => request.body, route });
-    timeRequest(request, response, route);
+    hooks.onRequest?.(request, response, route);
     if (!admitRequest(adapter.getHttpServer(), response)) next();
   });
   // Mounted where Swagger serves the docs, so the router decides which requests reach them, as for the routes.
@@ -138,7 +150,7 @@ function toDocs(request: FastifyRequest): boolean {
   return underDocs(request.routeOptions.url) || underDocs(request.url.split('?')[0]);
 }
 
-function fastifyAdapter(config: AppConfig): FastifyAdapter {
+function fastifyAdapter(config: HttpSection, hooks: HttpAdapterHooks): FastifyAdapter {
   const adapter: FastifyAdapter = new FastifyAdapter({
     http: serverOptions(config),
     // Fastify sets the server's requestTimeout itself, to 0 (none) unless given.
@@ -155,13 +167,13 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
       fastify.errorHandler(error, request, reply),
   });
   const fastify: FastifyInstance = adapter.getInstance();
-  const gate = docsGate(config.auth);
+  const gate = hooks.docsGate;
   // Registered now, applied when Fastify gets ready (before it serves anything).
   void fastify.register(fastifyHelmet);
   fastify.addHook('onRequest', (request, reply, done) => {
     const route = () => request.routeOptions.url;
     beginRequest(request.raw, reply.raw, { body: () => request.body, route });
-    timeRequest(request.raw, reply.raw, route);
+    hooks.onRequest?.(request.raw, reply.raw, route);
     if (admitRequest(fastify.server, reply.raw) || (toDocs(request) && gate?.(request.raw, reply.raw))) reply.hijack();
     else done();
   });
@@ -188,7 +200,7 @@ function fastifyAdapter(config: AppConfig): FastifyAdapter {
 }
 
 /** What each error of Node's HTTP parser is answered with; anything else it refuses is a 400. */
-function clientErrorAnswer(code: string | undefined, config: AppConfig): [number, string] {
+function clientErrorAnswer(code: string | undefined, config: HttpSection): [number, string] {
   switch (code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return [
@@ -213,7 +225,7 @@ function clientErrorAnswer(code: string | undefined, config: AppConfig): [number
  * bare status line on Express, Fastify its own JSON): a problem-details answer, then the connection is closed. A
  * connection already answering a request gets nothing written into that answer: it is closed.
  */
-function clientErrorHandler(config: AppConfig): (error: NodeJS.ErrnoException, socket: Duplex) => void {
+function clientErrorHandler(config: HttpSection): (error: NodeJS.ErrnoException, socket: Duplex) => void {
   return (error, socket) => {
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {

@@ -1,7 +1,8 @@
 import { BeforeApplicationShutdown, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Server, ServerResponse } from 'node:http';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { HttpSection } from './http.config';
 import { writeProblem } from './problem-details.filter';
 
 /** How a server is doing with its requests: the answers not yet over, and whether it is shutting down. */
@@ -56,7 +57,7 @@ export class HttpDrain implements BeforeApplicationShutdown {
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: HttpSection,
   ) {}
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {

@@ -31,19 +31,28 @@ export class ProblemDetails {
   detail!: string;
 }
 
+/**
+ * Where an invalid field was sent. Listed for the docs: the Swagger plugin would list a union's members in the order
+ * the compiler happened to create them, which moves when unrelated files do. (Decorated properties come first in the
+ * schema, so `field`, before it, is decorated too.)
+ */
+const FIELD_LOCATIONS = ['body', 'query', 'path', 'header'] as const;
+
 /** One invalid input field. */
 export class FieldError {
   /**
    * The name of the field, query parameter or path parameter.
    * @example port
    */
+  @ApiProperty()
   field!: string;
 
   /**
    * Where the field was sent.
    * @example body
    */
-  in!: 'body' | 'query' | 'path' | 'header';
+  @ApiProperty({ enum: FIELD_LOCATIONS })
+  in!: (typeof FIELD_LOCATIONS)[number];
 
   /**
    * Why the value was refused.

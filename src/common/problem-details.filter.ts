@@ -1,9 +1,18 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Inject, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Logger,
+  Optional,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { IncomingMessage, OutgoingHttpHeaders, ServerResponse, STATUS_CODES } from 'node:http';
-import { AuthenticationRequiredException } from '../auth/auth.guard';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { databaseUnavailableReason, DatabaseUnavailableException } from '../database/database-unavailable';
+import { APP_CONFIG } from '../config/environment';
+import { HttpSection } from './http.config';
+import { ChallengeException } from './challenge.exception';
 import { UnsupportedContentEncodingException } from './json-body';
 import { problem, PROBLEM_JSON, ProblemDetails, ValidationProblemDetails } from './problem-details.dto';
 import { contextOf, rawRequest } from './request-context';
@@ -62,46 +71,52 @@ function clientErrorStatus(error: unknown): number | undefined {
 }
 
 /**
- * Turns every error into `application/problem+json` (RFC 9457). Client errors say what was wrong; a database that
- * cannot be reached is a 503 with Retry-After; anything unexpected is logged with its stack and answered with a
- * generic 500 that leaks nothing.
+ * Maps an error raised below HTTP (a database driver's, say) to the exception it is answered as, or to undefined. The
+ * module that knows such errors provides it (DatabaseModule: an outage is a 503 with Retry-After).
  */
-/**
- * A database error that means "unavailable" (see databaseUnavailableReason) as the 503 it answers. Only errors that
- * carry no HTTP status of their own can be outages: a client that hangs up mid-body raises ECONNABORTED too, with
- * status 400.
- */
-function asOutage(exception: unknown): DatabaseUnavailableException | undefined {
-  if (exception instanceof HttpException || clientErrorStatus(exception) !== undefined) return undefined;
-  const reason = databaseUnavailableReason(exception);
-  return reason === undefined ? undefined : new DatabaseUnavailableException(reason);
-}
+export const ERROR_MAPPING = Symbol('ERROR_MAPPING');
+export type ErrorMapping = (error: unknown) => HttpException | undefined;
 
+/**
+ * Turns every error into `application/problem+json` (RFC 9457). Client errors say what was wrong; an error that
+ * ERROR_MAPPING maps (a database that cannot be reached: 503 with Retry-After) answers as it is mapped; anything
+ * unexpected is logged with its stack and answered with a generic 500 that leaks nothing.
+ */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: HttpSection,
+    @Optional() @Inject(ERROR_MAPPING) private readonly mapError?: ErrorMapping,
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const { httpAdapter } = this.adapterHost;
     const response: unknown = host.switchToHttp().getResponse();
-    const error = asOutage(exception) ?? exception;
+    const error = this.mapped(exception) ?? exception;
     const request = host.switchToHttp().getRequest<IncomingMessage | { raw: IncomingMessage }>();
     const problem = this.toProblem(error, contextOf(rawRequest(request))?.requestId ?? '-');
     httpAdapter.setHeader(response, 'Content-Type', PROBLEM_JSON);
     if (error instanceof RetryLaterException || error instanceof TooManyRequestsException) {
       httpAdapter.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
     }
-    if (error instanceof AuthenticationRequiredException) httpAdapter.setHeader(response, 'WWW-Authenticate', 'Bearer');
+    if (error instanceof ChallengeException) httpAdapter.setHeader(response, 'WWW-Authenticate', error.challenge);
     if (error instanceof UnsupportedContentEncodingException) {
       httpAdapter.setHeader(response, 'Accept-Encoding', UnsupportedContentEncodingException.ACCEPTED);
     }
     // Serialised here: given an object, the adapter would reset the Content-Type to application/json.
     httpAdapter.reply(response, JSON.stringify(problem), problem.status);
+  }
+
+  /**
+   * Only errors that carry no HTTP status of their own are mapped: a client that hangs up mid-body raises ECONNABORTED
+   * too, with status 400.
+   */
+  private mapped(exception: unknown): HttpException | undefined {
+    if (exception instanceof HttpException || clientErrorStatus(exception) !== undefined) return undefined;
+    return this.mapError?.(exception);
   }
 
   private toProblem(exception: unknown, requestId: string): ProblemDetails | ValidationProblemDetails {

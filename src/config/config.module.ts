@@ -1,11 +1,11 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from './app-config';
+import { APP_CONFIG } from './environment';
 
-/** Makes the configuration validated at boot injectable everywhere as APP_CONFIG. */
+/** Makes the configuration validated at boot (src/app.config.ts) injectable everywhere as APP_CONFIG. */
 @Global()
 @Module({})
 export class ConfigModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: object): DynamicModule {
     return {
       module: ConfigModule,
       providers: [{ provide: APP_CONFIG, useValue: config }],

@@ -89,3 +89,9 @@ export function databaseUnavailableReason(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** An outage error as the 503 it answers (DatabaseModule provides it as the problem-details filter's ERROR_MAPPING). */
+export function asDatabaseOutage(error: unknown): DatabaseUnavailableException | undefined {
+  const reason = databaseUnavailableReason(error);
+  return reason === undefined ? undefined : new DatabaseUnavailableException(reason);
+}

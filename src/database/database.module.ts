@@ -1,7 +1,9 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
 import { mikroOrmOptions, REGISTRY_FEATURES } from '../../mikro-orm.config';
-import { DatabaseConfig } from '../config/database-config';
+import { ERROR_MAPPING } from '../common/problem-details.filter';
+import { DatabaseConfig } from './database.config';
+import { asDatabaseOutage } from './database-unavailable';
 import { ClockSkewCheck } from './clock-skew-check';
 import { DATABASE_FEATURES, DatabaseFeature, declareFeature } from './database-feature';
 import { MigrationRunner } from './migration-runner';
@@ -18,7 +20,15 @@ export class DatabaseModule {
       module: DatabaseModule,
       // No per-request ORM context: every write goes through the writer's own fork, every read is a plain query.
       imports: [MikroOrmModule.forRoot({ ...mikroOrmOptions(database, features), registerRequestContext: false })],
-      providers: [MigrationRunner, ClockSkewCheck, { provide: DATABASE_FEATURES, useValue: features }],
+      providers: [
+        MigrationRunner,
+        ClockSkewCheck,
+        { provide: DATABASE_FEATURES, useValue: features },
+        { provide: ERROR_MAPPING, useValue: asDatabaseOutage },
+      ],
+      // Global for ERROR_MAPPING: the problem-details filter answers outages as 503s wherever it is registered.
+      exports: [ERROR_MAPPING],
+      global: true,
     };
   }
 

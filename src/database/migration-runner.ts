@@ -2,8 +2,8 @@ import { MigrationObject, MikroORM } from '@mikro-orm/core';
 import { EntityManager, Knex } from '@mikro-orm/knex';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { mikroOrmOptions } from '../../mikro-orm.config';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
-import { DatabaseConfig } from '../config/database-config';
+import { APP_CONFIG } from '../config/environment';
+import { DatabaseConfig, DatabaseSection } from './database.config';
 import { BackfillMigration } from './backfill-migration';
 import { DATABASE_FEATURES, DatabaseFeature } from './database-feature';
 
@@ -20,7 +20,7 @@ export class MigrationRunner implements OnModuleInit {
 
   constructor(
     private readonly orm: MikroORM,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: DatabaseSection,
     @Inject(DATABASE_FEATURES) private readonly features: readonly DatabaseFeature[],
   ) {}
 

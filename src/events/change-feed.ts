@@ -5,7 +5,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { EventsSection } from './events.config';
 import { RepeatingTask } from '../common/repeating-task';
 import { AgentFilter } from '../registry/discovery';
 import { REGISTRY_COMMITTED } from '../registry/registry-events';
@@ -47,7 +48,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly orm: MikroORM,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: EventsSection,
     @InjectMetric(WATCH_SUBSCRIBERS) private readonly subscribers: Gauge,
     @InjectMetric(WATCH_DROPPED) private readonly dropped: Counter<'reason'>,
     @InjectMetric(WATCH_DURATION) private readonly durations: Histogram<'reason'>,

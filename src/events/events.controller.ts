@@ -7,7 +7,8 @@ import { Caller } from '../auth/caller.decorator';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import { RequestValidationException } from '../common/request-validation.pipe';
 import { RetryLaterException } from '../common/retry-later.exception';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { EventsSection } from './events.config';
 import { DATABASE_UNAVAILABLE } from '../database/database-unavailable';
 import { agentFilterOf } from '../registry/dto/agent-filter-query.dto';
 import { POSITION_HEADER, REVISION_HEADER } from '../registry/registry-headers';
@@ -47,7 +48,7 @@ export class EventsController {
     private readonly feed: ChangeFeed,
     private readonly slots: WatchSlots,
     private readonly starts: WatchStarts,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: EventsSection,
   ) {}
 
   /**

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config/app-config';
+import { loadConfig } from '../app.config';
 import { WatchSlots } from './watch-slots';
 
 const slotsWith = (env: NodeJS.ProcessEnv): WatchSlots => new WatchSlots(loadConfig(env));

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Principal } from '../auth/auth.guard';
 import { QuotaExceededException } from '../common/quota-exceeded.exception';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { EventsSection } from './events.config';
 
 /**
  * The event streams this replica serves, per key (WATCH_STREAMS_PER_KEY) and in all (WATCH_STREAMS_MAX): each open
@@ -14,7 +15,7 @@ export class WatchSlots {
   private total = 0;
   private readonly perKey = new Map<string, number>();
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: EventsSection) {}
 
   /** Takes a slot for a stream of `caller`, or throws the 429 naming the limit; the function returned frees it. */
   take(caller: Principal | undefined): () => void {

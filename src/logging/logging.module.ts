@@ -2,7 +2,7 @@ import { DynamicModule, LogLevel } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import pino, { Level, Logger as PinoInstance } from 'pino';
 import pretty from 'pino-pretty';
-import { AppConfig } from '../config/app-config';
+import { LoggingSection } from './logging.config';
 
 /** Nest's levels as pino names them. */
 const PINO_LEVELS: Record<LogLevel, Level> = {
@@ -22,7 +22,7 @@ const PINO_LEVELS: Record<LogLevel, Level> = {
  * per-request middleware is not mounted: a child logger and an async context per request cost more than the
  * little they would add. Nothing logs headers or bodies; the redaction is a safeguard for future code.
  */
-export function loggingModule(config: AppConfig): DynamicModule {
+export function loggingModule(config: LoggingSection): DynamicModule {
   return LoggerModule.forRoot({
     pinoHttp: {
       logger: rootLogger(config),
@@ -33,7 +33,7 @@ export function loggingModule(config: AppConfig): DynamicModule {
 }
 
 /** The one pino logger of the process, at LOG_LEVEL, in LOG_FORMAT. */
-export function rootLogger(config: AppConfig): PinoInstance {
+export function rootLogger(config: LoggingSection): PinoInstance {
   const options: pino.LoggerOptions = {
     level: PINO_LEVELS[config.logLevels[config.logLevels.length - 1] ?? 'fatal'],
     // Level names and ISO times read better than numbers, and log shippers parse both.

@@ -1,7 +1,8 @@
 import { EntityManager } from '@mikro-orm/knex';
 import { Principal } from '../auth/auth.guard';
 import { QuotaExceededException } from '../common/quota-exceeded.exception';
-import { AppConfig } from '../config/app-config';
+import type { AuthSection } from '../auth/auth.config';
+import type { RegistrySection } from './registry.config';
 import { mayWriteAny } from '../auth/ownership';
 import { countOwned } from './persistence/agent.repository';
 import { AgentRecord } from './persistence/agent-record.entity';
@@ -10,7 +11,10 @@ import { AgentRecord } from './persistence/agent-record.entity';
  * How many agents a key may own: its own `agents=` in the keys file, else AGENT_QUOTA; undefined for no quota.
  * Admin keys have none, and neither do writes without a key (protected mode, auth off): they own nothing.
  */
-export function agentQuotaOf(writer: Principal | undefined, config: AppConfig): AgentQuota | undefined {
+export function agentQuotaOf(
+  writer: Principal | undefined,
+  config: RegistrySection & AuthSection,
+): AgentQuota | undefined {
   if (mayWriteAny(writer)) return undefined;
   // The keys as now in force: SIGHUP replaces them in place (KeysFileReload).
   const own = config.auth.keys.find((key) => key.name === writer.name)?.agentQuota;
@@ -40,7 +44,11 @@ export class OwnedAgents {
   ) {}
 
   /** Counts the agents of the writers that have a quota (see countOwned). */
-  static async count(tx: EntityManager, writers: (Principal | undefined)[], config: AppConfig): Promise<OwnedAgents> {
+  static async count(
+    tx: EntityManager,
+    writers: (Principal | undefined)[],
+    config: RegistrySection & AuthSection,
+  ): Promise<OwnedAgents> {
     const quotas = new Map<string, AgentQuota>();
     for (const writer of writers) {
       const quota = agentQuotaOf(writer, config);

@@ -12,7 +12,8 @@ import { Counter } from 'prom-client';
 import { Principal } from '../auth/auth.guard';
 import { seesOwners } from '../auth/ownership';
 import { Clock } from '../common/clock';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { RegistrySection } from './registry.config';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import {
   AgentList,
@@ -60,7 +61,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly writer: RegistryWriter,
     private readonly policies: RegistrationPolicies,
     private readonly clock: Clock,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(APP_CONFIG) config: RegistrySection,
     @InjectMetric(REGISTRATIONS) private readonly registrations: Counter,
     @InjectMetric(HEARTBEATS) private readonly heartbeats: Counter,
     @InjectMetric(DEREGISTRATIONS) private readonly deregistrations: Counter,

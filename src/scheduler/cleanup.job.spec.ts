@@ -1,7 +1,7 @@
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
-import { APP_CONFIG } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
 import { HeldAgents } from './expired-agents';

@@ -3,7 +3,8 @@ import { Cron, CronExpression, SchedulerRegistry } from '@nestjs/schedule';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { CronTime } from 'cron';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { SchedulerSection } from './scheduler.config';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
 import { ExpiryGuard } from './expiry-guard';
@@ -30,7 +31,7 @@ export class CleanupJob implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly feed: ChangeFeed,
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: SchedulerSection,
     @InjectMetric(CLEANUP_DURATION) private readonly duration: Histogram<'result'>,
     @InjectMetric(CLEANUP_REMOVED) private readonly lastRemoved: Gauge,
     @InjectMetric(EXPIRATIONS) private readonly expirations: Counter,

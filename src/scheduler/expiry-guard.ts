@@ -4,7 +4,8 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Gauge } from 'prom-client';
 import { Clock } from '../common/clock';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { SchedulerSection } from './scheduler.config';
 import { bigintValue, optionalBigint } from '../database/bigint';
 import { EXPIRY_GUARD_ENGAGED } from './cleanup.metrics';
 import type { HeldAgents } from './expired-agents';
@@ -69,7 +70,7 @@ export class ExpiryGuard implements OnApplicationBootstrap {
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: SchedulerSection,
     @InjectMetric(EXPIRY_GUARD_ENGAGED) private readonly engagedGauge: Gauge,
   ) {}
 

@@ -6,7 +6,8 @@ import { Clock } from '../common/clock';
 import { RepeatingTask } from '../common/repeating-task';
 import { optionalBigint } from '../database/bigint';
 import { retryingConflicts } from '../database/retry-conflicts';
-import { APP_CONFIG, AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/environment';
+import { SchedulerSection } from './scheduler.config';
 import { leaseRenewalSql } from '../registry/lease';
 import { Gap, LeaseGraceRepository } from './lease-grace.repository';
 
@@ -59,7 +60,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     private readonly orm: MikroORM,
     private readonly clock: Clock,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: SchedulerSection,
   ) {
     this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
     this.expiresAt = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite').expiresAt;

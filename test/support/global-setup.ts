@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { maskPassword } from '../../src/config/database-config';
+import { maskPassword } from '../../src/database/database.config';
 import { PG_AVAILABLE, PG_RUN_PREFIX, pgTestUrl } from './pg-test-env';
 
 /**

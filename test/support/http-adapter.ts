@@ -1,4 +1,4 @@
-import { HttpAdapterName } from '../../src/config/app-config';
+import { HttpAdapterName } from '../../src/common/http.config';
 
 declare const globalThis: { HTTP_ADAPTER?: HttpAdapterName };
 

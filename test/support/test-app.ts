@@ -5,10 +5,9 @@ import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
 import request from 'supertest';
 import { AppModule, AppModuleOptions } from '../../src/app.module';
-import { configureApp } from '../../src/app.setup';
+import { configureApp, createAppHttpAdapter } from '../../src/app.setup';
 import { Clock } from '../../src/common/clock';
-import { createHttpAdapter } from '../../src/common/http-adapter';
-import { AppConfig, loadConfig } from '../../src/config/app-config';
+import { AppConfig, loadConfig } from '../../src/app.config';
 import { Registration, registrationOf } from '../../src/registry/persistence/agent-rows';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
@@ -52,7 +51,10 @@ export async function createTestApp(
       .overrideProvider(Clock)
       .useValue(clock)
       .compile();
-    app = moduleRef.createNestApplication(createHttpAdapter(config), { bodyParser: false, logger: config.logLevels });
+    app = moduleRef.createNestApplication(createAppHttpAdapter(config), {
+      bodyParser: false,
+      logger: config.logLevels,
+    });
     configureApp(app);
     await app.init();
     if (config.httpAdapter === 'fastify') {

@@ -2,7 +2,7 @@ import { MikroORM } from '@mikro-orm/core';
 import { Test, TestingModule } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
 import { Clock } from '../../src/common/clock';
-import { AppConfig } from '../../src/config/app-config';
+import { AppConfig } from '../../src/app.config';
 import { createTestDatabase, Dialect } from './databases';
 import { FakeClock } from './fake-clock';
 import { givenDatabase, testConfig } from './test-app';

@@ -1,8 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { toBoolean } from '../../common/to-boolean';
-import { toInteger } from '../../common/to-integer';
+import { toBoolean } from '../../config/to-boolean';
+import { toInteger } from '../../config/to-integer';
 import { cursorScope, encodeCursor } from '../page-cursor';
 import { agentFilterOf, AgentFilterQuery, FILTER_EXAMPLES } from './agent-filter-query.dto';
 

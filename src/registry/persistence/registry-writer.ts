@@ -5,7 +5,9 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Histogram } from 'prom-client';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../../common/clock';
-import { APP_CONFIG, AppConfig } from '../../config/app-config';
+import type { AuthSection } from '../../auth/auth.config';
+import { APP_CONFIG } from '../../config/environment';
+import type { RegistrySection } from '../registry.config';
 import { databaseUnavailableReason } from '../../database/database-unavailable';
 import { retryingConflicts } from '../../database/retry-conflicts';
 import { Outcome, WriteBatcher } from '../../database/write-batcher';
@@ -54,7 +56,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
     private readonly orm: MikroORM,
     private readonly clock: Clock,
     private readonly events: RegistryEvents,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: RegistrySection & AuthSection,
     @InjectMetric(WRITE_BATCH_SIZE) batchSize: Histogram,
   ) {
     this.batcher = new WriteBatcher({

@@ -1,4 +1,49 @@
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsString } from 'class-validator';
 import { existsSync } from 'node:fs';
+import { ConfigSection, Problems } from '../config/environment';
+import { IntegerBetween } from '../config/parsers';
+import { toBoolean } from '../config/to-boolean';
+
+export interface DatabaseSection {
+  database: DatabaseConfig;
+  migrateOnBoot: boolean;
+}
+
+class DatabaseVariables {
+  @IsString()
+  DATABASE_URL: string = 'sqlite:./data/registry.sqlite';
+
+  /** PostgreSQL only: SQLite always uses one connection. */
+  @IntegerBetween(1, 1000)
+  DATABASE_POOL_MAX: number = 10;
+
+  /** No "off": it is also what keeps a request from hanging on a server that stopped answering. */
+  @IntegerBetween(100, 3_600_000, 'a number of milliseconds')
+  DATABASE_STATEMENT_TIMEOUT_MS: number = 5000;
+
+  @IntegerBetween(100, 600_000, 'a number of milliseconds')
+  DATABASE_CONNECT_TIMEOUT_MS: number = 5000;
+
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  MIGRATE_ON_BOOT: boolean = true;
+}
+
+export const databaseSection: ConfigSection<DatabaseVariables, DatabaseSection> = {
+  variables: DatabaseVariables,
+  slice(vars: DatabaseVariables, problems: Problems): DatabaseSection {
+    const database = parseDatabaseUrl(vars.DATABASE_URL, {
+      poolMax: vars.DATABASE_POOL_MAX,
+      statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: vars.DATABASE_CONNECT_TIMEOUT_MS,
+    });
+    if (typeof database === 'string' && typeof vars.DATABASE_URL === 'string') {
+      problems.add('DATABASE_URL', `DATABASE_URL=${JSON.stringify(maskPassword(vars.DATABASE_URL))} ${database}`);
+    }
+    return { database: database as DatabaseConfig, migrateOnBoot: vars.MIGRATE_ON_BOOT };
+  },
+};
 
 /** Where the registry keeps its agents: an embedded SQLite file, or a PostgreSQL server shared by replicas. */
 export type DatabaseConfig = SqliteConfig | PostgresConfig;

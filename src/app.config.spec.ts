@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keysFileLine, sha256 } from '../auth/api-keys';
-import { ConfigError, loadConfig } from './app-config';
+import { keysFileLine, sha256 } from './auth/api-keys';
+import { loadConfig } from './app.config';
+import { ConfigError } from './config/environment';
 
 describe('loadConfig', () => {
   it('has working defaults for an empty environment', () => {
