@@ -8,7 +8,7 @@ import { ConnectionOptions } from 'node:tls';
 import { loadConfig } from './src/app.config';
 import { DatabaseConfig, PostgresConfig, SqliteConfig } from './src/database/database.config';
 import { DatabaseFeature, mergeFeatures } from './src/database/database-feature';
-import { postgresMigrations, sqliteMigrations } from './src/database/migrations';
+import { postgresMigrations, sqliteMigrations } from './src/migrations';
 import { REGISTRY_DATABASE } from './src/registry/registry.database';
 import { SCHEDULER_DATABASE } from './src/scheduler/scheduler.database';
 
@@ -62,8 +62,8 @@ export function mikroOrmOptions(
       // Listed explicitly (one set per dialect) so the same code runs from src (tests, CLI) and from dist; `path`
       // is where the CLI writes a new migration, which then gets added to its dialect's list.
       migrationsList: migrations,
-      path: `./src/database/migrations/${database.dialect}`,
-      pathTs: `./src/database/migrations/${database.dialect}`,
+      path: `./src/migrations/${database.dialect}`,
+      pathTs: `./src/migrations/${database.dialect}`,
       snapshot: false,
       silent: true,
       transactional: true,

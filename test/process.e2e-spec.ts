@@ -8,7 +8,7 @@ import { tempDir } from './support/temp-dir';
 import { agent } from './support/test-app';
 import { RequestLine } from '../src/common/request-context';
 import { keysFileLine } from '../src/auth/api-keys';
-import { sqliteMigrations } from '../src/database/migrations';
+import { sqliteMigrations } from '../src/migrations';
 
 /** A hand-written HTTP/1.1 connection: what the server sent, and when it closed. */
 function rawConnection(port: number): { socket: Socket; readonly response: string; closed: Promise<void> } {

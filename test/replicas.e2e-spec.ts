@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { MIGRATION_LOCK_KEY } from '../src/database/migration-runner';
-import { postgresMigrations } from '../src/database/migrations';
+import { postgresMigrations } from '../src/migrations';
 import { RegistryWriter } from '../src/registry/persistence/registry-writer';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { createTestDatabase, dialects, TestDatabase, withAdmin } from './support/databases';

@@ -4,7 +4,7 @@ import { AgentCapability, AgentLabel, AgentRecord, AgentSkill } from './persiste
 
 /**
  * The registry's tables: the agents and their side tables, and the event log its writes append to. Their migrations
- * are the core's (src/database/migrations), which created them before modules declared their own.
+ * are the core's (src/migrations), which created them before modules declared their own.
  */
 export const REGISTRY_DATABASE: DatabaseFeature = {
   entities: [AgentRecord, AgentCapability, AgentLabel, AgentSkill, AgentEvent, RegistryRevision],

@@ -1,5 +1,5 @@
-import { backfillSearchColumns } from '../../../registry/persistence/search-backfill';
-import { BackfillMigration } from '../../backfill-migration';
+import { backfillSearchColumns } from '../../registry/persistence/search-backfill';
+import { BackfillMigration } from '../../database/backfill-migration';
 
 /**
  * `q=` also searches the card's skill descriptions: recomputes search_text (and search_name) of the agents already

@@ -1,5 +1,5 @@
-import { backfillSearchColumns } from '../../../registry/persistence/search-backfill';
-import { BackfillMigration } from '../../backfill-migration';
+import { backfillSearchColumns } from '../../registry/persistence/search-backfill';
+import { BackfillMigration } from '../../database/backfill-migration';
 
 /**
  * The same as SQLite's migration of this name: search_text (and search_name) recomputed for the agents already
