@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Principal } from '../auth/auth.guard';
+import { mayWriteAny } from '../auth/ownership';
 import { QuotaExceededException } from '../common/quota-exceeded.exception';
 import { APP_CONFIG } from '../config/environment';
 import { EventsSection } from './events.config';
@@ -20,7 +21,7 @@ export class WatchSlots {
   /** Takes a slot for a stream of `caller`, or throws the 429 naming the limit; the function returned frees it. */
   take(caller: Principal | undefined): () => void {
     const { watchStreamsPerKey, watchStreamsMax } = this.config.quotas;
-    const key = caller && caller.role !== 'admin' ? caller.name : undefined;
+    const key = mayWriteAny(caller) ? undefined : caller.name;
     const open = key === undefined ? 0 : (this.perKey.get(key) ?? 0);
     if (key !== undefined && watchStreamsPerKey !== undefined && open >= watchStreamsPerKey) {
       throw new QuotaExceededException(
