@@ -1,3 +1,4 @@
+import { bigintValue, StoredBigint } from '../../database/bigint';
 import { agentColumns } from './agent-rows';
 import { AgentFilter } from '../discovery';
 
@@ -187,7 +188,7 @@ async function probeFacet(facet: Facet, after: string | undefined, run: RunSql):
       `${after === undefined ? '' : ' and d.agent_id > ?'} order by d.agent_id limit ${FACET_PROBE_ROWS}) p`,
     after === undefined ? facet.params : [...facet.params, after],
   );
-  return { rows: Number(row.n), last: (row.last as string | null) ?? undefined };
+  return { rows: bigintValue(row.n as StoredBigint), last: (row.last as string | null) ?? undefined };
 }
 
 async function probeSearch(match: string, run: RunSql): Promise<Probe> {
@@ -195,5 +196,5 @@ async function probeSearch(match: string, run: RunSql): Promise<Probe> {
     `select count(*) as n from (select rowid from agent_search where agent_search match ? limit ${SEARCH_PROBE_ROWS}) p`,
     [match],
   );
-  return { rows: Number(row.n) };
+  return { rows: bigintValue(row.n as StoredBigint) };
 }

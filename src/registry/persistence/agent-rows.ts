@@ -1,3 +1,4 @@
+import { bigintValue } from '../../database/bigint';
 import { AgentCardLike } from '../agent-card';
 import { AgentRecord } from './agent-record.entity';
 import { searchTextOf, fold } from '../discovery';
@@ -57,9 +58,9 @@ export type StoredRow = Omit<AgentRecord, 'registeredAt' | 'lastHeartbeat' | 'ex
 export function fromRow(row: StoredRow): AgentRecord {
   return {
     ...row,
-    registeredAt: Number(row.registeredAt),
-    lastHeartbeat: Number(row.lastHeartbeat),
-    expiresAt: Number(row.expiresAt),
+    registeredAt: bigintValue(row.registeredAt),
+    lastHeartbeat: bigintValue(row.lastHeartbeat),
+    expiresAt: bigintValue(row.expiresAt),
   };
 }
 

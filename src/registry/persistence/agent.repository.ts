@@ -1,4 +1,5 @@
 import { IsolationLevel, raw } from '@mikro-orm/core';
+import { bigintValue } from '../../database/bigint';
 import { EntityManager } from '@mikro-orm/knex';
 import { mayWriteAny } from '../../auth/ownership';
 import type { Principal } from '../../auth/auth.guard';
@@ -88,7 +89,10 @@ export async function renewLeases(
     );
   // PostgreSQL answers bigint as text.
   return new Map(
-    rows.map((row) => [row.agentId, { lastHeartbeat: Number(row.lastHeartbeat), expiresAt: Number(row.expiresAt) }]),
+    rows.map((row) => [
+      row.agentId,
+      { lastHeartbeat: bigintValue(row.lastHeartbeat), expiresAt: bigintValue(row.expiresAt) },
+    ]),
   );
 }
 
@@ -126,7 +130,7 @@ export async function countOwned(tx: EntityManager, owners: string[]): Promise<M
       tx.getTransactionContext(),
     );
   for (const owner of owners) counts.set(owner, 0);
-  for (const row of rows) counts.set(row.owner, Number(row.agents));
+  for (const row of rows) counts.set(row.owner, bigintValue(row.agents));
   return counts;
 }
 

@@ -1,4 +1,5 @@
 import { EntityManager } from '@mikro-orm/knex';
+import { bigintValue } from '../../database/bigint';
 import { createHash } from 'node:crypto';
 import { lockSingletonRow } from '../../database/lock-singleton-row';
 import { AgentInfo } from '../dto/agent-info.dto';
@@ -71,16 +72,16 @@ interface EventRow {
  * JSON (with its registration time and lease) and `at` (milliseconds) make two different events alike only by chance.
  */
 function fingerprint(row: EventRow): string {
-  const fields = [Number(row.revision), row.type, row.agent_id, Number(row.at), row.agent, row.previous];
+  const fields = [bigintValue(row.revision), row.type, row.agent_id, bigintValue(row.at), row.agent, row.previous];
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 8);
 }
 
 function fromEventRow(row: EventRow): StoredEvent {
   return {
-    revision: Number(row.revision),
+    revision: bigintValue(row.revision),
     type: row.type,
     agentId: row.agent_id,
-    at: Number(row.at),
+    at: bigintValue(row.at),
     agent: row.agent ? (JSON.parse(row.agent) as AgentInfo) : undefined,
     previous: row.previous ? (JSON.parse(row.previous) as AgentInfo) : undefined,
     fingerprint: fingerprint(row),
@@ -100,7 +101,7 @@ const EVENTS_PER_INSERT = 500;
  */
 export async function lockRevision(em: EntityManager): Promise<RevisionCounter> {
   const row = await lockSingletonRow<{ revision: number | string }>(em, 'registry_revision', 'revision', 'revision');
-  return new RevisionCounter(em, Number(row.revision));
+  return new RevisionCounter(em, bigintValue(row.revision));
 }
 
 export class RevisionCounter {
@@ -149,7 +150,7 @@ export async function revisionState(em: EntityManager): Promise<{ revision: numb
       'all',
       em.getTransactionContext(),
     );
-  return { revision: Number(row.revision), prunedThrough: Number(row.pruned_through) };
+  return { revision: bigintValue(row.revision), prunedThrough: bigintValue(row.pruned_through) };
 }
 
 /** Events after `revision`, oldest first, at most `limit`. */
@@ -228,7 +229,7 @@ export async function pruneEvents(
       'select revision, at from agent_event where revision < ? order by revision limit ?',
       [newest.revision, PRUNE_CHUNK],
     );
-    const young = rows.findIndex((row) => Number(row.at) >= cutoff);
+    const young = rows.findIndex((row) => bigintValue(row.at) >= cutoff);
     const old = young === -1 ? rows : rows.slice(0, young);
     if (old.length === 0) return deleted;
     const through = Number(old[old.length - 1].revision);
