@@ -7,6 +7,7 @@
 
 // Composition: a custom main.ts and migrate script.
 export { AppModule, type AppModuleOptions } from './app.module';
+export { startRegistry } from './bootstrap';
 export { configureApp, createAppHttpAdapter } from './app.setup';
 export { type AppConfig, loadConfig } from './app.config';
 export { APP_CONFIG, ConfigError } from './config/environment';

@@ -1,36 +1,13 @@
-import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { Logger as PinoLogger } from 'nestjs-pino';
-import { AppModule } from './app.module';
-import { boundPort, configureApp, createAppHttpAdapter } from './app.setup';
 import { loadConfig } from './app.config';
+import { startRegistry } from './bootstrap';
 import { ConfigError } from './config/environment';
-import { NestLogger } from './logging/nest-logger';
 
-async function bootstrap(): Promise<void> {
-  const config = loadConfig();
-  const app = await NestFactory.create(AppModule.forRoot(config), createAppHttpAdapter(config), {
-    bodyParser: false,
-    // Held until pino takes over as Nest's logger (LoggingModule), so that boot lines are JSON too. The levels make
-    // Logger.isLevelEnabled answer for LOG_LEVEL (pino filters what is written).
-    bufferLogs: true,
-    logger: config.logLevels,
-  });
-  const logger = new NestLogger(app.get(PinoLogger));
-  app.useLogger(logger);
-  configureApp(app);
-  // SIGTERM/SIGINT: stop accepting, finish requests in flight, stop the cleanup job, close the database.
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.port, config.host);
-  const port = boundPort(app);
-  // One line for the routes Nest mapped (it writes one per route, at debug: NestLogger).
-  new Logger('Bootstrap').log(`Mapped ${logger.mappedRoutes} routes (LOG_LEVEL=debug lists them)`);
-  new Logger('Bootstrap').log(
-    `Agent registry listening on http://${config.host}:${port} (${config.httpAdapter}), docs at /docs, database ${config.database.display}`,
-  );
+/** `npm start`: the plain registry. A build with extension modules calls startRegistry with them (docs/extending.md). */
+async function main(): Promise<void> {
+  await startRegistry(loadConfig());
 }
 
-bootstrap().catch((error: unknown) => {
+main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(error.message);
   } else {

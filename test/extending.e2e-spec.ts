@@ -51,6 +51,9 @@ class Second implements RegistrationPolicy {
     calls.push(`second ${registration.labels?.zone ?? '-'}`);
     if (registration.agent_id === 'refused') throw new RegistrationRefusedException('Not this one.', 403);
     if (registration.agent_id === 'broken') return { ...registration, port: 0 };
+    // Edits in place and returns nothing: an amendment all the same, checked like one.
+    if (registration.agent_id === 'edited') registration.labels = { ...registration.labels, edited: 'yes' };
+    if (registration.agent_id === 'broken-in-place') registration.port = 0;
   }
 }
 
@@ -110,6 +113,17 @@ describe.each(onEachDatabase())('extension points (%s)', (dialect) => {
       'An unexpected error occurred.',
     );
     await request(t.server).get('/agents/broken').set(AGENT).expect(404);
+  });
+
+  it('takes an amendment made in place, and checks it like any other', async () => {
+    const res = await request(t.server).post('/agents/register').set(AGENT).send(agent('edited')).expect(200);
+    expect(res.body.labels).toEqual({ zone: 'a', edited: 'yes' });
+    expectProblem(
+      await request(t.server).post('/agents/register').set(AGENT).send(agent('broken-in-place')),
+      500,
+      'An unexpected error occurred.',
+    );
+    await request(t.server).get('/agents/broken-in-place').set(AGENT).expect(404);
   });
 
   it('runs no policy on a heartbeat', async () => {

@@ -62,19 +62,29 @@ export class RegistrationPolicies implements OnModuleInit {
     this.policies = [...found.values()].sort((a, b) => a.order - b.order);
   }
 
-  /** The registration as every policy left it, in order; throws the first refusal. */
+  /**
+   * The registration as every policy left it, in order; throws the first refusal. Each policy reviews a copy of its
+   * own: one that edits it in place, rather than returning a new registration, amends it the same way, and any
+   * amendment is checked against the rules of the request body.
+   */
   async review(registration: RegisterAgentRequest, caller: Principal | undefined): Promise<RegisterAgentRequest> {
     let reviewed = registration;
     for (const { name, policy } of this.policies) {
-      const amended = await policy.review(reviewed, { caller });
-      if (amended === undefined || amended === reviewed) continue;
-      reviewed = Object.assign(new RegisterAgentRequest(), amended);
-      const errors = await validate(reviewed);
+      const draft = copyOf(reviewed);
+      const amended = copyOf((await policy.review(draft, { caller })) ?? draft);
+      if (JSON.stringify(amended) === JSON.stringify(reviewed)) continue;
+      const errors = await validate(amended);
       if (errors.length > 0) {
         this.logger.error(`Registration policy ${name} made an invalid registration: ${errors.join('; ')}`);
         throw new Error(`Registration policy ${name} made an invalid registration`);
       }
+      reviewed = amended;
     }
     return reviewed;
   }
+}
+
+/** A deep copy of a registration, as the request DTO (what validation reads its rules from). */
+function copyOf(registration: RegisterAgentRequest): RegisterAgentRequest {
+  return Object.assign(new RegisterAgentRequest(), structuredClone({ ...registration }));
 }
