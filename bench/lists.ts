@@ -2,7 +2,7 @@ import { MikroORM } from '@mikro-orm/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mikroOrmOptions } from '../mikro-orm.config';
+import { registryOrmOptions } from '../mikro-orm.config';
 import { loadConfig } from '../src/app.config';
 import { HttpAdapterName } from '../src/common/http.config';
 import { maskPassword } from '../src/database/database.config';
@@ -139,7 +139,7 @@ export async function lists(): Promise<void> {
       'ipc',
     ]);
     console.log(`Inserting ${agents} agents with ${cardBytes / 1024} KiB cards on ${maskPassword(url)} …`);
-    orm = await MikroORM.init(mikroOrmOptions(loadConfig({ DATABASE_URL: url }).database));
+    orm = await MikroORM.init(registryOrmOptions(loadConfig({ DATABASE_URL: url }).database));
     await seed(orm, agents, cardBytes);
     const beaters = Array.from({ length: HEARTBEATERS }, (_, i) => `agent-${i}`);
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModuleKind, transpileModule } from 'typescript';
-import { mikroOrmOptions } from '../mikro-orm.config';
+import { registryOrmOptions } from '../mikro-orm.config';
 import { loadConfig } from '../src/app.config';
 import { HttpAdapterName } from '../src/common/http.config';
 import { maskPassword } from '../src/database/database.config';
@@ -151,7 +151,7 @@ async function scaleGrace(): Promise<void> {
     server = await start(['-r', compileProbe(dir), MAIN], env, ['ignore', 'pipe', 'pipe', 'ipc']);
     // The seeding statements may take longer than the registry's statement timeout.
     orm = await MikroORM.init(
-      mikroOrmOptions(loadConfig({ DATABASE_URL: url, DATABASE_STATEMENT_TIMEOUT_MS: '3600000' }).database),
+      registryOrmOptions(loadConfig({ DATABASE_URL: url, DATABASE_STATEMENT_TIMEOUT_MS: '3600000' }).database),
     );
     const running = server;
     const grace = await graceOverLapsed(server, orm, lapsed, DURATION, (message) => probe(running, message));
@@ -227,7 +227,7 @@ async function scaleAgents(): Promise<void> {
     server = await start(['-r', compileProbe(dir), MAIN], env, ['ignore', 'pipe', 'pipe', 'ipc']);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const idle = await probe(server, 'report');
-    orm = await MikroORM.init(mikroOrmOptions(loadConfig({ DATABASE_URL: url }).database));
+    orm = await MikroORM.init(registryOrmOptions(loadConfig({ DATABASE_URL: url }).database));
 
     console.log(`Registering ${SMALL} agents through the API on ${maskPassword(url)} …`);
     await preregister(server.url, SMALL, facetsOf);

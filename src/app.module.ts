@@ -12,12 +12,13 @@ import { RequestValidationPipe } from './common/request-validation.pipe';
 import { AppConfig } from './app.config';
 import { ConfigModule } from './config/config.module';
 import { DashboardModule } from './dashboard/dashboard.module';
-import { featuresIn } from './database/database-feature';
+import { DatabaseFeature, featuresIn } from './database/database-feature';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { loggingModule } from './logging/logging.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { CORE_MIGRATIONS } from './migrations';
 import { RegistryModule } from './registry/registry.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { ServiceDiscoveryModule } from './service-discovery/service-discovery.module';
@@ -45,6 +46,14 @@ export const CORE_FEATURE_MODULES = [
   DashboardModule,
 ];
 
+/**
+ * Every table the registry composed with `imports` uses: the committed migrations first, then the entities and
+ * migrations each module declares (DatabaseModule.forFeature), found in the modules' import graph.
+ */
+export function databaseFeatures(imports: AppModuleOptions['imports'] = []): DatabaseFeature[] {
+  return [CORE_MIGRATIONS, ...featuresIn([...CORE_FEATURE_MODULES, ...imports])];
+}
+
 @Module({})
 export class AppModule {
   /**
@@ -61,7 +70,7 @@ export class AppModule {
         CommonModule,
         EventEmitterModule.forRoot(),
         // The ORM starts knowing every module's entities and migrations (DatabaseModule.forFeature).
-        DatabaseModule.forRoot(config.database, featuresIn([...CORE_FEATURE_MODULES, ...extensions])),
+        DatabaseModule.forRoot(config.database, databaseFeatures(extensions)),
         ...CORE_FEATURE_MODULES,
         ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
         ...extensions,

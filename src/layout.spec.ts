@@ -88,6 +88,15 @@ describe('Layout of src/', () => {
     expect(against.sort()).toEqual([]);
   });
 
+  it('imports nothing from outside src/ (mikro-orm.config.ts composes src/, not the other way round)', () => {
+    const outside = SOURCES.flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target.startsWith('..'))
+        .map((target) => `${file} -> ${target}`),
+    );
+    expect(outside).toEqual([]);
+  });
+
   it('has every folder in a layer', () => {
     const folders = readdirSync(SRC).filter((name) => statSync(join(SRC, name)).isDirectory());
     expect(folders.filter((folder) => layerOf(folder) < 0)).toEqual([]);

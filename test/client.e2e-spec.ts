@@ -7,7 +7,7 @@ import {
   WatchUpdate,
 } from '@agent-registry/client';
 import { MikroORM } from '@mikro-orm/core';
-import { mikroOrmOptions } from '../mikro-orm.config';
+import { registryOrmOptions } from '../mikro-orm.config';
 import { DatabaseConfig, parseDatabaseUrl } from '../src/database/database.config';
 import { createTestDatabase, onEachDatabase, TestDatabase } from './support/databases';
 import { ServerProcess } from './support/server-process';
@@ -30,7 +30,7 @@ async function revisionState(client: RegistryClient): Promise<number> {
 /** Runs statements on the database, past the API. */
 async function onDatabase<T>(url: string, run: (orm: MikroORM) => Promise<T>): Promise<T> {
   const orm = await MikroORM.init(
-    mikroOrmOptions(
+    registryOrmOptions(
       parseDatabaseUrl(url, { poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 3000 }) as DatabaseConfig,
     ),
   );

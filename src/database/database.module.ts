@@ -1,12 +1,12 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { DynamicModule, Module } from '@nestjs/common';
-import { mikroOrmOptions, REGISTRY_FEATURES } from '../../mikro-orm.config';
 import { ERROR_MAPPING } from '../common/problem-details.filter';
 import { DatabaseConfig } from './database.config';
 import { asDatabaseOutage } from './database-unavailable';
 import { ClockSkewCheck } from './clock-skew-check';
 import { DATABASE_FEATURES, DatabaseFeature, declareFeature } from './database-feature';
 import { MigrationRunner } from './migration-runner';
+import { mikroOrmOptions } from './mikro-orm-options';
 
 /** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot; checks the clock. */
 @Module({})
@@ -15,7 +15,7 @@ export class DatabaseModule {
    * The ORM, knowing every module's entities and migrations (`features`: AppModule.forRoot finds them in the modules
    * it composes, see featuresIn).
    */
-  static forRoot(database: DatabaseConfig, features: readonly DatabaseFeature[] = REGISTRY_FEATURES): DynamicModule {
+  static forRoot(database: DatabaseConfig, features: readonly DatabaseFeature[]): DynamicModule {
     return {
       module: DatabaseModule,
       // No per-request ORM context: every write goes through the writer's own fork, every read is a plain query.

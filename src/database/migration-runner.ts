@@ -1,11 +1,11 @@
 import { MigrationObject, MikroORM } from '@mikro-orm/core';
 import { EntityManager, Knex } from '@mikro-orm/knex';
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { mikroOrmOptions } from '../../mikro-orm.config';
 import { APP_CONFIG } from '../config/environment';
 import { DatabaseConfig, DatabaseSection } from './database.config';
 import { BackfillMigration } from './backfill-migration';
 import { DATABASE_FEATURES, DatabaseFeature } from './database-feature';
+import { mikroOrmOptions } from './mikro-orm-options';
 
 /** The advisory lock replicas take to migrate one at a time: any constant unique to this application. */
 export const MIGRATION_LOCK_KEY = 0x61676e74; // "agnt"
@@ -41,7 +41,7 @@ export async function applyMigrations(
   orm: MikroORM,
   database: DatabaseConfig,
   logger: Logger,
-  features?: readonly DatabaseFeature[],
+  features: readonly DatabaseFeature[],
 ): Promise<void> {
   let applied: string[];
   if (database.dialect === 'sqlite') {

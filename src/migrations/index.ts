@@ -1,4 +1,5 @@
 import { MigrationObject } from '@mikro-orm/core';
+import { DatabaseFeature } from '../database/database-feature';
 import { Migration20261127014505 as PostgresInitial } from './postgresql/Migration20261127014505';
 import { Migration20261127190000 as PostgresDiscovery } from './postgresql/Migration20261127190000';
 import { Migration20261127220000 as PostgresSearch } from './postgresql/Migration20261127220000';
@@ -46,3 +47,11 @@ export const postgresMigrations: MigrationObject[] = [
   { name: 'Migration20261207130000', class: PostgresGuardPerKey },
   { name: 'Migration20261207141500', class: PostgresOwnerIndex },
 ];
+
+/**
+ * The committed migrations as a database feature: every table the registry's own modules use (each module declares
+ * its entities). Always first: modules' migrations run after these.
+ */
+export const CORE_MIGRATIONS: DatabaseFeature = {
+  migrations: { sqlite: sqliteMigrations, postgresql: postgresMigrations },
+};
