@@ -39,6 +39,8 @@ export {
   RegistrationRefusedException,
 } from './registry/registration-policy';
 export { RegisterAgentRequest } from './registry/dto/register-agent.dto';
+// The limits an amended registration must keep, as the request body's rules state them.
+export { LABELS_MAX } from './registry/discovery';
 
 // A module's own tables.
 export type { DatabaseFeature, EntityClass } from './database/database-feature';

@@ -5,7 +5,7 @@ import { EVENTS_METRICS } from './events.metrics';
 import { WatchSlots } from './watch-slots';
 import { WatchStarts } from './watch-start';
 
-/** The change feed: the event log the registry's writes append to, and the watchers that follow it. */
+/** The watch: GET /events, the change feed that reads the registry's event log and fans it out to the watchers. */
 @Module({
   controllers: [EventsController],
   providers: [ChangeFeed, WatchSlots, WatchStarts, ...EVENTS_METRICS],

@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { AgentInfo } from './dto/agent-info.dto';
+import { Change, EventType } from './persistence/event-log';
 
 /** What a change to the registry is: a new agent, a re-registration that changed it, a deregistration, an expiry. */
-export type RegistryEventType = 'registered' | 'updated' | 'deregistered' | 'expired';
+export type RegistryEventType = EventType;
 
 /**
  * The names the registry's events are emitted under on the in-process bus (`@nestjs/event-emitter`): subscribe with
@@ -42,13 +43,8 @@ export interface RegistryEvent {
   at: string;
 }
 
-/** A change as a write records it (the shape of the event log's Change). */
-export interface CommittedChange {
-  type: RegistryEventType;
-  agentId: string;
-  agent?: AgentInfo;
-  previous?: AgentInfo;
-}
+/** A change as a write records it in the event log. */
+export type CommittedChange = Change;
 
 /**
  * Publishes the registry's committed changes on the in-process event bus. Called by the writers right after their

@@ -3,7 +3,8 @@ import { onEachDatabase } from '../../../test/support/databases';
 import { FakeClock } from '../../../test/support/fake-clock';
 import { expectProblem } from '../../../test/support/problem';
 import { agent, createTestApp, TestApp } from '../../../test/support/test-app';
-import { MISSING_TEAM_DETAIL } from '../team-label.policy';
+import { LABELS_MAX } from '../../../src/extending';
+import { MISSING_TEAM_DETAIL, NO_ROOM_DETAIL } from '../team-label.policy';
 import { TeamLabelPolicyModule } from '../team-label-policy.module';
 
 const KEYS = 'search-fleet:agent:search-secret-0123456789,other-fleet:agent:other-secret-0123456789';
@@ -44,6 +45,13 @@ describe.each(onEachDatabase())('examples/team-label-policy (%s)', (dialect) => 
     const res = await request(t.server).post('/agents/register').set(OTHER).send(agent('teamless'));
     expectProblem(res, 422, MISSING_TEAM_DETAIL);
     await request(t.server).get('/agents/teamless').set(OTHER).expect(404);
+  });
+
+  it('refuses, rather than add one label too many, an agent that already has the most labels', async () => {
+    const labels = Object.fromEntries(Array.from({ length: LABELS_MAX }, (_, i) => [`l${i}`, 'x']));
+    const res = await request(t.server).post('/agents/register').set(SEARCH).send(agent('full', { labels }));
+    expectProblem(res, 422, NO_ROOM_DETAIL);
+    await request(t.server).get('/agents/full').set(SEARCH).expect(404);
   });
 
   it('runs on re-registration too, and never on a heartbeat', async () => {
