@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { APP_CONFIG } from '../config/environment';
 import { Clock } from '../common/clock';
 import { ChangeFeed } from '../events/change-feed';
-import { HeldAgents } from './expired-agents';
+import { HeldAgents } from './expired-agents.repository';
 import { CleanupHolds, ExpiryGuard } from './expiry-guard';
 import { LeaseGrace } from './lease-grace';
 import { CLEANUP_JOB, CleanupJob } from './cleanup.job';

@@ -4,29 +4,16 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { lockRevision } from '../registry/persistence/event-log';
-import { pickedInOrder } from '../registry/persistence/agent-locks';
 import { AgentRecord } from '../registry/persistence/agent-record.entity';
 import { toAgentInfo } from '../registry/persistence/agent-rows';
 import { Dialect } from '../registry/persistence/agent-query';
-import { deleteAgents } from '../registry/persistence/delete-agents';
 import { RegistryEvents } from '../registry/registry-events';
-
-/** Agents the cleanup keeps: those of these owners, and the unowned ones when `unowned`. */
-export interface HeldAgents {
-  owners: string[];
-  unowned: boolean;
-}
+import { ChunkStart, deleteExpiredChunk, HeldAgents } from './expired-agents.repository';
 
 /** Most agents one cleanup statement deletes. */
 export const CLEANUP_CHUNK = 500;
 
-/**
- * Which agents a cleanup chunk may pick (binds now): one condition on agent_record, read through the expires_at
- * index. The delete re-checks `expires_at <= now` on each row it removes.
- */
-export const CLEANUP_PICKS = 'expires_at <= ?';
-
-/** The cleanup's removal of the agents whose leases ran out, and its SQL. */
+/** The cleanup's removal of the agents whose leases ran out (its SQL: deleteExpiredChunk, expired-agents.repository.ts). */
 @Injectable()
 export class ExpiredAgents {
   private readonly dialect: Dialect;
@@ -56,18 +43,10 @@ export class ExpiredAgents {
    */
   async remove(held?: HeldAgents, at?: number): Promise<string[]> {
     const now = at ?? this.clock.now().getTime();
-    const keep = keepHeld(held);
+    const lockInOrder = this.dialect === 'postgresql';
     const removed: string[] = [];
-    let after: { expiresAt: number; agentId: string } | undefined;
+    let after: ChunkStart | undefined;
     for (;;) {
-      const from = after && {
-        sql: ' and expires_at >= ? and (expires_at > ? or agent_id > ?)',
-        params: [after.expiresAt, after.expiresAt, after.agentId],
-      };
-      const picked =
-        `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
-        'order by expires_at, agent_id limit ?)';
-      const among = this.dialect === 'postgresql' ? pickedInOrder(picked) : `agent_id in ${picked}`;
       const {
         records: chunk,
         changes,
@@ -75,13 +54,7 @@ export class ExpiredAgents {
       } = await retryingConflicts(this.logger, 'A cleanup chunk', () =>
         this.em.fork().transactional(async (tx) => {
           const counter = await lockRevision(tx);
-          const records = await deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
-            now,
-            now,
-            ...(from?.params ?? []),
-            ...keep.params,
-            CLEANUP_CHUNK,
-          ]);
+          const records = await deleteExpiredChunk(tx, { now, after, held, limit: CLEANUP_CHUNK, lockInOrder });
           const changes = records.map((record) => ({
             type: 'expired' as const,
             agentId: record.agentId,
@@ -106,14 +79,4 @@ export class ExpiredAgents {
  */
 function keyAfter(a: AgentRecord, b: AgentRecord): boolean {
   return a.expiresAt > b.expiresAt || (a.expiresAt === b.expiresAt && a.agentId > b.agentId);
-}
-
-/** The condition the cleanup's picking query adds for `held` agents; none when nothing is held. */
-function keepHeld(held: HeldAgents | undefined): { sql: string; params: string[] } {
-  const owners = held?.owners ?? [];
-  const notListed = owners.length === 0 ? '' : `owner not in (${owners.map(() => '?').join(', ')})`;
-  if (held?.unowned) {
-    return { sql: ` and owner is not null${notListed && ` and ${notListed}`}`, params: owners };
-  }
-  return { sql: notListed && ` and (owner is null or ${notListed})`, params: owners };
 }

@@ -8,7 +8,7 @@ import { APP_CONFIG } from '../config/environment';
 import { SchedulerSection } from './scheduler.config';
 import { bigintValue, optionalBigint } from '../database/bigint';
 import { EXPIRY_GUARD_ENGAGED } from './cleanup.metrics';
-import type { HeldAgents } from './expired-agents';
+import type { HeldAgents } from './expired-agents.repository';
 import { cap, explain, GroupCount, groupName, releaseReason, Rest, tooMany } from './expiry-guard.rule';
 import { ExpiryGuardRepository, GroupRow, GuardRow, UNOWNED } from './expiry-guard.repository';
 
