@@ -1,10 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
-import { ThrottlerModule } from '@nestjs/throttler';
-import { AuthGuard } from './auth/auth.guard';
-import { KeysFileReload } from './auth/keys-reload';
-import { RateLimitGuard, throttlerOptions, WindowCounters } from './auth/rate-limit';
+import { AuthModule } from './auth/auth.module';
 import { CommonModule } from './common/common.module';
 import { HttpDrain } from './common/http-drain';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
@@ -71,16 +68,12 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         // The ORM starts knowing every module's entities and migrations (DatabaseModule.forFeature).
         DatabaseModule.forRoot(config.database, databaseFeatures(extensions)),
+        AuthModule.forRoot(config),
         ...CORE_FEATURE_MODULES,
-        ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters())),
         ...extensions,
       ],
       providers: [
         HttpDrain,
-        KeysFileReload,
-        // In this order: the rate limits count per key, which AuthGuard finds.
-        { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_PIPE, useClass: RequestValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],
