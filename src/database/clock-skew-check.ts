@@ -1,9 +1,9 @@
 import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { bigintValue } from './bigint';
+import { dialectOf } from './dialect';
 
 /** A replica's clock may differ from the database's by this much before the registry warns about it. */
 export const CLOCK_SKEW_WARNING_MS = 1000;
@@ -23,7 +23,7 @@ export class ClockSkewCheck implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!(this.orm.config.getDriver() instanceof PostgreSqlDriver)) return;
+    if (dialectOf(this.orm.config.getDriver()) !== 'postgresql') return;
     try {
       const before = this.clock.now().getTime();
       const rows = await (this.orm.em as EntityManager)

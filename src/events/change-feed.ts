@@ -1,11 +1,11 @@
 import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { APP_CONFIG } from '../config/environment';
+import { dialectOf } from '../database/dialect';
 import { EventsSection } from './events.config';
 import { RepeatingTask } from '../common/repeating-task';
 import { AgentFilter } from '../registry/discovery';
@@ -93,7 +93,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnModuleDestroy {
    * replica's clock: see pruneEvents for why it is not trusted alone.
    */
   pruneOldEvents(now: number): Promise<number> {
-    const dialect = this.orm.config.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
+    const dialect = dialectOf(this.orm.config.getDriver());
     return pruneEvents(this.orm.em.fork() as EntityManager, now, this.config.eventsRetentionMs, dialect);
   }
 

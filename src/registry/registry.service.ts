@@ -1,5 +1,4 @@
 import { EntityManager } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -13,6 +12,7 @@ import { Principal } from '../auth/auth.guard';
 import { seesOwners } from '../auth/ownership';
 import { Clock } from '../common/clock';
 import { APP_CONFIG } from '../config/environment';
+import { Dialect, dialectOf } from '../database/dialect';
 import { RegistrySection } from './registry.config';
 import { sampleOnScrape } from '../metrics/sampled-gauge';
 import {
@@ -31,7 +31,7 @@ import { RegisterAgentRequest } from './dto/register-agent.dto';
 import { cursorScope, decodeCursor, encodeCursor } from './page-cursor';
 import { agentsOf, agentsWithRevision, countAgents } from './persistence/agent.repository';
 import { AgentLookups } from './persistence/agent-lookups';
-import { AgentSelection, Dialect } from './persistence/agent-query';
+import { AgentSelection } from './persistence/agent-query';
 import { AgentRecord } from './persistence/agent-record.entity';
 import { iso, registrationOfRequest, toAgentInfo } from './persistence/agent-rows';
 import { agentNotFound } from './persistence/registry-write';
@@ -66,7 +66,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
     @InjectMetric(HEARTBEATS) private readonly heartbeats: Counter,
     @InjectMetric(DEREGISTRATIONS) private readonly deregistrations: Counter,
   ) {
-    this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
+    this.dialect = dialectOf(em.getDriver());
     this.lookups = new AgentLookups(em, config.writeQueueMax);
   }
 

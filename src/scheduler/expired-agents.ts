@@ -1,12 +1,11 @@
 import { EntityManager } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { lockRevision } from '../registry/persistence/event-log';
 import { AgentRecord } from '../registry/persistence/agent-record.entity';
 import { toAgentInfo } from '../registry/persistence/agent-rows';
-import { Dialect } from '../registry/persistence/agent-query';
+import { Dialect, dialectOf } from '../database/dialect';
 import { RegistryEvents } from '../registry/registry-events';
 import { ChunkStart, deleteExpiredChunk, HeldAgents } from './expired-agents.repository';
 
@@ -24,7 +23,7 @@ export class ExpiredAgents {
     private readonly events: RegistryEvents,
     private readonly clock: Clock,
   ) {
-    this.dialect = em.getDriver() instanceof PostgreSqlDriver ? 'postgresql' : 'sqlite';
+    this.dialect = dialectOf(em.getDriver());
   }
 
   /**

@@ -1,10 +1,10 @@
 import { MikroORM } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/knex';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { RepeatingTask } from '../common/repeating-task';
 import { optionalBigint } from '../database/bigint';
+import { dialectOf } from '../database/dialect';
 import { retryingConflicts } from '../database/retry-conflicts';
 import { APP_CONFIG } from '../config/environment';
 import { SchedulerSection } from './scheduler.config';
@@ -62,7 +62,7 @@ export class LeaseGrace implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: SchedulerSection,
   ) {
-    this.lockRowsFirst = orm.config.getDriver() instanceof PostgreSqlDriver;
+    this.lockRowsFirst = dialectOf(orm.config.getDriver()) === 'postgresql';
     this.expiresAt = leaseRenewalSql(this.lockRowsFirst ? 'postgresql' : 'sqlite').expiresAt;
   }
 

@@ -1,8 +1,7 @@
 import { bigintValue, StoredBigint } from '../../database/bigint';
+import { Dialect } from '../../database/dialect';
 import { agentColumns } from './agent-rows';
 import { AgentFilter } from '../discovery';
-
-export type Dialect = 'sqlite' | 'postgresql';
 
 /** A page of a query: agents after `after` (by agent_id), at most `limit`; alive ones only unless `includeDead`. */
 export interface AgentSelection {

@@ -159,19 +159,24 @@ export function toAgentJson(record: AgentRecord, now: number, withOwner = false)
   return withOwner ? `${json},"owner":${text(record.owner ?? null)}}` : `${json}}`;
 }
 
+/** The characters of an agent's text columns: what its row, its JSON and its queued write are sized by. */
+export function textLength(agent: Registration): number {
+  return (
+    agent.agentId.length +
+    agent.agentName.length +
+    agent.host.length +
+    (agent.metadata?.length ?? 0) +
+    agent.capabilities.length +
+    agent.labels.length +
+    (agent.agentCard?.length ?? 0) +
+    agent.searchName.length +
+    agent.searchText.length
+  );
+}
+
 /** About how many bytes an agent takes as read from the database (its JSON text is about as long). */
 export function storedBytes(record: AgentRecord): number {
-  return (
-    256 +
-    record.agentId.length +
-    record.agentName.length +
-    record.host.length +
-    (record.metadata?.length ?? 0) +
-    record.capabilities.length +
-    record.labels.length +
-    (record.agentCard?.length ?? 0) +
-    record.searchText.length
-  );
+  return 256 + textLength(record);
 }
 
 export function iso(epochMillis: number): string {

@@ -3,7 +3,7 @@ import { Principal } from '../../auth/auth.guard';
 import { OwnedAgents } from '../agent-quota';
 import { AgentRecord } from './agent-record.entity';
 import type { Lease } from './agent.repository';
-import { Registration } from './agent-rows';
+import { Registration, textLength } from './agent-rows';
 import { Change } from './event-log';
 
 /**
@@ -64,18 +64,7 @@ export function statementRuns(writes: RegistryWrite[]): RegistryWrite[][] {
 /** About what a queued write holds in memory (JavaScript strings are UTF-16). */
 export function writeBytes(write: RegistryWrite): number {
   if (write.kind !== 'register') return 2 * write.agentId.length;
-  const { registration } = write;
-  const text =
-    registration.agentId.length +
-    registration.agentName.length +
-    registration.host.length +
-    (registration.metadata?.length ?? 0) +
-    registration.capabilities.length +
-    registration.labels.length +
-    (registration.agentCard?.length ?? 0) +
-    registration.searchName.length +
-    registration.searchText.length;
-  return 2 * text + 64;
+  return 2 * textLength(write.registration) + 64;
 }
 
 export function agentNotFound(agentId: string): NotFoundException {

@@ -1,5 +1,4 @@
 import { MikroORM } from '@mikro-orm/core';
-import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { EntityManager } from '@mikro-orm/knex';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Histogram } from 'prom-client';
@@ -7,6 +6,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import { Clock } from '../../common/clock';
 import type { AuthSection } from '../../auth/auth.config';
 import { APP_CONFIG } from '../../config/environment';
+import { dialectOf } from '../../database/dialect';
 import type { RegistrySection } from '../registry.config';
 import { databaseUnavailableReason } from '../../database/database-unavailable';
 import { retryingConflicts } from '../../database/retry-conflicts';
@@ -68,7 +68,7 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
       failsWholeBatch: (error) => databaseUnavailableReason(error) !== undefined,
       onBatch: (size) => batchSize.observe(size),
     });
-    this.statements = new BatchStatements(orm.config.getDriver() instanceof PostgreSqlDriver);
+    this.statements = new BatchStatements(dialectOf(orm.config.getDriver()) === 'postgresql');
   }
 
   /**
