@@ -1,9 +1,11 @@
+import { Migration } from '@mikro-orm/migrations';
 import { Injectable, Module } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import request from 'supertest';
 import {
   AGENT_DEREGISTERED,
   AGENT_REGISTERED,
+  DatabaseModule,
   RegisterAgentRequest,
   RegistrationContext,
   RegistrationPolicy,
@@ -131,6 +133,25 @@ describe.each(onEachDatabase())('extension points (%s)', (dialect) => {
     calls.length = 0;
     await request(t.server).post('/agents/beating/heartbeat').set(AGENT).expect(200);
     expect(calls).toEqual([]);
+  });
+});
+
+/** A table made by its migration alone, as a module that reads it with raw SQL has. */
+class UnseenTable extends Migration {
+  up(): void {
+    this.addSql('create table unseen_extension_row (id integer primary key)');
+  }
+}
+
+describe.each(onEachDatabase())('an extension module imported as a Promise (%s)', (dialect) => {
+  it('stops the boot, rather than run without the tables it declares', async () => {
+    const migration = { name: 'Unseen20261207000000', class: UnseenTable };
+    const lazy = Promise.resolve(
+      DatabaseModule.forFeature({ migrations: { sqlite: [migration], postgresql: [migration] } }),
+    );
+    await expect(createTestApp({}, dialect, new FakeClock(), { imports: [lazy] })).rejects.toThrow(
+      /DatabaseModule\.forFeature\(\) is in a module AppModule\.forRoot\(\) could not look into \(imported as a Promise\)/,
+    );
   });
 });
 

@@ -1,5 +1,5 @@
 import { MikroOrmModule } from '@mikro-orm/nestjs';
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
 import { ERROR_MAPPING } from '../common/problem-details.filter';
 import { DatabaseConfig } from './database.config';
 import { asDatabaseOutage } from './database-unavailable';
@@ -7,6 +7,10 @@ import { ClockSkewCheck } from './clock-skew-check';
 import { DATABASE_FEATURES, DatabaseFeature, declareFeature } from './database-feature';
 import { MigrationRunner } from './migration-runner';
 import { mikroOrmOptions } from './mikro-orm-options';
+
+const UNSEEN_FEATURE =
+  'DatabaseModule.forFeature() is in a module AppModule.forRoot() could not look into (imported as a Promise), so ' +
+  'its entities and migrations are not in the ORM: import that module itself, or a DynamicModule, not a Promise of one';
 
 /** MikroORM on the database DATABASE_URL names (SQLite or PostgreSQL), migrated at boot; checks the clock. */
 @Module({})
@@ -26,8 +30,9 @@ export class DatabaseModule {
         { provide: DATABASE_FEATURES, useValue: features },
         { provide: ERROR_MAPPING, useValue: asDatabaseOutage },
       ],
-      // Global for ERROR_MAPPING: the problem-details filter answers outages as 503s wherever it is registered.
-      exports: [ERROR_MAPPING],
+      // Global for ERROR_MAPPING (the problem-details filter answers outages as 503s wherever it is registered), and
+      // for DATABASE_FEATURES, which each forFeature checks its tables against.
+      exports: [ERROR_MAPPING, DATABASE_FEATURES],
       global: true,
     };
   }
@@ -39,6 +44,18 @@ export class DatabaseModule {
    */
   static forFeature(feature: DatabaseFeature): DynamicModule {
     const orm = MikroOrmModule.forFeature(feature.entities ?? []);
-    return declareFeature({ module: DatabaseModule, imports: [orm], exports: [orm] }, feature);
+    // The tables must be known before Nest builds any module: a forFeature that AppModule.forRoot could not see (in
+    // a module imported as a Promise) stops the boot, rather than run without its migrations.
+    const known = {
+      provide: Symbol('database-feature-known'),
+      inject: [DATABASE_FEATURES],
+      // At init rather than here, so that the app exists and closes its ORM on the way out.
+      useFactory: (features: readonly DatabaseFeature[]): OnModuleInit => ({
+        onModuleInit: () => {
+          if (!features.includes(feature)) throw new Error(UNSEEN_FEATURE);
+        },
+      }),
+    };
+    return declareFeature({ module: DatabaseModule, imports: [orm], providers: [known], exports: [orm] }, feature);
   }
 }
