@@ -4,9 +4,8 @@ import request from 'supertest';
 import { EXAMPLE_AGENT_CARD } from '../src/registry/agent-card';
 import { registrationOf } from '../src/registry/persistence/agent-rows';
 import { RegistryWriter } from '../src/registry/persistence/registry-writer';
-import { AgentSelection } from '../src/registry/persistence/agent-query';
+import * as agentRepository from '../src/registry/persistence/agent.repository';
 import { LIST_CHUNK, LIST_CHUNK_BYTES } from '../src/registry/agent-list';
-import { RegistryService } from '../src/registry/registry.service';
 import { onEachDatabase } from './support/databases';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -229,27 +228,28 @@ describe.each(onEachDatabase())('Full lists, streamed (HTTP + %s)', (dialect) =>
     });
 
     it('a paused client makes the server read nothing ahead; later chunks are about LIST_CHUNK_BYTES', async () => {
-      const registry = t.app.get(RegistryService);
-      const reads = jest.spyOn(
-        registry as unknown as { readAgents: (s: AgentSelection) => Promise<unknown> },
-        'readAgents',
-      );
-      const { client, server } = await pausedList();
-      // Two round trips of the database queue the server's reads share (SQLite's one connection; on PostgreSQL, the
-      // list's turn): a read started meanwhile would have been counted.
-      for (let k = 0; k < 2; k++) expect(await call('GET', '/agents?limit=1')).toBe(200);
-      expect(reads).not.toHaveBeenCalled();
-      // What the response holds unsent is the first chunk, not more.
-      expect(server.writableLength).toBeLessThanOrEqual(LIST_CHUNK * 9 * 1024);
-      const agents = JSON.parse(await bodyOf(client)) as Agent[];
-      expect(agents).toHaveLength(COUNT);
-      // Agents of about 8 KiB: about 30 a statement, not LIST_CHUNK.
-      const perRead = Math.ceil(LIST_CHUNK_BYTES / (8 * 1024));
-      for (const [selection] of reads.mock.calls) {
-        expect(selection.limit).toBeLessThan(LIST_CHUNK);
-        expect(selection.limit).toBeLessThanOrEqual(perRead + 1);
+      // The chunks after the first are read by agentsOf, outside any transaction; a page (limit=) is read otherwise.
+      const reads = jest.spyOn(agentRepository, 'agentsOf');
+      try {
+        const { client, server } = await pausedList();
+        // Two round trips of the database queue the server's reads share (SQLite's one connection; on PostgreSQL, the
+        // list's turn): a read started meanwhile would have been counted.
+        for (let k = 0; k < 2; k++) expect(await call('GET', '/agents?limit=1')).toBe(200);
+        expect(reads).not.toHaveBeenCalled();
+        // What the response holds unsent is the first chunk, not more.
+        expect(server.writableLength).toBeLessThanOrEqual(LIST_CHUNK * 9 * 1024);
+        const agents = JSON.parse(await bodyOf(client)) as Agent[];
+        expect(agents).toHaveLength(COUNT);
+        // Agents of about 8 KiB: about 30 a statement, not LIST_CHUNK.
+        const perRead = Math.ceil(LIST_CHUNK_BYTES / (8 * 1024));
+        for (const [, selection] of reads.mock.calls) {
+          expect(selection.limit).toBeLessThan(LIST_CHUNK);
+          expect(selection.limit).toBeLessThanOrEqual(perRead + 1);
+        }
+        expect(reads.mock.calls.length).toBeGreaterThanOrEqual(Math.ceil((COUNT - LIST_CHUNK) / perRead));
+      } finally {
+        reads.mockRestore();
       }
-      expect(reads.mock.calls.length).toBeGreaterThanOrEqual(Math.ceil((COUNT - LIST_CHUNK) / perRead));
     });
 
     it('a read that fails after the first bytes cuts the connection: the body never ends with `]`', async () => {

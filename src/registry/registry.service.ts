@@ -157,7 +157,7 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       let after = first[first.length - 1].agentId;
       let limit = chunkRows(first);
       for (;;) {
-        const chunk = await this.inTurn(() => this.readAgents({ ...selection, after, limit: limit + 1 }));
+        const chunk = await this.inTurn(() => agentsOf(this.em, { ...selection, after, limit: limit + 1 }, this.dialect));
         const more = chunk.length > limit;
         if (more) chunk.length = limit;
         if (chunk.length > 0) yield shaped(chunk);
@@ -192,11 +192,6 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
   /** How many agents are registered, and how many of those hold a running lease: one consistent read. */
   count(): Promise<{ registered: number; active: number }> {
     return countAgents(this.em, this.clock.now().getTime());
-  }
-
-  /** The agents of a selection, outside any transaction (see agentsOf). */
-  private readAgents(selection: AgentSelection): Promise<AgentRecord[]> {
-    return agentsOf(this.em, selection, this.dialect);
   }
 
   /** Runs `read` once every chunk read queued before it has finished. */
