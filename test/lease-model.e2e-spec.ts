@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { LeaseGrace } from '../src/scheduler/lease-grace';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
+import { CaseDeadline, caseSeed } from './support/case-deadline';
 import { createTestDatabase, Dialect, onEachDatabase, TestDatabase } from './support/databases';
 import { EventStream, openEventStream } from './support/event-stream';
 import { FakeClock } from './support/fake-clock';
@@ -37,6 +38,8 @@ import { createTestApp, TestApp } from './support/test-app';
  * PostgreSQL); LEASE_MODEL_SEED replays one.
  */
 const RUNS = Number(process.env.LEASE_MODEL_RUNS ?? 20);
+/** A case takes seconds; one still running after this has hung (see CaseDeadline). */
+const CASE_DEADLINE_MS = 120_000;
 const GRACE_AFTER_MS = 10_000;
 const WATERMARK_MS = 5000;
 const TEAMS = ['a', 'b'];
@@ -239,291 +242,308 @@ describe.each(onEachDatabase())('Leases, outages and watchers, model-based (%s)'
     let gone = 0;
     let lapsedInOutage = 0;
 
+    const deadline = new CaseDeadline(`lease model (${dialect})`, CASE_DEADLINE_MS);
+    const seed = caseSeed(`lease model (${dialect})`, 'LEASE_MODEL_SEED');
     await fc.assert(
-      fc.asyncProperty(plans(dialect), async (plan) => {
-        cases++;
-        const database: TestDatabase = await createTestDatabase(dialect);
-        const clock = new FakeClock();
-        const base = clock.now().getTime();
-        const proxies: TcpProxy[] = [];
-        const apps: (TestApp | undefined)[] = [];
-        const dbDown = new Array<boolean>(plan.replicas).fill(false);
-        const watchers: Watcher[] = [];
-        /** Every event the log has held: revision → agent id, read before each cleanup (which prunes) and at the end. */
-        const log = new Map<number, string>();
-        const ids = plan.agents.map((a, i) => `${TEAMS[a.team]}-${i}`);
-        const registered = new Array<boolean>(plan.agents.length).fill(false);
-        const pendingRetry = new Array<boolean>(plan.agents.length).fill(false);
-        const deregistered = new Array<boolean>(plan.agents.length).fill(false);
-        /** When each agent's last heartbeat (or registration) was taken. */
-        const lastTaken = new Array<number>(plan.agents.length).fill(0);
-        const beats = new Array<number>(plan.agents.length).fill(0);
+      fc.asyncProperty(plans(dialect), (plan) =>
+        deadline.run(plan, async (step) => {
+          cases++;
+          const database: TestDatabase = await createTestDatabase(dialect);
+          const clock = new FakeClock();
+          const base = clock.now().getTime();
+          const proxies: TcpProxy[] = [];
+          const apps: (TestApp | undefined)[] = [];
+          const dbDown = new Array<boolean>(plan.replicas).fill(false);
+          const watchers: Watcher[] = [];
+          /** Every event the log has held: revision → agent id, read before each cleanup (which prunes) and at the end. */
+          const log = new Map<number, string>();
+          const ids = plan.agents.map((a, i) => `${TEAMS[a.team]}-${i}`);
+          const registered = new Array<boolean>(plan.agents.length).fill(false);
+          const pendingRetry = new Array<boolean>(plan.agents.length).fill(false);
+          const deregistered = new Array<boolean>(plan.agents.length).fill(false);
+          /** When each agent's last heartbeat (or registration) was taken. */
+          const lastTaken = new Array<number>(plan.agents.length).fill(0);
+          const beats = new Array<number>(plan.agents.length).fill(0);
 
-        const envOf = (r: number): NodeJS.ProcessEnv => ({
-          DATABASE_URL: dialect === 'postgresql' ? proxies[r].rewrite(database.url) : database.url,
-          RESTART_GRACE_AFTER: `${GRACE_AFTER_MS / 1000}s`,
-          // The guard keeps agents cleanup would remove: off, so that cleanup removes every lapsed lease.
-          EXPIRY_GUARD_RATIO: '1',
-          EVENTS_RETENTION: '30s',
-          EVENTS_KEEPALIVE_SECONDS: '1',
-          EVENTS_POLL_MS: '50',
-          ...(dialect === 'postgresql'
-            ? { DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '2000' }
-            : {}),
-        });
-        const start = async () => {
-          for (let r = 0; r < plan.replicas; r++) apps[r] = await createTestApp(envOf(r), dialect, clock);
-        };
-        const stop = async () => {
-          for (let r = 0; r < plan.replicas; r++) {
-            await apps[r]?.close();
-            apps[r] = undefined;
-          }
-        };
-        const up = (r: number) => apps[r] !== undefined && !dbDown[r];
-        const reachable = () => apps.some((_, r) => up(r));
-        const readLog = async () => {
-          const r = apps.findIndex((_, i) => up(i));
-          if (r < 0) return;
-          const rows = await apps[r]!.orm.em.getConnection().execute<{ revision: number | string; agent_id: string }[]>(
-            'select revision, agent_id from agent_event',
-          );
-          for (const row of rows) log.set(Number(row.revision), row.agent_id);
-        };
-
-        try {
-          if (dialect === 'postgresql') {
-            const url = new URL(database.url);
+          const envOf = (r: number): NodeJS.ProcessEnv => ({
+            DATABASE_URL: dialect === 'postgresql' ? proxies[r].rewrite(database.url) : database.url,
+            RESTART_GRACE_AFTER: `${GRACE_AFTER_MS / 1000}s`,
+            // The guard keeps agents cleanup would remove: off, so that cleanup removes every lapsed lease.
+            EXPIRY_GUARD_RATIO: '1',
+            EVENTS_RETENTION: '30s',
+            EVENTS_KEEPALIVE_SECONDS: '1',
+            EVENTS_POLL_MS: '50',
+            ...(dialect === 'postgresql'
+              ? { DATABASE_CONNECT_TIMEOUT_MS: '1000', DATABASE_STATEMENT_TIMEOUT_MS: '2000' }
+              : {}),
+          });
+          const start = async () => {
+            for (let r = 0; r < plan.replicas; r++) apps[r] = await createTestApp(envOf(r), dialect, clock);
+          };
+          const stop = async () => {
             for (let r = 0; r < plan.replicas; r++) {
-              proxies.push(await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) }));
-            }
-          }
-          await start();
-
-          /** One heartbeat attempt of agent i (a registration if it has no row), through the replicas in turn. */
-          const beat = async (i: number, now: number): Promise<void> => {
-            const a = plan.agents[i];
-            if (!reachable()) {
-              pendingRetry[i] = true;
-              return;
-            }
-            pendingRetry[i] = false;
-            for (let k = 0; k < plan.replicas; k++) {
-              const r = (i + k) % plan.replicas;
-              const t = apps[r];
-              if (!t) continue;
-              const update = a.updateEvery > 0 && beats[i] % a.updateEvery === a.updateEvery - 1;
-              const res =
-                registered[i] && !update
-                  ? await request(t.server).post(`/agents/${ids[i]}/heartbeat`)
-                  : await request(t.server)
-                      .post('/agents/register')
-                      .send({
-                        agent_id: ids[i],
-                        agent_name: ids[i],
-                        host: '10.0.0.1',
-                        port: 8080 + beats[i],
-                        ttl_seconds: a.ttlMs / 1000,
-                        labels: { team: TEAMS[a.team] },
-                      });
-              if (dbDown[r]) {
-                expect({ replica: r, status: res.status }).toEqual({ replica: r, status: 503 });
-                continue;
-              }
-              if (res.status === 404 && a.kind !== 'onSchedule') {
-                // Removed while it was late or dead: it registers again, as a client does.
-                registered[i] = false;
-                return beat(i, now);
-              }
-              expect({ agent: ids[i], kind: a.kind, atMs: now - base, status: res.status }).toEqual({
-                agent: ids[i],
-                kind: a.kind,
-                atMs: now - base,
-                status: 200,
-              });
-              registered[i] = true;
-              lastTaken[i] = now;
-              beats[i]++;
-              return;
+              await apps[r]?.close();
+              apps[r] = undefined;
             }
           };
+          const up = (r: number) => apps[r] !== undefined && !dbDown[r];
+          const reachable = () => apps.some((_, r) => up(r));
+          const readLog = async () => {
+            const r = apps.findIndex((_, i) => up(i));
+            if (r < 0) return;
+            const rows = await apps[r]!.orm.em.getConnection().execute<
+              { revision: number | string; agent_id: string }[]
+            >('select revision, agent_id from agent_event');
+            for (const row of rows) log.set(Number(row.revision), row.agent_id);
+          };
 
-          // The instants something happens at, in order; at one instant: outages end, the watermark, heartbeats,
-          // watchers, cleanups, outages begin.
-          const instants = new Set<number>([0, plan.horizonMs]);
-          for (let at = 0; at <= plan.horizonMs; at += WATERMARK_MS) instants.add(at);
-          for (const a of plan.agents)
-            for (let at = a.startMs; at <= plan.horizonMs; at += a.periodMs) instants.add(at);
-          for (const c of plan.cleanups) instants.add(c.atMs);
-          for (const o of plan.outages) instants.add(o.fromMs).add(o.toMs);
-          for (const w of plan.watch) instants.add(w.atMs);
-
-          for (const at of [...instants].sort((x, y) => x - y)) {
-            clock.set(new Date(base + at));
-            for (const o of plan.outages.filter((x) => x.toMs === at)) {
-              if (o.kind === 'registry') await start();
-              else {
-                for (let r = 0; r < plan.replicas; r++) {
-                  if (o.replica !== 'all' && o.replica !== r) continue;
-                  await proxies[r].restore();
-                  // Reachable again once it answers: the pool replaces the connections the cut dropped.
-                  const t = apps[r]!;
-                  expect(await until(async () => (await request(t.server).get('/health')).status === 200, 10_000)).toBe(
-                    true,
-                  );
-                  dbDown[r] = false;
-                }
-              }
-            }
-            for (const c of plan.cleanups.filter((x) => x.atMs === at)) {
-              const t = apps[c.replica];
-              if (!t) continue;
-              await readLog();
-              const removed = await t.app.get(CleanupJob).run();
-              if (dbDown[c.replica]) expect(removed).toBeUndefined();
-              for (const id of removed ?? []) {
-                const i = ids.indexOf(id);
-                const a = plan.agents[i];
-                if (a.kind === 'onSchedule') {
-                  throw new Error(`cleanup at ${at} ms removed ${id}, on schedule (${JSON.stringify(a)})`);
-                }
-                registered[i] = false;
-              }
-            }
-            // The agents on schedule retry at once what failed meanwhile (after the cleanups of this instant: a cleanup
-            // run as the registry returns wins the race against them).
-            for (const [i, a] of plan.agents.entries()) {
-              if (!pendingRetry[i] || a.kind !== 'onSchedule' || !reachable()) continue;
-              if (registered[i] && base + at >= lastTaken[i] + a.ttlMs) lapsedInOutage++;
-              await beat(i, base + at);
-            }
-            if (at % WATERMARK_MS === 0) {
+          try {
+            if (dialect === 'postgresql') {
+              const url = new URL(database.url);
               for (let r = 0; r < plan.replicas; r++) {
-                if (up(r)) forgiven += await apps[r]!.app.get(LeaseGrace).observe();
+                proxies.push(await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) }));
               }
             }
-            for (const [i, a] of plan.agents.entries()) {
-              const due = at >= a.startMs && (at - a.startMs) % a.periodMs === 0;
-              const dead = a.kind === 'dies' && at >= a.diesAtMs;
-              if (dead && a.deregisters && registered[i] && !deregistered[i] && reachable()) {
-                const r = apps.findIndex((_, x) => up(x));
-                const res = await request(apps[r]!.server).delete(`/agents/${ids[i]}`);
-                expect([200, 404]).toContain(res.status);
-                deregistered[i] = true;
-                registered[i] = false;
+            step('starting the replicas');
+            await start();
+
+            /** One heartbeat attempt of agent i (a registration if it has no row), through the replicas in turn. */
+            const beat = async (i: number, now: number): Promise<void> => {
+              const a = plan.agents[i];
+              if (!reachable()) {
+                pendingRetry[i] = true;
+                return;
               }
-              if (due && !dead) await beat(i, base + at);
-            }
-            for (const w of plan.watch.filter((x) => x.atMs === at)) {
-              const t = apps[w.replica];
-              if (!t || !up(w.replica)) continue;
-              if (w.action === 'open') {
-                const stream = await openEventStream(
-                  t.server,
-                  w.team === undefined ? '/events' : `/events?label=team:${TEAMS[w.team]}`,
+              pendingRetry[i] = false;
+              for (let k = 0; k < plan.replicas; k++) {
+                const r = (i + k) % plan.replicas;
+                const t = apps[r];
+                if (!t) continue;
+                const update = a.updateEvery > 0 && beats[i] % a.updateEvery === a.updateEvery - 1;
+                step(
+                  `${now - base} ms: ${registered[i] && !update ? 'heartbeat' : 'registration'} of ${ids[i]} on replica ${r}`,
                 );
-                expect(stream.status).toBe(200);
-                const start = Number(stream.headers['x-registry-revision']);
-                const watcher: Watcher = {
-                  team: w.team,
-                  start,
-                  connections: [],
-                  gone: false,
-                  dropped: false,
-                  ended: new WeakSet(),
-                };
-                follow(watcher, stream);
-                watchers.push(watcher);
-                continue;
+                const res =
+                  registered[i] && !update
+                    ? await request(t.server).post(`/agents/${ids[i]}/heartbeat`)
+                    : await request(t.server)
+                        .post('/agents/register')
+                        .send({
+                          agent_id: ids[i],
+                          agent_name: ids[i],
+                          host: '10.0.0.1',
+                          port: 8080 + beats[i],
+                          ttl_seconds: a.ttlMs / 1000,
+                          labels: { team: TEAMS[a.team] },
+                        });
+                if (dbDown[r]) {
+                  expect({ replica: r, status: res.status }).toEqual({ replica: r, status: 503 });
+                  continue;
+                }
+                if (res.status === 404 && a.kind !== 'onSchedule') {
+                  // Removed while it was late or dead: it registers again, as a client does.
+                  registered[i] = false;
+                  return beat(i, now);
+                }
+                expect({ agent: ids[i], kind: a.kind, atMs: now - base, status: res.status }).toEqual({
+                  agent: ids[i],
+                  kind: a.kind,
+                  atMs: now - base,
+                  status: 200,
+                });
+                registered[i] = true;
+                lastTaken[i] = now;
+                beats[i]++;
+                return;
               }
-              if (watchers.length === 0) continue;
-              const watcher = watchers[w.watcher % watchers.length];
-              if (watcher.gone) continue;
-              if (w.action === 'drop') {
-                watcher.connections[watcher.connections.length - 1].close();
-                watcher.dropped = true;
-              } else {
-                await resume(watcher, t);
+            };
+
+            // The instants something happens at, in order; at one instant: outages end, the watermark, heartbeats,
+            // watchers, cleanups, outages begin.
+            const instants = new Set<number>([0, plan.horizonMs]);
+            for (let at = 0; at <= plan.horizonMs; at += WATERMARK_MS) instants.add(at);
+            for (const a of plan.agents)
+              for (let at = a.startMs; at <= plan.horizonMs; at += a.periodMs) instants.add(at);
+            for (const c of plan.cleanups) instants.add(c.atMs);
+            for (const o of plan.outages) instants.add(o.fromMs).add(o.toMs);
+            for (const w of plan.watch) instants.add(w.atMs);
+
+            for (const at of [...instants].sort((x, y) => x - y)) {
+              clock.set(new Date(base + at));
+              step(`${at} ms: outages ending`);
+              for (const o of plan.outages.filter((x) => x.toMs === at)) {
+                if (o.kind === 'registry') await start();
+                else {
+                  for (let r = 0; r < plan.replicas; r++) {
+                    if (o.replica !== 'all' && o.replica !== r) continue;
+                    await proxies[r].restore();
+                    // Reachable again once it answers: the pool replaces the connections the cut dropped.
+                    const t = apps[r]!;
+                    expect(
+                      await until(async () => (await request(t.server).get('/health')).status === 200, 10_000),
+                    ).toBe(true);
+                    dbDown[r] = false;
+                  }
+                }
               }
-            }
-            for (const o of plan.outages.filter((x) => x.fromMs === at)) {
-              outages++;
-              if (o.kind === 'registry') await stop();
-              else {
+              step(`${at} ms: cleanups`);
+              for (const c of plan.cleanups.filter((x) => x.atMs === at)) {
+                const t = apps[c.replica];
+                if (!t) continue;
+                await readLog();
+                const removed = await t.app.get(CleanupJob).run();
+                if (dbDown[c.replica]) expect(removed).toBeUndefined();
+                for (const id of removed ?? []) {
+                  const i = ids.indexOf(id);
+                  const a = plan.agents[i];
+                  if (a.kind === 'onSchedule') {
+                    throw new Error(`cleanup at ${at} ms removed ${id}, on schedule (${JSON.stringify(a)})`);
+                  }
+                  registered[i] = false;
+                }
+              }
+              step(`${at} ms: retries, the watermark and heartbeats`);
+              // The agents on schedule retry at once what failed meanwhile (after the cleanups of this instant: a cleanup
+              // run as the registry returns wins the race against them).
+              for (const [i, a] of plan.agents.entries()) {
+                if (!pendingRetry[i] || a.kind !== 'onSchedule' || !reachable()) continue;
+                if (registered[i] && base + at >= lastTaken[i] + a.ttlMs) lapsedInOutage++;
+                await beat(i, base + at);
+              }
+              if (at % WATERMARK_MS === 0) {
+                step(`${at} ms: the watermark`);
                 for (let r = 0; r < plan.replicas; r++) {
-                  if (o.replica !== 'all' && o.replica !== r) continue;
-                  await proxies[r].cut();
-                  dbDown[r] = true;
+                  if (up(r)) forgiven += await apps[r]!.app.get(LeaseGrace).observe();
+                }
+              }
+              for (const [i, a] of plan.agents.entries()) {
+                const due = at >= a.startMs && (at - a.startMs) % a.periodMs === 0;
+                const dead = a.kind === 'dies' && at >= a.diesAtMs;
+                if (dead && a.deregisters && registered[i] && !deregistered[i] && reachable()) {
+                  const r = apps.findIndex((_, x) => up(x));
+                  const res = await request(apps[r]!.server).delete(`/agents/${ids[i]}`);
+                  expect([200, 404]).toContain(res.status);
+                  deregistered[i] = true;
+                  registered[i] = false;
+                }
+                if (due && !dead) await beat(i, base + at);
+              }
+              step(`${at} ms: watchers`);
+              for (const w of plan.watch.filter((x) => x.atMs === at)) {
+                const t = apps[w.replica];
+                if (!t || !up(w.replica)) continue;
+                if (w.action === 'open') {
+                  const stream = await openEventStream(
+                    t.server,
+                    w.team === undefined ? '/events' : `/events?label=team:${TEAMS[w.team]}`,
+                  );
+                  expect(stream.status).toBe(200);
+                  const start = Number(stream.headers['x-registry-revision']);
+                  const watcher: Watcher = {
+                    team: w.team,
+                    start,
+                    connections: [],
+                    gone: false,
+                    dropped: false,
+                    ended: new WeakSet(),
+                  };
+                  follow(watcher, stream);
+                  watchers.push(watcher);
+                  continue;
+                }
+                if (watchers.length === 0) continue;
+                const watcher = watchers[w.watcher % watchers.length];
+                if (watcher.gone) continue;
+                if (w.action === 'drop') {
+                  watcher.connections[watcher.connections.length - 1].close();
+                  watcher.dropped = true;
+                } else {
+                  await resume(watcher, t);
+                }
+              }
+              step(`${at} ms: outages beginning`);
+              for (const o of plan.outages.filter((x) => x.fromMs === at)) {
+                outages++;
+                if (o.kind === 'registry') await stop();
+                else {
+                  for (let r = 0; r < plan.replicas; r++) {
+                    if (o.replica !== 'all' && o.replica !== r) continue;
+                    await proxies[r].cut();
+                    dbDown[r] = true;
+                  }
                 }
               }
             }
-          }
 
-          // The end: every watcher not gone resumes if it was cut off, and catches up with the registry's last revision.
-          const t = apps[0]!;
-          const last = Number((await request(t.server).get('/agents').expect(200)).headers['x-registry-revision']);
-          await readLog();
-          for (const watcher of watchers) {
-            if (watcher.gone) continue;
-            const current = watcher.connections[watcher.connections.length - 1];
-            if (watcher.dropped || watcher.ended.has(current)) await resume(watcher, t);
-            if (watcher.gone) continue;
-            const caughtUp = await until(() => lastReceived(watcher) >= last, CATCH_UP_MS);
-            expect({ team: watcher.team, start: watcher.start, reached: lastReceived(watcher), caughtUp }).toEqual({
-              team: watcher.team,
-              start: watcher.start,
-              reached: last,
-              caughtUp: true,
-            });
-          }
-          for (const watcher of watchers) {
-            const { revisions, events } = received(watcher);
-            const end = revisions.length > 0 ? revisions[revisions.length - 1] : watcher.start;
-            for (let k = 1; k < revisions.length; k++) expect(revisions[k]).toBeGreaterThan(revisions[k - 1]);
-            const expected = [];
-            for (let rev = watcher.start + 1; rev <= end; rev++) {
-              const agentId = log.get(rev);
-              expect({ revision: rev, inLog: agentId !== undefined }).toEqual({ revision: rev, inLog: true });
-              if (watcher.team === undefined || agentId!.startsWith(`${TEAMS[watcher.team]}-`)) {
-                expected.push({ revision: rev, agentId: agentId! });
-              }
+            step('the end: watchers catching up');
+            // The end: every watcher not gone resumes if it was cut off, and catches up with the registry's last revision.
+            const t = apps[0]!;
+            const last = Number((await request(t.server).get('/agents').expect(200)).headers['x-registry-revision']);
+            await readLog();
+            for (const watcher of watchers) {
+              if (watcher.gone) continue;
+              const current = watcher.connections[watcher.connections.length - 1];
+              if (watcher.dropped || watcher.ended.has(current)) await resume(watcher, t);
+              if (watcher.gone) continue;
+              const caughtUp = await until(() => lastReceived(watcher) >= last, CATCH_UP_MS);
+              expect({ team: watcher.team, start: watcher.start, reached: lastReceived(watcher), caughtUp }).toEqual({
+                team: watcher.team,
+                start: watcher.start,
+                reached: last,
+                caughtUp: true,
+              });
             }
-            expect(events).toEqual(expected);
+            for (const watcher of watchers) {
+              const { revisions, events } = received(watcher);
+              const end = revisions.length > 0 ? revisions[revisions.length - 1] : watcher.start;
+              for (let k = 1; k < revisions.length; k++) expect(revisions[k]).toBeGreaterThan(revisions[k - 1]);
+              const expected = [];
+              for (let rev = watcher.start + 1; rev <= end; rev++) {
+                const agentId = log.get(rev);
+                expect({ revision: rev, inLog: agentId !== undefined }).toEqual({ revision: rev, inLog: true });
+                if (watcher.team === undefined || agentId!.startsWith(`${TEAMS[watcher.team]}-`)) {
+                  expected.push({ revision: rev, agentId: agentId! });
+                }
+              }
+              expect(events).toEqual(expected);
+            }
+          } finally {
+            step('closing the replicas');
+            for (const watcher of watchers) for (const stream of watcher.connections) stream.close();
+            await stop();
+            step('dropping the database');
+            for (const proxy of proxies) await proxy.close();
+            await database.drop();
           }
-        } finally {
-          for (const watcher of watchers) for (const stream of watcher.connections) stream.close();
-          await stop();
-          for (const proxy of proxies) await proxy.close();
-          await database.drop();
-        }
 
-        /** A watcher's client reconnects with the Last-Event-ID it last received (or `since`, if none). */
-        async function resume(watcher: Watcher, t: TestApp): Promise<void> {
-          watcher.connections[watcher.connections.length - 1].close();
-          const id = lastEventId(watcher);
-          const filter = watcher.team === undefined ? '' : `label=team:${TEAMS[watcher.team]}`;
-          const path =
-            id === undefined
-              ? `/events?since=${watcher.start}${filter ? `&${filter}` : ''}`
-              : `/events${filter ? `?${filter}` : ''}`;
-          const stream = await openEventStream(t.server, path, id === undefined ? {} : { 'Last-Event-ID': id });
-          resumed++;
-          if (stream.status === 410) {
-            gone++;
-            watcher.gone = true;
-            return;
+          /** A watcher's client reconnects with the Last-Event-ID it last received (or `since`, if none). */
+          async function resume(watcher: Watcher, t: TestApp): Promise<void> {
+            watcher.connections[watcher.connections.length - 1].close();
+            const id = lastEventId(watcher);
+            const filter = watcher.team === undefined ? '' : `label=team:${TEAMS[watcher.team]}`;
+            const path =
+              id === undefined
+                ? `/events?since=${watcher.start}${filter ? `&${filter}` : ''}`
+                : `/events${filter ? `?${filter}` : ''}`;
+            const stream = await openEventStream(t.server, path, id === undefined ? {} : { 'Last-Event-ID': id });
+            resumed++;
+            if (stream.status === 410) {
+              gone++;
+              watcher.gone = true;
+              return;
+            }
+            expect(stream.status).toBe(200);
+            follow(watcher, stream);
+            watcher.dropped = false;
           }
-          expect(stream.status).toBe(200);
-          follow(watcher, stream);
-          watcher.dropped = false;
-        }
 
-        function follow(watcher: Watcher, stream: EventStream): void {
-          watcher.connections.push(stream);
-          void stream.ended.then(() => watcher.ended.add(stream));
-        }
-      }),
-      { numRuns: RUNS, seed: process.env.LEASE_MODEL_SEED ? Number(process.env.LEASE_MODEL_SEED) : undefined },
+          function follow(watcher: Watcher, stream: EventStream): void {
+            watcher.connections.push(stream);
+            void stream.ended.then(() => watcher.ended.add(stream));
+          }
+        }),
+      ),
+      { numRuns: RUNS, seed },
     );
     // Printed so a run shows how much it exercised.
     process.stdout.write(
