@@ -157,7 +157,9 @@ export class RegistryService implements OnApplicationBootstrap, BeforeApplicatio
       let after = first[first.length - 1].agentId;
       let limit = chunkRows(first);
       for (;;) {
-        const chunk = await this.inTurn(() => agentsOf(this.em, { ...selection, after, limit: limit + 1 }, this.dialect));
+        const chunk = await this.inTurn(() =>
+          agentsOf(this.em, { ...selection, after, limit: limit + 1 }, this.dialect),
+        );
         const more = chunk.length > limit;
         if (more) chunk.length = limit;
         if (chunk.length > 0) yield shaped(chunk);
