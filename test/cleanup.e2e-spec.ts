@@ -118,42 +118,45 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
       const now = t.clock.now().getTime();
       const ids = Array.from({ length: count }, (_, i) => `clean-${String(i).padStart(6, '0')}`);
       const warned = jest.spyOn(Logger.prototype, 'warn');
-      for (let round = 0; round < 3; round++) {
-        await t.orm.em.getConnection().execute("delete from agent_record where agent_id like 'clean-%'");
-        // Inserted in descending agent_id order, their leases ran out in that order too (over a minute ago, so the
-        // mass-expiry guard lets them go): the table and the expires_at index hold them in reverse agent_id order.
-        const rows = ids.map((id, i) => ({
-          ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
-          registeredAt: now - 120_000,
-          lastHeartbeat: now - 120_000,
-          expiresAt: now - 120_000 - i,
-        }));
-        rows.reverse();
-        for (let i = 0; i < rows.length; i += 500)
-          await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
+      try {
+        for (let round = 0; round < 3; round++) {
+          await t.orm.em.getConnection().execute("delete from agent_record where agent_id like 'clean-%'");
+          // Inserted in descending agent_id order, their leases ran out in that order too (over a minute ago, so the
+          // mass-expiry guard lets them go): the table and the expires_at index hold them in reverse agent_id order.
+          const rows = ids.map((id, i) => ({
+            ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
+            registeredAt: now - 120_000,
+            lastHeartbeat: now - 120_000,
+            expiresAt: now - 120_000 - i,
+          }));
+          rows.reverse();
+          for (let i = 0; i < rows.length; i += 500)
+            await t.orm.em.fork().insertMany(AgentRecord, rows.slice(i, i + 500));
 
-        // Each heartbeat batch holds agents from all over the table, as a fleet's heartbeats arrive.
-        const writer = t.app.get(RegistryWriter);
-        const shuffled = ids.map((id) => ({ id, key: Math.random() })).sort((a, b) => a.key - b.key);
-        const [cleanup, ...beats] = await Promise.allSettled([
-          t.app.get(CleanupJob).run(),
-          ...shuffled.map(({ id }) => writer.heartbeat(id)),
-        ]);
+          // Each heartbeat batch holds agents from all over the table, as a fleet's heartbeats arrive.
+          const writer = t.app.get(RegistryWriter);
+          const shuffled = ids.map((id) => ({ id, key: Math.random() })).sort((a, b) => a.key - b.key);
+          const [cleanup, ...beats] = await Promise.allSettled([
+            t.app.get(CleanupJob).run(),
+            ...shuffled.map(({ id }) => writer.heartbeat(id)),
+          ]);
 
-        expect(cleanup).toEqual({ status: 'fulfilled', value: expect.any(Array) });
-        const removed = new Set((cleanup as PromiseFulfilledResult<string[]>).value);
-        expect(removed.size).toBeGreaterThan(0);
-        const renewed = shuffled.filter((_, i) => beats[i].status === 'fulfilled').map(({ id }) => id);
-        const refused = beats.filter((beat) => beat.status === 'rejected').map((beat) => beat.reason as unknown);
-        expect(refused.filter((reason) => !(reason instanceof NotFoundException))).toEqual([]);
-        expect(renewed.filter((id) => removed.has(id))).toEqual([]);
-        const stored = (await listedAgentIds(t)).filter((id) => id.startsWith('clean-'));
-        expect(new Set(stored)).toEqual(new Set(ids.filter((id) => !removed.has(id))));
-        expect(stored).toEqual(expect.arrayContaining(renewed));
+          expect(cleanup).toEqual({ status: 'fulfilled', value: expect.any(Array) });
+          const removed = new Set((cleanup as PromiseFulfilledResult<string[]>).value);
+          expect(removed.size).toBeGreaterThan(0);
+          const renewed = shuffled.filter((_, i) => beats[i].status === 'fulfilled').map(({ id }) => id);
+          const refused = beats.filter((beat) => beat.status === 'rejected').map((beat) => beat.reason as unknown);
+          expect(refused.filter((reason) => !(reason instanceof NotFoundException))).toEqual([]);
+          expect(renewed.filter((id) => removed.has(id))).toEqual([]);
+          const stored = (await listedAgentIds(t)).filter((id) => id.startsWith('clean-'));
+          expect(new Set(stored)).toEqual(new Set(ids.filter((id) => !removed.has(id))));
+          expect(stored).toEqual(expect.arrayContaining(renewed));
+        }
+        const warnings = warned.mock.calls.map(([message]) => String(message));
+        expect(warnings.filter((message) => /40P01|40001/.test(message))).toEqual([]);
+      } finally {
+        warned.mockRestore();
       }
-      const warnings = warned.mock.calls.map(([message]) => String(message));
-      warned.mockRestore();
-      expect(warnings.filter((message) => /40P01|40001/.test(message))).toEqual([]);
     },
     // Three rounds of 3,000 racing writes: seconds alone, a minute and more on a CI machine busy with other work.
     180_000,

@@ -421,6 +421,7 @@ describe.each(onEachDatabase())('Leases, outages and watchers, model-based (%s)'
                 const dead = a.kind === 'dies' && at >= a.diesAtMs;
                 if (dead && a.deregisters && registered[i] && !deregistered[i] && reachable()) {
                   const r = apps.findIndex((_, x) => up(x));
+                  step(`${at} ms: deregistration of ${ids[i]} on replica ${r}`);
                   const res = await request(apps[r]!.server).delete(`/agents/${ids[i]}`);
                   expect([200, 404]).toContain(res.status);
                   deregistered[i] = true;

@@ -49,7 +49,8 @@ export class DatabaseModule {
     const known = {
       provide: Symbol('database-feature-known'),
       inject: [DATABASE_FEATURES],
-      // At init rather than here, so that the app exists and closes its ORM on the way out.
+      // At init rather than in this factory: the app then exists, and one that is closed on failure (the tests'
+      // createTestApp) closes its ORM too. (A feature with entities fails earlier, in MikroORM's repositories.)
       useFactory: (features: readonly DatabaseFeature[]): OnModuleInit => ({
         onModuleInit: () => {
           if (!features.includes(feature)) throw new Error(UNSEEN_FEATURE);
