@@ -1,6 +1,7 @@
 import { MigrationObject } from '@mikro-orm/core';
 import { DynamicModule, ForwardReference, Type } from '@nestjs/common';
 import { MODULE_METADATA } from '@nestjs/common/constants';
+import { Dialect } from './dialect';
 
 /** A MikroORM entity class. */
 export type EntityClass = abstract new (...args: never[]) => object;
@@ -62,7 +63,7 @@ export function featuresIn(imports: readonly Import[]): DatabaseFeature[] {
  */
 export function mergeFeatures(
   features: readonly DatabaseFeature[],
-  dialect: 'sqlite' | 'postgresql',
+  dialect: Dialect,
 ): { entities: EntityClass[]; migrations: MigrationObject[] } {
   const entities = [...new Set(features.flatMap((feature) => feature.entities ?? []))];
   const migrations = features.flatMap((feature) => feature.migrations?.[dialect] ?? []);

@@ -1,3 +1,5 @@
+import { Dialect } from '../database/dialect';
+
 /**
  * The lease rules, in one place. Times are epoch milliseconds.
  * An agent is alive while `now < expires_at`; cleanup removes it once `expires_at <= now`.
@@ -15,7 +17,7 @@ export function isAlive(expiresAt: number, now: number): boolean {
  * moves a lease backwards: not when it was stamped before waiting for another replica's batch, not when its replica's
  * clock is behind another's or was stepped back. `max` with two arguments is SQLite's `greatest`.
  */
-export function leaseRenewalSql(dialect: 'sqlite' | 'postgresql'): { lastHeartbeat: string; expiresAt: string } {
+export function leaseRenewalSql(dialect: Dialect): { lastHeartbeat: string; expiresAt: string } {
   const greatest = dialect === 'sqlite' ? 'max' : 'greatest';
   return {
     lastHeartbeat: `${greatest}(last_heartbeat, ?)`,

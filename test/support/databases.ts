@@ -1,12 +1,13 @@
+import type { Dialect } from '../../src/database/dialect';
 import { knex, Knex } from '@mikro-orm/knex';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PG_AVAILABLE, PG_RUN_PREFIX, pgTestUrl } from './pg-test-env';
 import { tempDir } from './temp-dir';
 
-/** The databases every e2e suite runs on: SQLite always, PostgreSQL when global-setup found it. */
-export type Dialect = 'sqlite' | 'postgresql';
+export type { Dialect } from '../../src/database/dialect';
 
+/** The databases every e2e suite runs on: SQLite always, PostgreSQL when global-setup found it. */
 export function dialects(): Dialect[] {
   return process.env[PG_AVAILABLE] === '1' ? ['sqlite', 'postgresql'] : ['sqlite'];
 }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { lockSingletonRow } from '../../database/lock-singleton-row';
 import { AgentInfo } from '../dto/agent-info.dto';
 import { AgentEvent } from './agent-event.entity';
+import { Dialect } from '../../database/dialect';
 
 export const EVENT_TYPES = ['registered', 'updated', 'deregistered', 'expired'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -214,7 +215,7 @@ export async function pruneEvents(
   em: EntityManager,
   now: number,
   retentionMs: number,
-  dialect: 'sqlite' | 'postgresql',
+  dialect: Dialect,
 ): Promise<number> {
   const connection = em.getConnection();
   const [newest] = await connection.execute<{ revision: number | string; at: number | string }[]>(
