@@ -68,7 +68,7 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         // The ORM starts knowing every module's entities and migrations (DatabaseModule.forFeature).
         DatabaseModule.forRoot(config.database, databaseFeatures(extensions)),
-        AuthModule.forRoot(config),
+        AuthModule.forRoot(),
         ...CORE_FEATURE_MODULES,
         ...extensions,
       ],

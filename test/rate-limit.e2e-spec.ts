@@ -24,8 +24,13 @@ describe.each(onEachDatabase())('Rate limits (HTTP + %s)', (dialect) => {
       const res = await request(t.server).get('/agents').set(A).expect(200);
       expect(res.headers['x-ratelimit-limit-requests']).toBe('5');
       expect(res.headers['x-ratelimit-remaining-requests']).toBe(String(4 - i));
+      expect(Number(res.headers['x-ratelimit-reset-requests'])).toBeGreaterThanOrEqual(1);
+      expect(Number(res.headers['x-ratelimit-reset-requests'])).toBeLessThanOrEqual(60);
     }
-    expectTooMany(await request(t.server).get('/agents').set(A), /Too many requests: at most 5 in 60 seconds/);
+    const refused = await request(t.server).get('/agents').set(A);
+    expectTooMany(refused, /Too many requests: at most 5 in 60 seconds/);
+    // As @nestjs/throttler sent it, before the guard was our own.
+    expect(refused.headers['retry-after-requests']).toBe(refused.headers['retry-after']);
     expectTooMany(await request(t.server).post('/agents/register').set(A).send(agent('x')), /RATE_LIMIT/);
     await request(t.server).get('/agents/x').set(B).expect(404);
     for (let i = 0; i < 10; i++) await request(t.server).get('/health/live').expect(200);

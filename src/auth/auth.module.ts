@@ -1,10 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { ThrottlerModule } from '@nestjs/throttler';
-import { AuthSection } from './auth.config';
 import { AuthGuard } from './auth.guard';
 import { KeysFileReload } from './keys-reload';
-import { RateLimitGuard, throttlerOptions, WindowCounters } from './rate-limit';
+import { RateLimitGuard } from './rate-limit';
 
 /**
  * Who may call the registry, and how often: the API keys (reloaded from REGISTRY_API_KEYS_FILE on SIGHUP), the
@@ -13,10 +11,9 @@ import { RateLimitGuard, throttlerOptions, WindowCounters } from './rate-limit';
  */
 @Module({})
 export class AuthModule {
-  static forRoot(config: AuthSection): DynamicModule {
+  static forRoot(): DynamicModule {
     return {
       module: AuthModule,
-      imports: [ThrottlerModule.forRoot(throttlerOptions(config, new WindowCounters()))],
       providers: [
         KeysFileReload,
         // In this order: the rate limits count per key, which AuthGuard finds.
