@@ -86,6 +86,7 @@ export async function preregister(
   count: number,
   extra?: (i: number) => object,
   connections = CONNECTIONS,
+  headers: Record<string, string> = {},
 ): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -94,7 +95,7 @@ export async function preregister(
       const id = `agent-${i}`;
       const res = await fetch(`${url}/agents/register`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
+        headers: { ...headers, 'Content-Type': 'application/json' },
         body: extra ? JSON.stringify({ ...JSON.parse(registration(id)), ...extra(i) }) : registration(id),
       });
       if (res.status !== 200) throw new Error(`registering ${id}: ${res.status} ${await res.text()}`);
@@ -110,9 +111,9 @@ export interface Result {
   failures: number;
 }
 
-/** autocannon at CONNECTIONS connections for DURATION seconds. */
-export async function load(url: string, request: Request): Promise<Result> {
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, requests: [request] });
+/** autocannon at CONNECTIONS connections for DURATION seconds (or `duration`). */
+export async function load(url: string, request: Request, duration = DURATION): Promise<Result> {
+  const result = await autocannon({ url, connections: CONNECTIONS, duration, requests: [request] });
   return {
     rps: result.requests.average,
     p50: result.latency.p50,

@@ -5,8 +5,8 @@ import { ROOT } from './harness';
 const FILE = join(ROOT, 'docs', 'benchmarks.md');
 const HEADER = `# Benchmarks
 
-Written by \`npm run bench\` (the first and last sections; \`--lists\` runs the last alone) and \`npm run bench -- --scale\`
-(the second and fourth on SQLite, the third and fifth with \`--database=postgresql://…\`); each run replaces its own sections. The load generator (autocannon) runs on the same machine as the servers and competes with them for
+Written by \`npm run bench\` (the first and last sections; \`--lists\` runs the last alone; \`--tuned\` the second), and
+\`npm run bench -- --scale\` (the third and fifth on SQLite, the fourth and sixth with \`--database=postgresql://…\`); each run replaces its own sections. The load generator (autocannon) runs on the same machine as the servers and competes with them for
 CPU: compare the ratios measured in one run, not the absolute numbers.
 `;
 
@@ -19,7 +19,15 @@ export function table(head: string[], rows: (string | number)[][], align: ('l' |
   ].join('\n');
 }
 
-const SECTIONS = ['standard', 'scale', 'scale-postgresql', 'scale-grace', 'scale-grace-postgresql', 'lists'] as const;
+const SECTIONS = [
+  'standard',
+  'standard-tuned',
+  'scale',
+  'scale-postgresql',
+  'scale-grace',
+  'scale-grace-postgresql',
+  'lists',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Replaces one section of docs/benchmarks.md (between its markers), keeping the others and any notes after them. */
