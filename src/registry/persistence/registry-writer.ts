@@ -135,8 +135,12 @@ export class RegistryWriter implements OnApplicationBootstrap, BeforeApplication
         counter || this.statements.lockRowsFirst
           ? await this.statements.readAgents(tx, writes)
           : new Map<string, AgentRecord>();
-      // Counted once the revision counter is held: no other batch registers until this one commits.
-      const registering = writes.filter((write) => write.kind === 'register').map((write) => write.writer);
+      // Counted once the revision counter is held: no other batch registers until this one commits. Only for keys
+      // that may gain an agent here: re-registering an agent the key owns is never counted (OwnedAgents.take), and
+      // counting a key's agents reads an index entry for each of them, under the write lock.
+      const registering = writes
+        .filter((write) => write.kind === 'register' && agents.get(write.agentId)?.owner !== write.writer?.name)
+        .map((write) => write.writer);
       const owned = await OwnedAgents.count(tx, registering, this.config);
       // Stamped once the locks are held: a batch that waited for another replica's writes never writes older times.
       const now = this.clock.now().getTime();
