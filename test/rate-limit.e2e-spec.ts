@@ -42,6 +42,31 @@ describe.each(onEachDatabase())('Rate limits (HTTP + %s)', (dialect) => {
     expectTooMany(await request(t.server).get('/agents'), /at most 3 in 60 seconds/);
   });
 
+  it('the limit with the shorter window counts first: heartbeats HEARTBEAT_LIMIT refuses never use up RATE_LIMIT', async () => {
+    t = await createTestApp({ RATE_LIMIT: '10/10m', HEARTBEAT_LIMIT: '2/1m' }, dialect);
+    await request(t.server).post('/agents/register').send(agent('looping')).expect(200);
+    for (let i = 0; i < 2; i++) await request(t.server).post('/agents/looping/heartbeat').expect(200);
+    for (let i = 0; i < 5; i++) {
+      const refused = await request(t.server).post('/agents/looping/heartbeat');
+      expectTooMany(refused, /Too many heartbeats for agent looping: at most 2 in 60 seconds/);
+      expect(refused.headers['x-ratelimit-remaining-requests']).toBeUndefined();
+    }
+    // The registration, two heartbeats and this read: the five refused heartbeats were not counted.
+    const res = await request(t.server).get('/agents').expect(200);
+    expect(res.headers['x-ratelimit-remaining-requests']).toBe('6');
+  });
+
+  it('with the longer heartbeat window, RATE_LIMIT counts every request first, refused heartbeats too', async () => {
+    t = await createTestApp({ RATE_LIMIT: '10/1m', HEARTBEAT_LIMIT: '2/10m' }, dialect);
+    await request(t.server).post('/agents/register').send(agent('looping')).expect(200);
+    await request(t.server).post('/agents/looping/heartbeat').expect(200);
+    await request(t.server).post('/agents/looping/heartbeat').expect(200);
+    const refused = await request(t.server).post('/agents/looping/heartbeat');
+    expect(refused.status).toBe(429);
+    expect(refused.body.detail).toMatch(/Too many heartbeats for agent looping: at most 2 in 600 seconds/);
+    expect(refused.headers['x-ratelimit-remaining-requests']).toBe('6');
+  });
+
   it('HEARTBEAT_LIMIT counts each agent on its own, heartbeats only, and refuses the excess before the writer', async () => {
     t = await createTestApp({ HEARTBEAT_LIMIT: '3/1m' }, dialect);
     await request(t.server).post('/agents/register').send(agent('looping')).expect(200);

@@ -73,31 +73,48 @@ export class RateLimitGuard implements CanActivate {
     const request = http.getRequest<RequestLike>();
     const response = http.getResponse<ResponseLike>();
     const who = caller(request);
-    if (rateLimit) {
-      const window = this.windows.count(`requests|${who}`, rateLimit.windowMs);
-      const reset = secondsLeft(window, Date.now());
-      if (window.count > rateLimit.limit) {
-        setHeader(response, 'Retry-After-requests', reset);
-        throw new TooManyRequestsException(
-          `Too many requests: at most ${rateLimit.limit} in ${windowText(rateLimit.windowMs)} (RATE_LIMIT). ` +
-            'Retry after Retry-After seconds.',
-          reset,
-        );
-      }
-      setHeader(response, 'X-RateLimit-Limit-requests', rateLimit.limit);
-      setHeader(response, 'X-RateLimit-Remaining-requests', Math.max(0, rateLimit.limit - window.count));
-      setHeader(response, 'X-RateLimit-Reset-requests', reset);
-    }
-    if (heartbeatLimit && Reflect.getMetadata(HEARTBEAT_LIMITED, handler) === true) {
-      // Per caller and agent, not per agent: the limit is counted before the writer checks who owns the agent, so a
-      // per-agent count would let another key's refused heartbeats use up the owner's, until its lease lapsed.
-      const agent = request.params?.agent_id ?? '';
-      const window = this.windows.count(`heartbeats|${who}|agent:${agent}`, heartbeatLimit.windowMs);
-      if (window.count > heartbeatLimit.limit) {
-        throw new TooManyRequestsException(heartbeatsRefused(heartbeatLimit, agent), secondsLeft(window, Date.now()));
-      }
+    const heartbeat = heartbeatLimit && Reflect.getMetadata(HEARTBEAT_LIMITED, handler) === true;
+    // The limit with the shorter window first, as the throttler ordered them: a heartbeat refused by HEARTBEAT_LIMIT
+    // (10 s by default) then never counts against a longer RATE_LIMIT window, so one looping agent cannot use up its
+    // key's requests.
+    if (heartbeat && rateLimit && heartbeatLimit.windowMs < rateLimit.windowMs) {
+      this.countHeartbeat(heartbeatLimit, who, request);
+      this.countRequest(rateLimit, who, response);
+    } else {
+      if (rateLimit) this.countRequest(rateLimit, who, response);
+      if (heartbeat) this.countHeartbeat(heartbeatLimit, who, request);
     }
     return true;
+  }
+
+  /** Counts a request against RATE_LIMIT, and says how much is left; throws the 429 past it. */
+  private countRequest(limit: RateLimit, who: string, response: ResponseLike): void {
+    const window = this.windows.count(`requests|${who}`, limit.windowMs);
+    const reset = secondsLeft(window, Date.now());
+    if (window.count > limit.limit) {
+      setHeader(response, 'Retry-After-requests', reset);
+      throw new TooManyRequestsException(
+        `Too many requests: at most ${limit.limit} in ${windowText(limit.windowMs)} (RATE_LIMIT). ` +
+          'Retry after Retry-After seconds.',
+        reset,
+      );
+    }
+    setHeader(response, 'X-RateLimit-Limit-requests', limit.limit);
+    setHeader(response, 'X-RateLimit-Remaining-requests', Math.max(0, limit.limit - window.count));
+    setHeader(response, 'X-RateLimit-Reset-requests', reset);
+  }
+
+  /**
+   * Counts a heartbeat against HEARTBEAT_LIMIT; throws the 429 past it. Per caller and agent, not per agent: the limit
+   * is counted before the writer checks who owns the agent, so a per-agent count would let another key's refused
+   * heartbeats use up the owner's, until its lease lapsed.
+   */
+  private countHeartbeat(limit: RateLimit, who: string, request: RequestLike): void {
+    const agent = request.params?.agent_id ?? '';
+    const window = this.windows.count(`heartbeats|${who}|agent:${agent}`, limit.windowMs);
+    if (window.count > limit.limit) {
+      throw new TooManyRequestsException(heartbeatsRefused(limit, agent), secondsLeft(window, Date.now()));
+    }
   }
 
   /** How many counters are kept (for tests). */
