@@ -167,9 +167,10 @@ function fastifyAdapter(config: HttpSection, hooks: HttpAdapterHooks): FastifyAd
     rewriteUrl: (request: IncomingMessage) => canonicalTarget(request.url ?? '/'),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // Errors the router raises before any route (a path that is not valid percent-encoding) go to the error
-    // handler Nest sets at init, and so to the exception filter, as on Express.
+    // handler Nest sets at init, and so to the exception filter, as on Express; no hook has run, so the security
+    // headers are set here.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
-      fastify.errorHandler(error, request, reply),
+      securityHeaders(request.raw, reply.raw, () => fastify.errorHandler(error, request, reply)),
   });
   const fastify: FastifyInstance = adapter.getInstance();
   const gate = hooks.docsGate;
