@@ -288,7 +288,7 @@ ${ratioTable}${featureTable}`,
   );
 }
 
-const run = args.scale ? scale : args.lists ? lists : args.tuned ? standard : () => standard().then(lists);
+const run = args.scale ? scale : args.lists ? lists : args.tuned === 'true' ? standard : () => standard().then(lists);
 run().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
