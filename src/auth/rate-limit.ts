@@ -116,11 +116,6 @@ export class RateLimitGuard implements CanActivate {
       throw new TooManyRequestsException(heartbeatsRefused(limit, agent), secondsLeft(window, Date.now()));
     }
   }
-
-  /** How many counters are kept (for tests). */
-  get size(): number {
-    return this.windows.size;
-  }
 }
 
 function heartbeatsRefused(limit: RateLimit, agent: string): string {
