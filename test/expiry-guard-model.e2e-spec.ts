@@ -5,6 +5,7 @@ import { LeaseGrace } from '../src/scheduler/lease-grace';
 import { RegistryService } from '../src/registry/registry.service';
 import { CleanupJob } from '../src/scheduler/cleanup.job';
 import { ExpiredAgents } from '../src/scheduler/expired-agents';
+import { caseSeed } from './support/case-deadline';
 import { onEachDatabase } from './support/databases';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -227,7 +228,8 @@ describe.each(onEachDatabase())('Mass-expiry guard, model-based (%s)', (dialect)
           lastCheck = { at, alive };
         }
       }),
-      { numRuns: RUNS, seed: process.env.GUARD_MODEL_SEED ? Number(process.env.GUARD_MODEL_SEED) : undefined },
+      // Printed before the first case: a run that ends in jest's timeout (a failure's long shrink) can be replayed.
+      { numRuns: RUNS, seed: caseSeed(`expiry guard model (${dialect})`, 'GUARD_MODEL_SEED') },
     );
     // Printed so a run shows how much it exercised.
     process.stdout.write(
