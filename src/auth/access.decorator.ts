@@ -1,4 +1,5 @@
-import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { applyDecorators, ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import { ApiProblemResponse } from '../common/api-problem-response.decorator';
 import type { OpenRoute } from './auth.config';
@@ -34,6 +35,14 @@ export const MISSING_KEY_DETAIL = 'A valid API key is required: send it as "Auth
 export const PROTECTED_MODE_DETAIL =
   'This registry is in protected mode: no API keys are configured, so it serves only clients on its own ' +
   'host. Configure REGISTRY_API_KEYS_FILE (or REGISTRY_AUTH=off to serve everyone).';
+
+/** The access level of the route a request reached: its handler's, else its controller's, else `admin`. */
+export function accessLevelOf(reflector: Reflector, context: ExecutionContext): AccessLevel {
+  return (
+    reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL, [context.getHandler(), context.getClass()]) ??
+    'admin'
+  );
+}
 
 /** Sets a route's access level, and documents its security and its 401, 403 and 429 answers. */
 export function Access(level: AccessLevel): MethodDecorator & ClassDecorator {

@@ -17,7 +17,7 @@ import { AuthConfig, AuthSection } from './auth.config';
 import { findKey, Role } from './api-keys';
 import { authFailuresOf, countAuthFailuresOn } from './auth-failures';
 import {
-  ACCESS_LEVEL,
+  accessLevelOf,
   AccessLevel,
   MISSING_KEY_DETAIL,
   OPENED_BY,
@@ -80,11 +80,7 @@ export class AuthGuard implements CanActivate, OnApplicationBootstrap {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const level =
-      this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL, [
-        context.getHandler(),
-        context.getClass(),
-      ]) ?? 'admin';
+    const level = accessLevelOf(this.reflector, context);
     const request = context.switchToHttp().getRequest<RequestLike>();
     const principal = authorize(this.config.auth, rawRequest(request), level);
     if (principal) request[PRINCIPAL] = principal;

@@ -5,7 +5,7 @@ import { clientAddress, rawRequest } from '../common/request-context';
 import { TooManyRequestsException } from '../common/too-many-requests.exception';
 import { APP_CONFIG } from '../config/environment';
 import { AuthSection } from './auth.config';
-import { ACCESS_LEVEL, AccessLevel } from './access.decorator';
+import { accessLevelOf } from './access.decorator';
 import { Principal, PRINCIPAL } from './auth.guard';
 import { FixedWindows, RateLimit, secondsLeft, windowText } from './fixed-windows';
 
@@ -64,10 +64,7 @@ export class RateLimitGuard implements CanActivate {
     const { rateLimit, heartbeatLimit } = this.config;
     if (!rateLimit && !heartbeatLimit) return true;
     const handler = context.getHandler();
-    const level = this.reflector.getAllAndOverride<AccessLevel | undefined>(ACCESS_LEVEL, [
-      handler,
-      context.getClass(),
-    ]);
+    const level = accessLevelOf(this.reflector, context);
     if (level === 'public' || level === 'probe' || level === 'metrics') return true;
     const http = context.switchToHttp();
     const request = http.getRequest<RequestLike>();
