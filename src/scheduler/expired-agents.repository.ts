@@ -40,7 +40,11 @@ export function deleteExpiredChunk(
     `(select agent_id from agent_record where ${CLEANUP_PICKS}${from?.sql ?? ''}${keep.sql} ` +
     'order by expires_at, agent_id limit ?)';
   const among = chunk.lockInOrder ? pickedInOrder(picked) : `agent_id in ${picked}`;
-  return deleteAgents(tx, 'cleanup', `expires_at <= ? and ${among}`, [
+  // `+expires_at`: the re-check is not an index condition (a unary plus, in both dialects), so the rows picked are
+  // reached through the primary key. With statistics taken before many leases were added (autovacuum analyzes
+  // later), PostgreSQL took the expires_at index for it and filtered every lapsed row against the pick: 0.6 s a
+  // chunk with 68,000 lapsed, 22 ms through the key.
+  return deleteAgents(tx, 'cleanup', `+expires_at <= ? and ${among}`, [
     now,
     now,
     ...(from?.params ?? []),
