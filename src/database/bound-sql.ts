@@ -5,7 +5,7 @@ import { EntityManager, Knex } from '@mikro-orm/knex';
  * has one. MikroORM's `execute` first writes every parameter into the SQL text (Platform.formatQuery, quoting and
  * escaping each value) and sends that text; for a statement of thousands of values, such as 500 events with an
  * agent's JSON each, that work and the garbage it left held the event loop longer than the rest of the statement.
- * Like `execute`, it goes to MikroORM's query log, and its errors arrive as MikroORM's.
+ * Like `execute`, it goes to MikroORM's query log, and its errors are the driver's (the SQLSTATE in `code`).
  */
 export async function runBound(em: EntityManager, sql: string, params: readonly Knex.RawBinding[]): Promise<void> {
   const query = em.getKnex().raw(sql, params);
@@ -18,7 +18,7 @@ export async function runBound(em: EntityManager, sql: string, params: readonly 
     logger.logQuery({ query: sql, params: [...params], took: Date.now() - started });
   } catch (error) {
     logger.logQuery({ query: sql, params: [...params], took: Date.now() - started, level: 'error' });
-    throw em.getDriver().convertException(error as Error);
+    throw error;
   }
 }
 

@@ -58,7 +58,7 @@ export function positionOf(event: StoredEvent): string {
   return formatPosition(event);
 }
 
-interface EventRow {
+export interface EventRow {
   revision: number | string;
   type: EventType;
   agent_id: string;
@@ -78,29 +78,46 @@ function fingerprint(row: EventRow): string {
 }
 
 /**
- * An event as read back. The feed reads every event that any replica records, most of them for no watcher, or for
- * none whose filter they match: the agents' JSON is parsed, and the fingerprint hashed, when first asked for, then
- * kept. They are own enumerable getters, so spreading or serialising the event sees them as plain fields.
+ * An event as read back. The feed reads every event that any replica records; while no watcher is connected, it needs
+ * of most of them no more than their revision. So the agents' JSON is parsed, and the fingerprint hashed, when first
+ * asked for, then kept; once all three are, the row is let go, so an event kept in the feed's memory does not hold
+ * its agents twice. They are own enumerable getters: spreading or serialising the event sees them as plain fields.
  */
-function fromEventRow(row: EventRow): StoredEvent {
+export function fromEventRow(stored: EventRow): StoredEvent {
+  let row: EventRow | undefined = stored;
   let agent: AgentInfo | undefined;
   let previous: AgentInfo | undefined;
   let hashed: string | undefined;
+  const settle = () => {
+    if (hashed !== undefined && (agent !== undefined || !row?.agent) && (previous !== undefined || !row?.previous)) {
+      row = undefined;
+    }
+  };
   return {
-    revision: bigintValue(row.revision),
-    type: row.type,
-    agentId: row.agent_id,
-    at: bigintValue(row.at),
+    revision: bigintValue(stored.revision),
+    type: stored.type,
+    agentId: stored.agent_id,
+    at: bigintValue(stored.at),
     get agent() {
-      if (agent === undefined && row.agent) agent = JSON.parse(row.agent) as AgentInfo;
+      if (agent === undefined && row?.agent) {
+        agent = JSON.parse(row.agent) as AgentInfo;
+        settle();
+      }
       return agent;
     },
     get previous() {
-      if (previous === undefined && row.previous) previous = JSON.parse(row.previous) as AgentInfo;
+      if (previous === undefined && row?.previous) {
+        previous = JSON.parse(row.previous) as AgentInfo;
+        settle();
+      }
       return previous;
     },
     get fingerprint() {
-      return (hashed ??= fingerprint(row));
+      if (hashed === undefined) {
+        hashed = fingerprint(row!);
+        settle();
+      }
+      return hashed;
     },
   };
 }
