@@ -78,10 +78,11 @@ function fingerprint(row: EventRow): string {
 }
 
 /**
- * An event as read back. The feed reads every event that any replica records; while no watcher is connected, it needs
- * of most of them no more than their revision. So the agents' JSON is parsed, and the fingerprint hashed, when first
- * asked for, then kept; once all three are, the row is let go, so an event kept in the feed's memory does not hold
- * its agents twice. They are own enumerable getters: spreading or serialising the event sees them as plain fields.
+ * An event as read back. The feed reads every event that any replica records; while no watcher is connected it needs
+ * only their revisions, and the fingerprints of the first and last of each read. So the agents' JSON is parsed, and
+ * the fingerprint hashed, when first asked for, then kept; once all three are, the row is let go, so an event kept in
+ * the feed's memory does not hold its agents twice. They are own enumerable getters: spreading or serialising the
+ * event sees them as plain fields.
  */
 export function fromEventRow(stored: EventRow): StoredEvent {
   let row: EventRow | undefined = stored;
