@@ -107,11 +107,7 @@ describe.each(onEachDatabase())('Group-commit writer (%s)', (dialect) => {
     expect(stored).toHaveLength(1200);
     expect(warnings).toEqual([]);
     // 500 + 500 + 200 agents, and as many events.
-    expect(
-      statements.filter(
-        (statement) => statement === 'insert into `agent_record`' || statement === 'insert into "agent_record"',
-      ),
-    ).toHaveLength(3);
+    expect(statements.filter((statement) => /^insert into .?agent_record\b/.test(statement))).toHaveLength(3);
     expect(statements.filter((statement) => /^insert into .?agent_event\b/.test(statement))).toHaveLength(3);
     expect(statements.filter((statement) => statement === 'commit')).toHaveLength(1);
     expect(await ids()).toHaveLength(1200);

@@ -48,6 +48,19 @@ export function agentColumns(prefix = ''): string {
   return columnsAs(PROPERTIES, prefix);
 }
 
+/** Every column of agent_record, in one order: an insert's column list (see columnValues). */
+export const ALL_COLUMNS = PROPERTIES.map((property) => COLUMNS[property]);
+
+/** A record's values in ALL_COLUMNS' order, null for an absent one. */
+export function columnValues(record: AgentRecord): (string | number | null)[] {
+  return PROPERTIES.map((property) => record[property] ?? null);
+}
+
+/** The columns of the given properties (see COLUMNS). */
+export function columnsOf(properties: readonly (keyof AgentRecord)[]): string[] {
+  return properties.map((property) => COLUMNS[property]);
+}
+
 /** What a re-registration overwrites: every column but the key and `registered_at`, which keeps its first value. */
 export const REREGISTER_FIELDS = PROPERTIES.filter((property) => property !== 'agentId' && property !== 'registeredAt');
 

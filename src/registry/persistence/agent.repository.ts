@@ -7,7 +7,17 @@ import { lockedInOrder } from './agent-locks';
 import { Dialect } from '../../database/dialect';
 import { AgentSelection, planAgentQuery, RunSql } from './agent-query';
 import { AgentRecord } from './agent-record.entity';
-import { agentColumns, columnsAs, fromRow, REREGISTER_FIELDS, StoredRow } from './agent-rows';
+import {
+  agentColumns,
+  ALL_COLUMNS,
+  columnsAs,
+  columnsOf,
+  columnValues,
+  fromRow,
+  REREGISTER_FIELDS,
+  StoredRow,
+} from './agent-rows';
+import { runBound, valuesPlaceholders } from '../../database/bound-sql';
 import { positionAt, revisionState } from './event-log';
 
 /**
@@ -55,14 +65,23 @@ export async function registeredIds(em: EntityManager, ids: string[]): Promise<S
   return new Set(rows.map((row) => row.agentId));
 }
 
-/** Inserts the records, or overwrites them but for `registered_at` (REREGISTER_FIELDS), in agent_id order. */
+const OVERWRITTEN = columnsOf(REREGISTER_FIELDS)
+  .map((column) => `${column} = excluded.${column}`)
+  .join(', ');
+
+/**
+ * Inserts the records, or overwrites them but for `registered_at` (REREGISTER_FIELDS), in agent_id order: one
+ * statement with the values bound (runBound), as both dialects write it. MikroORM's query builder mapped every row
+ * and wrote every value into the SQL text first, 9 % of the registry's CPU under registrations.
+ */
 export async function upsertAgents(tx: EntityManager, records: AgentRecord[]): Promise<void> {
-  await tx
-    .createQueryBuilder(AgentRecord)
-    .insert(sortedById(records))
-    .onConflict('agentId')
-    .merge([...REREGISTER_FIELDS])
-    .execute('run');
+  const sorted = sortedById(records);
+  await runBound(
+    tx,
+    `insert into agent_record (${ALL_COLUMNS.join(', ')}) values ${valuesPlaceholders(sorted.length, ALL_COLUMNS.length)} ` +
+      `on conflict (agent_id) do update set ${OVERWRITTEN}`,
+    sorted.flatMap(columnValues),
+  );
 }
 
 /**

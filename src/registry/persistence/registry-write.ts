@@ -20,8 +20,8 @@ export type RegistryWrite =
 export type RegistryWriteResult = AgentRecord | Lease | true;
 
 /**
- * Most rows one statement writes: SQLite allows 500 terms in the compound SELECT MikroORM builds for a multi-row
- * insert, and it keeps every statement far below both dialects' limits on bound parameters.
+ * Most rows one statement writes: it keeps every statement (15 values a row for agent_record) far below both
+ * dialects' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
  */
 export const MAX_ROWS_PER_STATEMENT = 500;
 
