@@ -21,7 +21,8 @@ export type RegistryWriteResult = AgentRecord | Lease | true;
 
 /**
  * Most rows one statement writes: it keeps every statement (15 values a row for agent_record) far below both
- * dialects' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+ * dialects' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535). The side tables' inserts keep a cap of their
+ * own (agent-facets.ts), set by SQLite's 500-term limit on the compound SELECT MikroORM builds for them.
  */
 export const MAX_ROWS_PER_STATEMENT = 500;
 
