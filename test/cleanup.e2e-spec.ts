@@ -10,6 +10,16 @@ import { CLEANUP_JOB, CleanupJob } from '../src/scheduler/cleanup.job';
 import { onEachDatabase } from './support/databases';
 import { agent, createTestApp, listedAgentIds, storedAgentCount, TestApp } from './support/test-app';
 
+/** An agent_record row as the cleanup tests insert it straight into the table, registered and renewed at `now`. */
+function storedAgent(id: string, now: number, expiresAt: number): AgentRecord {
+  return {
+    ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
+    registeredAt: now,
+    lastHeartbeat: now,
+    expiresAt,
+  };
+}
+
 describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
   let t: TestApp;
 
@@ -46,12 +56,7 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
   it('deletes in chunks of CLEANUP_CHUNK, each on the expires_at index, and leaves live agents alone', async () => {
     t = await createTestApp({}, dialect);
     const now = t.clock.now().getTime();
-    const row = (id: string, expiresAt: number) => ({
-      ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
-      registeredAt: now,
-      lastHeartbeat: now,
-      expiresAt,
-    });
+    const row = (id: string, expiresAt: number) => storedAgent(id, now, expiresAt);
     const expired = 2 * CLEANUP_CHUNK + 1;
     const rows = [
       ...Array.from({ length: expired }, (_, i) => row(`gone-${i}`, now - 1)),
@@ -117,12 +122,7 @@ describe.each(onEachDatabase())('Cleanup job (HTTP + %s)', (dialect) => {
     async () => {
       t = await createTestApp({}, dialect);
       const now = t.clock.now().getTime();
-      const row = (id: string, expiresAt: number) => ({
-        ...registrationOf({ agentId: id, agentName: id, host: '10.0.0.1', port: 8080, ttlSeconds: 60 }),
-        registeredAt: now,
-        lastHeartbeat: now,
-        expiresAt,
-      });
+      const row = (id: string, expiresAt: number) => storedAgent(id, now, expiresAt);
       const live = Array.from({ length: 1000 }, (_, i) => row(`live-${i}`, now + 3_600_000));
       for (let i = 0; i < live.length; i += 500) await t.orm.em.fork().insertMany(AgentRecord, live.slice(i, i + 500));
       await t.orm.em.getConnection().execute('analyze agent_record');
